@@ -1,0 +1,1 @@
+"""Command-line entry point (typer + rich). One module per command; each has ``register(app)``."""

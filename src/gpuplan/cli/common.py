@@ -1,0 +1,59 @@
+"""Shared CLI helpers: error printing, console, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+from gpuplan.errors import GpuplanError
+
+EXIT_USER_ERROR = 2
+
+
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def fail(sentence: str, code: int = EXIT_USER_ERROR) -> NoReturn:
+    """Print one sentence to stderr and exit; never a traceback for user errors."""
+    typer.echo(sentence, err=True)
+    raise typer.Exit(code)
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run the typer app; GpuplanError anywhere becomes its sentence and exit code 2."""
+    try:
+        app(standalone_mode=True)
+    except GpuplanError as exc:
+        typer.echo(str(exc), err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def print_json(data: Any) -> None:
+    """JSON to stdout: pydantic models dumped in JSON mode, everything else as is."""
+    if hasattr(data, "model_dump"):
+        data = data.model_dump(mode="json")
+    elif isinstance(data, list | tuple):
+        data = [d.model_dump(mode="json") if hasattr(d, "model_dump") else d for d in data]
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def guard(fn):
+    """Decorator for command bodies: GpuplanError → one sentence, exit 2 (also under typer's test runner)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GpuplanError as exc:
+            fail(str(exc))
+
+    return wrapper

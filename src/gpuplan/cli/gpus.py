@@ -1,0 +1,74 @@
+"""``gpuplan gpus``: the accelerator catalog."""
+
+from __future__ import annotations
+
+import typer
+
+from gpuplan.i18n import t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gpus", help=t("gpus.help"))
+    def gpus_cmd(
+        vendor: str = typer.Option(None, "--vendor", help=t("gpus.opt_vendor")),
+        china: bool = typer.Option(False, "--china", help=t("gpus.opt_china")),
+        as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
+    ) -> None:
+        from gpuplan.catalog import list_gpus
+        from gpuplan.cli.common import console, fail, print_json
+        from gpuplan.units import fmt_flops, fmt_gib, fmt_rate_bytes
+
+        rows = list_gpus()
+        if vendor:
+            vendors = sorted({g.vendor for g in rows})
+            rows = tuple(g for g in rows if g.vendor == vendor.lower())
+            if not rows:
+                fail(t("gpus.unknown_vendor", given=vendor, allowed=", ".join(vendors)))
+        if china:
+            rows = tuple(g for g in rows if g.china_available)
+        if as_json:
+            print_json([gpu_summary(g) for g in rows])
+            return
+        from rich.table import Table
+
+        table = Table(title=t("gpus.title", count=len(rows)))
+        cols = ("col_id", "col_name", "col_class", "col_memory", "col_bandwidth", "col_bf16", "col_fp8", "col_tdp",
+                "col_link", "col_china")
+        for col in cols:
+            table.add_column(t(f"gpus.{col}"), justify="left" if col in ("col_id", "col_name", "col_class", "col_link") else "right")
+        for g in rows:
+            table.add_row(
+                g.id, g.name, t(f"gpus.class_{g.gpu_class}"), fmt_gib(g.memory_bytes), fmt_rate_bytes(g.memory_bandwidth_bytes_per_s),
+                fmt_flops(g.dense_16bit_flops_per_s), fmt_flops(g.dense_fp8_flops_per_s),
+                f"{g.tdp_watts:.0f}" if g.tdp_watts else "—", g.interconnect,
+                t("gpus.yes") if g.china_available else "",
+            )
+        console().print(table)
+        console().print(t("gpus.footer"))
+
+
+def gpu_summary(g) -> dict:
+    """The JSON contract of ``gpus --json`` (extend, never rename)."""
+    return {
+        "id": g.id,
+        "name": g.name,
+        "vendor": g.vendor,
+        "class": g.gpu_class,
+        "architecture": g.architecture,
+        "compute_capability": g.compute_capability,
+        "memory_bytes": g.memory_bytes,
+        "memory_basis": g.memory_basis,
+        "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
+        "dense_fp32_flops_per_s": g.dense_fp32_flops_per_s,
+        "dense_bf16_flops_per_s": g.dense_16bit_flops_per_s,
+        "dense_fp8_flops_per_s": g.dense_fp8_flops_per_s,
+        "dense_int8_ops_per_s": g.dense_int8_ops_per_s,
+        "dense_fp4_flops_per_s": g.dense_fp4_flops_per_s,
+        "tdp_watts": g.tdp_watts,
+        "interconnect": g.interconnect,
+        "interconnect_bytes_per_s": g.interconnect_bytes_per_s,
+        "launch_year": g.launch_year,
+        "china_available": g.china_available,
+        "aliases": list(g.aliases),
+        "sources": list(g.sources),
+    }

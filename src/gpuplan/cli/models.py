@@ -1,0 +1,65 @@
+"""``gpuplan models``: the model catalog."""
+
+from __future__ import annotations
+
+import typer
+
+from gpuplan.i18n import t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("models", help=t("models.help"))
+    def models_cmd(
+        family: str = typer.Option(None, "--family", help=t("models.opt_family")),
+        as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
+    ) -> None:
+        from gpuplan.catalog import list_models
+        from gpuplan.cli.common import console, fail, print_json
+        from gpuplan.units import fmt_params
+
+        rows = list_models()
+        if family:
+            fams = sorted({m.family for m in rows})
+            rows = tuple(m for m in rows if m.family.lower() == family.lower())
+            if not rows:
+                fail(t("models.unknown_family", given=family, allowed=", ".join(fams)))
+        if as_json:
+            print_json([model_summary(m) for m in rows])
+            return
+        from rich.table import Table
+
+        table = Table(title=t("models.title", count=len(rows)))
+        for col in ("col_id", "col_family", "col_total", "col_active", "col_context", "col_format", "col_aliases"):
+            table.add_column(t(f"models.{col}"), justify="right" if col in ("col_total", "col_active", "col_context") else "left")
+        for m in rows:
+            a = m.arch
+            table.add_row(
+                m.id, m.family, fmt_params(a.params_total), fmt_params(a.params_active),
+                f"{m.max_context_tokens:,}" if m.max_context_tokens else "—",
+                m.checkpoint.weight_format or "—", ", ".join(m.aliases[:3]),
+            )
+        console().print(table)
+
+
+def model_summary(m) -> dict:
+    """The JSON contract of ``models --json`` (extend, never rename)."""
+    a = m.arch
+    return {
+        "id": m.id,
+        "name": m.display_name,
+        "family": m.family,
+        "series": m.series,
+        "aliases": list(m.aliases),
+        "model_type": a.model_type,
+        "params_total": a.params_total,
+        "params_active": a.params_active,
+        "params_mtp": a.params_mtp,
+        "params_total_official": m.params_total_official,
+        "params_active_official": m.params_active_official,
+        "context_length": m.max_context_tokens,
+        "attention": a.attention_kind,
+        "moe": a.is_moe,
+        "weight_format": m.checkpoint.weight_format,
+        "checkpoint_bytes": m.checkpoint.bytes,
+        "config_source": m.config_source,
+    }
