@@ -33,7 +33,7 @@ class GpuSpec(BaseModel):
     compute_capability: float | None = None
     memory_bytes: int
     memory_basis: str = "label"
-    memory_bandwidth_bytes_per_s: float
+    memory_bandwidth_bytes_per_s: float | None = None
     dense_fp32_flops_per_s: float | None = None
     dense_tf32_flops_per_s: float | None = None
     dense_bf16_flops_per_s: float | None = None
@@ -86,7 +86,7 @@ class HostSpec(BaseModel):
     memory_type: str
     memory_channels: int
     memory_mts: int
-    memory_bandwidth_bytes_per_s: float
+    memory_bandwidth_bytes_per_s: float | None = None
     max_memory_bytes: int | None = None
     sources: tuple[str, ...] = ()
     notes: str | None = None

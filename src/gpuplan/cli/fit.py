@@ -1,0 +1,77 @@
+"""``gpuplan fit``: which catalog models run on this machine, in which format, how long a context, how fast."""
+
+from __future__ import annotations
+
+import typer
+
+from gpuplan.i18n import t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("fit", help=t("fit.help"))
+    def fit_cmd(
+        gpu: str = typer.Option(..., "--gpu", help=t("fit.opt_gpu")),
+        ram: str = typer.Option(None, "--ram", help=t("fit.opt_ram")),
+        host: str = typer.Option(None, "--host", help=t("fit.opt_host")),
+        family: str = typer.Option(None, "--family", help=t("models.opt_family")),
+        context: int = typer.Option(4096, "--context", min=1, help=t("fit.opt_context")),
+        task: str = typer.Option("serve", "--task", help=t("size.opt_task")),
+        as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
+    ) -> None:
+        from gpuplan.cli.common import guard
+
+        guard(_fit)(gpu, ram, host, family, context, task, as_json)
+
+
+def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
+    from gpuplan.catalog import get_host
+    from gpuplan.cli.common import console, fail, print_json
+    from gpuplan.plan.fit import HOST_RESERVE_BYTES, fit_machine
+    from gpuplan.units import fmt_gib, parse_size_bytes
+
+    if task != "serve":
+        fail(t("fit.serve_only"))
+    gpu_id, _, count_text = gpu_arg.partition(":")
+    try:
+        count = int(count_text) if count_text else 1
+    except ValueError:
+        fail(t("fit.bad_gpu_count", given=gpu_arg))
+    if count < 1 or count > 64:
+        fail(t("fit.bad_gpu_count", given=gpu_arg))
+    ram_bytes = None
+    if ram:
+        ram_bytes = parse_size_bytes(ram)
+        if not ram_bytes or ram_bytes < 2**30:
+            fail(t("fit.bad_ram", given=ram))
+    host = get_host(host_id) if host_id else (get_host(_default_host(ram_bytes)) if ram_bytes else None)
+    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context)
+    if as_json:
+        print_json({"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,
+                    "models": [r.model_dump(mode="json") for r in rows]})
+        return
+    from rich.table import Table
+
+    con = console()
+    table = Table(title=t("fit.title", gpu=gpu_id, n=count, ram=fmt_gib(ram_bytes, 0) if ram_bytes else "—"))
+    for col in ("model", "format", "placement", "weights", "host", "context", "speed"):
+        table.add_column(t(f"fit.col_{col}"), justify="right" if col in ("weights", "host", "context", "speed") else "left")
+    for r in rows:
+        table.add_row(
+            r.model.split("/")[-1], r.weight_format.removeprefix("gguf-"), t(f"fit.place_{r.placement}"), fmt_gib(r.weights_bytes),
+            fmt_gib(r.host_bytes) if r.host_bytes else "", f"{r.max_context_tokens:,}" if r.max_context_tokens else "—",
+            (f"≤{r.decode_tokens_per_s_bound:,.0f} tok/s " if r.decode_tokens_per_s_bound else "") + t(f"fit.speed_{r.speed_class}"),
+        )
+    con.print(table)
+    con.print(t("fit.notes", reserve=fmt_gib(HOST_RESERVE_BYTES, 0), host=host.name if host else "—"))
+    if rows:
+        best = next((r for r in rows if r.placement == "gpu" and r.speed_class in ("fast", "usable")), rows[0])
+        con.print(t("fit.next", model=best.model, fmt=best.weight_format))
+
+
+def _default_host(ram_bytes: int | None) -> str:
+    """A desktop for up to 192 GiB of RAM, a workstation up to 512 GiB, a server beyond."""
+    if ram_bytes is None or ram_bytes <= 192 * 2**30:
+        return "desktop-ddr5-2ch"
+    if ram_bytes <= 512 * 2**30:
+        return "workstation-ddr5-8ch"
+    return "server-ddr5-12ch"

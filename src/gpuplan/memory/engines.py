@@ -1,0 +1,34 @@
+"""Engine memory-budget rules, read from ``catalog/data/engines.toml`` (each default with its source)."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from gpuplan.errors import InvalidInputError
+
+ENGINE_KEYS = {"vllm": "vllm", "sglang": "sglang", "trtllm": "trtllm", "llama.cpp": "llamacpp", "ollama": "llamacpp",
+               "ktransformers": "ktransformers", "transformers": "vllm"}
+
+
+@cache
+def engines_data() -> dict[str, Any]:
+    text = (resources.files("gpuplan.catalog") / "data" / "engines.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def engine_facts(engine: str) -> dict[str, Any]:
+    key = ENGINE_KEYS.get(engine)
+    if key is None:
+        raise InvalidInputError("memory.bad_engine", given=engine, allowed=", ".join(ENGINE_KEYS))
+    return engines_data()[key]
+
+
+def sglang_mem_fraction_static(tp: int) -> float:
+    """SGLang's default ``mem_fraction_static`` for a TP size (server_args.py: 0.88/0.87/0.85/0.81/0.79)."""
+    for min_tp, frac in engine_facts("sglang")["mem_fraction_static_by_tp"]:
+        if tp >= min_tp:
+            return float(frac)
+    return 0.88

@@ -1,0 +1,479 @@
+"""Plan search (DESIGN §8): enumerate → feasible? → estimate → price → rank, with the reasons for every rejection.
+
+Deterministic: candidates are enumerated in catalog order and ties break on (objective, GPU count, GPU id, engine,
+format). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
+second.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gpuplan import __version__
+from gpuplan.catalog import GpuSpec, get_gpu, get_model, list_gpus
+from gpuplan.catalog.models import ModelEntry
+from gpuplan.errors import GpuplanError, InvalidInputError
+from gpuplan.i18n import t
+from gpuplan.memory import size_inference, size_training
+from gpuplan.memory.quant import get_format
+from gpuplan.memory.weights import native_format
+from gpuplan.planfile import (
+    Candidate,
+    CostSummary,
+    MemorySummary,
+    PerfSummary,
+    PlanFile,
+    PlanModel,
+    Rejection,
+)
+from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
+
+OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
+GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
+PRESETS: dict[str, dict] = {
+    # A developer with one consumer GPU: one user, llama.cpp/GGUF allowed, consumer and workstation cards.
+    "personal": {"users": 1, "input_tokens": 2000, "output_tokens": 500, "max_gpus": 2, "classes": ("consumer", "workstation", "unified"), "objective": "capex"},
+    # A small team: 50 users, 2 s TTFT, 50 ms TPOT (20 tok/s each), one node.
+    "team": {"users": 50, "input_tokens": 2000, "output_tokens": 500, "ttft_s": 2.0, "tpot_s": 0.05, "max_nodes": 1, "objective": "tco"},
+    # An enterprise service: 500 users, 10 ms... no: 100 ms TPOT and 3 s TTFT, data-center GPUs, up to 4 nodes.
+    "enterprise": {"users": 500, "input_tokens": 2000, "output_tokens": 1000, "ttft_s": 3.0, "tpot_s": 0.1, "max_nodes": 4, "classes": ("datacenter",), "objective": "tco"},
+    # LoRA fine-tuning of the model on one node.
+    "finetune": {"task": "lora", "max_nodes": 1, "objective": "capex"},
+    # Pre-training / full fine-tuning with ZeRO-3 across nodes.
+    "pretrain": {"task": "full", "max_nodes": 4, "classes": ("datacenter",), "objective": "tco"},
+}
+
+
+class PlanRequest(BaseModel):
+    """What the user asks for (the edges convert ms → s and CNY → USD before this)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    task: str = "serve"
+    users: int | None = Field(None, ge=1, le=1_000_000)
+    rate_per_s: float | None = Field(None, gt=0)
+    input_tokens: int = Field(2000, ge=1, le=10_000_000)
+    output_tokens: int = Field(500, ge=1, le=1_000_000)
+    ttft_s: float | None = Field(None, gt=0)
+    tpot_s: float | None = Field(None, gt=0)
+    gpus: tuple[str, ...] = ()
+    exclude_gpus: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    china_only: bool = False
+    max_gpus: int = Field(64, ge=1, le=4096)
+    max_nodes: int = Field(4, ge=1, le=64)
+    budget_usd: float | None = Field(None, gt=0)
+    objective: str = "tco"
+    engines: tuple[str, ...] = ()
+    weight_formats: tuple[str, ...] = ()
+    years: float = Field(3, gt=0, le=20)
+    top: int = Field(10, ge=1, le=200)
+    training: TrainingJob | None = None
+
+
+@dataclass
+class _Rejects:
+    """Rejections grouped by reason; the nearest miss of each group is the one closest to passing."""
+
+    groups: dict[str, list] = field(default_factory=dict)
+
+    def add(self, reason: str, closeness: float, text: str) -> None:
+        group = self.groups.setdefault(reason, [0, -math.inf, ""])
+        group[0] += 1
+        if closeness > group[1]:
+            group[1], group[2] = closeness, text
+
+    def as_list(self) -> tuple[Rejection, ...]:
+        return tuple(
+            Rejection(reason=reason, count=g[0], nearest=g[2] or None)
+            for reason, g in sorted(self.groups.items(), key=lambda kv: -kv[1][0])
+        )
+
+
+def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
+    if req.gpus:
+        pool = [get_gpu(g) for g in req.gpus]
+    else:
+        pool = list(list_gpus())
+    if req.exclude_gpus:
+        bad = {get_gpu(g).id for g in req.exclude_gpus}
+        pool = [g for g in pool if g.id not in bad]
+    if req.classes:
+        pool = [g for g in pool if g.gpu_class in req.classes]
+    if req.china_only:
+        pool = [g for g in pool if g.china_available]
+    return pool
+
+
+def _formats_for(model: ModelEntry, req: PlanRequest) -> list[str]:
+    if req.weight_formats:
+        return list(req.weight_formats)
+    native = native_format(model)
+    out = [native]
+    for f in ("bf16", "fp8", "awq-int4", "gguf-q4_k_m", "gguf-q8_0"):
+        if f not in out:
+            out.append(f)
+    if model.arch.params_total > 300e9:
+        out.append("gguf-ud-iq1_s")
+    return out
+
+
+def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
+    """None when the engine runs this format on this GPU, else the rejection reason key."""
+    fmt = get_format(fmt_id)
+    if engine not in fmt.engines:
+        return "format_engine"
+    if gpu.vendor not in fmt.vendors:
+        return "format_vendor"
+    if gpu.vendor == "nvidia" and fmt.min_compute_capability and (gpu.compute_capability or 0) < fmt.min_compute_capability:
+        return "format_cc"
+    if engine in ("vllm", "sglang") and gpu.vendor not in ("nvidia", "amd"):
+        return "engine_vendor"
+    return None
+
+
+def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> list[tuple[int, int, int, int, bool]]:
+    """(tp, pp, dp, ep, dp_attention) choices for a node shape: TP inside a node, PP across nodes, DP replicas."""
+    arch = model.arch
+    heads = arch.num_attention_heads
+    out = []
+    for tp in (1, 2, 4, 8):
+        if tp > gpus_per_node or heads % tp or gpus_per_node % tp:
+            continue
+        pp = nodes
+        dp = (gpus_per_node // tp)
+        if engine == "llama.cpp" and (nodes > 1 or tp * dp > 1 and dp > 1):
+            continue
+        out.append((tp, pp, dp, 1, False))
+    if engine == "sglang" and arch.attention_kind == "mla" and gpus_per_node * nodes >= 8:
+        total = gpus_per_node * nodes
+        experts = arch.num_experts
+        ep = total if experts and experts % total == 0 else 1
+        out.append((total, 1, total, ep, True))
+    return out
+
+
+def search(req: PlanRequest, prices=None) -> PlanFile:
+    """Run the planner; returns a PlanFile with ranked candidates, the Pareto frontier and grouped rejections."""
+    started = time.perf_counter()
+    if req.objective not in OBJECTIVES:
+        raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
+    model = get_model(req.model)
+    if req.task != "serve":
+        return _search_training(req, model, prices, started)
+    users = req.users or 1
+    workload = Workload(input_tokens=req.input_tokens, output_tokens=req.output_tokens,
+                        concurrency=None if req.rate_per_s else users, rate_per_s=req.rate_per_s)
+    context = req.input_tokens + req.output_tokens
+    if model.max_context_tokens and context > model.max_context_tokens:
+        raise InvalidInputError("memory.context_too_long", given=context, allowed=model.max_context_tokens)
+    engines = req.engines or SERVING_ENGINES
+    rejects = _Rejects()
+    kept: list[Candidate] = []
+    considered = 0
+    from gpuplan.perf import estimate_serving
+
+    for gpu in _gpu_pool(req):
+        for nodes in range(1, req.max_nodes + 1):
+            for per_node in GPUS_PER_NODE_CHOICES:
+                count = per_node * nodes
+                if count > req.max_gpus or (nodes > 1 and per_node < 8):
+                    continue
+                for fmt in _formats_for(model, req):
+                    for engine in engines:
+                        reason = _compatible(fmt, engine, gpu)
+                        if reason:
+                            considered += 1
+                            rejects.add(reason, -1, "")
+                            continue
+                        for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
+                            considered += 1
+                            cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
+                                             users, workload, context, req, rejects, prices, estimate_serving)
+                            if cand is not None:
+                                kept.append(cand)
+    ranked = _rank(kept, req.objective)
+    pareto = _pareto(ranked)
+    assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
+                   t("plan.assume_years", years=req.years)]
+    return PlanFile(
+        gpuplan_version=__version__, created=date.today().isoformat(),
+        model=_plan_model(model), task="serve", workload=workload,
+        slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective,
+        candidates=tuple(ranked[: req.top]), pareto=tuple(i for i in pareto if i < req.top),
+        rejections=rejects.as_list(), assumptions=tuple(assumptions),
+        search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
+    )
+
+
+def _plan_model(model: ModelEntry) -> PlanModel:
+    return PlanModel(id=model.id, name=model.display_name, params_total=model.arch.params_total,
+                     params_active=model.arch.params_active, context_length=model.max_context_tokens,
+                     checkpoint_bytes=model.checkpoint.bytes, checkpoint_format=model.checkpoint.weight_format)
+
+
+def _describe(gpu: GpuSpec, count: int, engine: str, fmt: str) -> str:
+    return f"{count}×{gpu.id} {engine} {fmt}"
+
+
+def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload, context, req,
+              rejects, prices, estimate_serving) -> Candidate | None:
+    replicas = dp if not dpa else 1
+    per_replica_users = math.ceil(users / replicas)
+    dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
+                     tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
+                     expert_parallel_size=ep, enable_dp_attention=dpa,
+                     kv_dtype="fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto")
+    label = _describe(gpu, count, engine, fmt)
+    try:
+        mem = size_inference(model, dep, context_tokens=context, concurrency=per_replica_users, gpu=gpu)
+    except GpuplanError as exc:
+        rejects.add("layout", -1, f"{label}: {exc}")
+        return None
+    assert mem.per_gpu is not None
+    if mem.binding == "weights":
+        over = mem.per_gpu.weights_bytes / max(mem.per_gpu.budget_bytes, 1)
+        rejects.add("weights", -over, t("plan.near_weights", cand=label,
+                                           need=f"{mem.per_gpu.weights_bytes / 2**30:.1f}",
+                                           have=f"{mem.per_gpu.budget_bytes / 2**30:.1f}"))
+        return None
+    if not mem.fits:
+        rejects.add("kv_cache", (mem.max_concurrency or 0) / per_replica_users,
+                    t("plan.near_kv", cand=label, n=mem.max_concurrency or 0, ctx=context, need=per_replica_users))
+        return None
+    rep_workload = workload.model_copy(update={"concurrency": per_replica_users}) if workload.concurrency else \
+        workload.model_copy(update={"rate_per_s": (workload.rate_per_s or 0) / replicas})
+    try:
+        est = estimate_serving(model, dep.model_copy(update={"data_parallel_size": 1 if not dpa else dp}), rep_workload)
+    except GpuplanError as exc:
+        rejects.add("perf_unknown", -1, f"{label}: {exc}")
+        return None
+    if req.ttft_s and (est.ttft_s is None or est.ttft_s > req.ttft_s):
+        rejects.add("slo_ttft", -(est.ttft_s or math.inf) / req.ttft_s,
+                    t("plan.near_ttft", cand=label, got=f"{(est.ttft_s or 0) * 1000:.0f}", want=f"{req.ttft_s * 1000:.0f}"))
+        return None
+    if req.tpot_s and (est.tpot_s is None or est.tpot_s > req.tpot_s):
+        rejects.add("slo_tpot", -(est.tpot_s or math.inf) / req.tpot_s,
+                    t("plan.near_tpot", cand=label, got=f"{(est.tpot_s or 0) * 1000:.0f}", want=f"{req.tpot_s * 1000:.0f}"))
+        return None
+    out_tps = (est.output_tokens_per_s or 0) * replicas
+    in_tps = (est.input_tokens_per_s or 0) * replicas
+    cost = _price(gpu, count, nodes, out_tps, in_tps, req, prices)
+    if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
+        rejects.add("budget", -cost.capex_usd / req.budget_usd,
+                    t("plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}", budget=f"{req.budget_usd:,.0f}"))
+        return None
+    engine_args = _engine_args(dep, mem, per_replica_users)
+    return Candidate(
+        gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node, engine=engine,
+        weight_format=fmt, kv_dtype=mem.kv_dtype, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+        data_parallel_size=dp, expert_parallel_size=ep, enable_dp_attention=dpa, max_model_len=context,
+        max_num_seqs=mem.engine_args.get("max_num_seqs"),
+        gpu_memory_utilization=mem.engine_args.get("gpu_memory_utilization", mem.engine_args.get("mem_fraction_static")),
+        engine_args=engine_args,
+        memory=MemorySummary(
+            weights_bytes=mem.per_gpu.weights_bytes, kv_cache_bytes=mem.per_gpu.kv_cache_bytes,
+            activation_bytes=mem.per_gpu.activation_bytes, overhead_bytes=mem.per_gpu.overhead_bytes,
+            per_gpu_total_bytes=mem.per_gpu.total_bytes, capacity_bytes=mem.per_gpu.capacity_bytes,
+            budget_bytes=mem.per_gpu.budget_bytes, kv_cache_bytes_per_token=mem.kv_cache_bytes_per_token,
+            max_concurrency=(mem.max_concurrency or 0) * (replicas if not dpa else 1),
+            max_context_tokens=mem.max_context_tokens, host_bytes=mem.host_bytes, binding=mem.binding or "fits",
+        ),
+        perf=PerfSummary(
+            ttft_s=est.ttft_s, tpot_s=est.tpot_s, output_tokens_per_s=out_tps, input_tokens_per_s=in_tps,
+            requests_per_s=(est.requests_per_s or 0) * replicas, decode_tokens_per_s=est.decode_tokens_per_s,
+            max_concurrency=(mem.max_concurrency or 0) * (replicas if not dpa else 1), concurrency=users,
+            bottleneck=est.bottleneck, calibration=est.calibration,
+            uncertainty_fraction=getattr(est, "uncertainty_fraction", None),
+        ),
+        cost=cost,
+    )
+
+
+def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
+    """The exact engine flags the memory model assumed, keyed as the engine spells them."""
+    args: dict = {}
+    if dep.engine == "vllm":
+        args = {"--tensor-parallel-size": dep.tensor_parallel_size, "--pipeline-parallel-size": dep.pipeline_parallel_size,
+                "--max-model-len": mem.context_tokens, "--gpu-memory-utilization": mem.engine_args["gpu_memory_utilization"],
+                "--max-num-seqs": max_seqs, "--max-num-batched-tokens": mem.engine_args["max_num_batched_tokens"],
+                "--block-size": mem.engine_args["block_size"]}
+        if mem.kv_dtype.startswith("fp8"):
+            args["--kv-cache-dtype"] = mem.kv_dtype
+        if dep.data_parallel_size > 1:
+            args["--data-parallel-size"] = dep.data_parallel_size
+    elif dep.engine == "sglang":
+        args = {"--tp-size": dep.tensor_parallel_size, "--context-length": mem.context_tokens,
+                "--mem-fraction-static": mem.engine_args["mem_fraction_static"], "--max-running-requests": max_seqs}
+        if dep.pipeline_parallel_size > 1:
+            args["--pp-size"] = dep.pipeline_parallel_size
+        if dep.enable_dp_attention:
+            args["--dp-size"] = dep.data_parallel_size
+            args["--enable-dp-attention"] = True
+        if dep.expert_parallel_size > 1:
+            args["--ep-size"] = dep.expert_parallel_size
+        if mem.kv_dtype.startswith("fp8"):
+            args["--kv-cache-dtype"] = "fp8_e4m3"
+    elif dep.engine in ("llama.cpp", "ollama"):
+        args = {"--ctx-size": mem.context_tokens * max_seqs, "--parallel": max_seqs, "--n-gpu-layers": 999}
+    return args
+
+
+def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest, prices) -> CostSummary:
+    try:
+        from gpuplan.catalog.prices import load_prices
+        from gpuplan.cost import CostInputs, cost_of
+    except ImportError:
+        return CostSummary(unknowns=("cost model unavailable",))
+    book = prices or _default_prices()
+    res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts or 0,
+                             years=req.years, output_tokens_per_s=out_tps, input_tokens_per_s=in_tps), book)
+    return CostSummary(
+        capex_usd=res.capex_usd, opex_usd_per_year=res.opex_usd_per_year, tco_usd=res.tco_usd, years=req.years,
+        cloud_usd_per_hour=res.cloud_usd_per_hour, cloud_provider=getattr(res, "cloud_provider", None),
+        cloud_usd_total=getattr(res, "cloud_usd_total", None),
+        usd_per_million_output_tokens=res.usd_per_million_output_tokens,
+        usd_per_million_input_tokens=getattr(res, "usd_per_million_input_tokens", None),
+        break_even_months=res.break_even_months, unknowns=tuple(getattr(res, "unknowns", ()) or ()),
+    )
+
+
+_PRICES = None
+
+
+def _default_prices():
+    global _PRICES
+    if _PRICES is None:
+        from gpuplan.catalog.prices import load_prices
+
+        _PRICES = load_prices()
+    return _PRICES
+
+
+def _objective_value(c: Candidate, objective: str) -> float:
+    inf = math.inf
+    if objective == "capex":
+        return c.cost.capex_usd if c.cost.capex_usd is not None else inf
+    if objective == "tco":
+        return c.cost.tco_usd if c.cost.tco_usd is not None else inf
+    if objective == "per_token":
+        v = c.cost.usd_per_million_output_tokens
+        return v if v is not None else inf
+    if objective == "cloud":
+        return c.cost.cloud_usd_per_hour if c.cost.cloud_usd_per_hour is not None else inf
+    return -(c.perf.output_tokens_per_s or 0.0)
+
+
+def _rank(cands: Sequence[Candidate], objective: str) -> list[Candidate]:
+    """Sort by the objective; ties by fewer GPUs, then GPU id, engine and format (documented, deterministic)."""
+    scored = [c.model_copy(update={"score": _objective_value(c, objective)}) for c in cands]
+    scored.sort(key=lambda c: (c.score if c.score is not None else math.inf, c.gpu_count, c.gpu, c.engine,
+                               c.weight_format, c.tensor_parallel_size))
+    # Drop exact duplicates of (gpu, count, engine, format) keeping the best layout.
+    seen: set = set()
+    out = []
+    for c in scored:
+        key = (c.gpu, c.gpu_count, c.engine, c.weight_format)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(c.model_copy(update={"score": None if c.score in (math.inf, -math.inf) else c.score}))
+    return out
+
+
+def _pareto(ranked: Sequence[Candidate]) -> list[int]:
+    """Indices of candidates no other beats on both cost (TCO, else capex) and aggregate output throughput."""
+    def cost(c: Candidate) -> float:
+        v = c.cost.tco_usd if c.cost.tco_usd is not None else c.cost.capex_usd
+        return v if v is not None else math.inf
+
+    out = []
+    for i, c in enumerate(ranked):
+        dominated = any(
+            cost(o) <= cost(c) and (o.perf.output_tokens_per_s or 0) >= (c.perf.output_tokens_per_s or 0)
+            and (cost(o) < cost(c) or (o.perf.output_tokens_per_s or 0) > (c.perf.output_tokens_per_s or 0))
+            for o in ranked
+        )
+        if not dominated:
+            out.append(i)
+    return out
+
+
+def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float) -> PlanFile:
+    job = req.training or TrainingJob(task=req.task if req.task != "pretrain" else "full")
+    if req.task == "pretrain":
+        job = job.model_copy(update={"task": "full", "zero_stage": max(job.zero_stage, 3)})
+    rejects = _Rejects()
+    kept: list[Candidate] = []
+    considered = 0
+    try:
+        from gpuplan.perf import estimate_training
+    except ImportError:  # pragma: no cover - perf is part of the package
+        estimate_training = None
+    for gpu in _gpu_pool(req):
+        if gpu.vendor != "nvidia" and gpu.vendor != "amd":
+            continue
+        for nodes in range(1, req.max_nodes + 1):
+            for per_node in GPUS_PER_NODE_CHOICES:
+                count = per_node * nodes
+                if count > req.max_gpus or (nodes > 1 and per_node < 8):
+                    continue
+                for zero in ((0, 3) if job.task in ("lora", "qlora") else (1, 2, 3)):
+                    considered += 1
+                    j = job.model_copy(update={"zero_stage": zero if count > 1 else 0})
+                    label = f"{count}×{gpu.id} ZeRO-{j.zero_stage}"
+                    try:
+                        mem = size_training(model, j, gpu_id=gpu.id, gpu_count=count, gpu=gpu)
+                    except GpuplanError as exc:
+                        rejects.add("layout", -1, f"{label}: {exc}")
+                        continue
+                    if not mem.fits:
+                        rejects.add("training_memory", -mem.total_bytes / mem.capacity_bytes,
+                                    t("plan.near_train", cand=label, need=f"{mem.total_bytes / 2**30:.1f}",
+                                      have=f"{mem.capacity_bytes / 2**30:.1f}"))
+                        continue
+                    tps = days = None
+                    if estimate_training is not None:
+                        dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, data_parallel_size=count)
+                        try:
+                            te = estimate_training(model, dep, j)
+                            tps, days = te.tokens_per_s, getattr(te, "days_to_train", None)
+                        except GpuplanError:
+                            pass
+                    cost = _price(gpu, count, nodes, 0.0, 0.0, req, prices)
+                    if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
+                        rejects.add("budget", -cost.capex_usd / req.budget_usd,
+                                    t("plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}",
+                                      budget=f"{req.budget_usd:,.0f}"))
+                        continue
+                    kept.append(Candidate(
+                        gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node,
+                        engine=j.engine, weight_format="nf4" if j.task == "qlora" else "bf16", kv_dtype="bf16",
+                        data_parallel_size=count,
+                        engine_args={"zero_stage": j.zero_stage, "micro_batch_size": j.micro_batch_size},
+                        memory=MemorySummary(
+                            weights_bytes=mem.weights_bytes, kv_cache_bytes=0, activation_bytes=mem.activation_bytes,
+                            overhead_bytes=mem.overhead_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.logits_bytes,
+                            per_gpu_total_bytes=mem.total_bytes, capacity_bytes=mem.capacity_bytes,
+                            budget_bytes=mem.capacity_bytes, kv_cache_bytes_per_token=0, max_concurrency=None,
+                            host_bytes=mem.host_bytes, binding=mem.binding),
+                        perf=PerfSummary(ttft_s=None, tpot_s=None, output_tokens_per_s=None, train_tokens_per_s=tps,
+                                         train_days=days),
+                        cost=cost,
+                    ))
+    objective = req.objective if req.objective != "throughput" else "capex"
+    ranked = _rank(kept, objective)
+    return PlanFile(
+        gpuplan_version=__version__, created=date.today().isoformat(), model=_plan_model(model), task=job.task,
+        training=job, objective=objective, candidates=tuple(ranked[: req.top]), pareto=(),
+        rejections=rejects.as_list(), assumptions=(t("memory.assume_training"),),
+        search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
+    )
