@@ -14,9 +14,13 @@ EXIT_USER_ERROR = 2
 
 
 def console():
+    """A rich console; when stdout is not a terminal (pipes, logs, tests) tables get 140 columns, not 80."""
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140"))
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def fail(sentence: str, code: int = EXIT_USER_ERROR) -> NoReturn:

@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         cols = ("col_id", "col_name", "col_class", "col_memory", "col_bandwidth", "col_bf16", "col_fp8", "col_tdp",
                 "col_link", "col_china")
         for col in cols:
-            table.add_column(t(f"gpus.{col}"), justify="left" if col in ("col_id", "col_name", "col_class", "col_link") else "right")
+            table.add_column(t(f"gpus.{col}"), justify="left" if col in ("col_id", "col_name", "col_class", "col_link") else "right",
+                             no_wrap=col in ("col_id", "col_name"))
         for g in rows:
             table.add_row(
                 g.id, g.name, t(f"gpus.class_{g.gpu_class}"), fmt_gib(g.memory_bytes), fmt_rate_bytes(g.memory_bandwidth_bytes_per_s),

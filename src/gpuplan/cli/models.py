@@ -30,13 +30,16 @@ def register(app: typer.Typer) -> None:
 
         table = Table(title=t("models.title", count=len(rows)))
         for col in ("col_id", "col_family", "col_total", "col_active", "col_context", "col_format", "col_aliases"):
-            table.add_column(t(f"models.{col}"), justify="right" if col in ("col_total", "col_active", "col_context") else "left")
+            table.add_column(t(f"models.{col}"), justify="right" if col in ("col_total", "col_active", "col_context") else "left",
+                             no_wrap=col == "col_id")
         for m in rows:
             a = m.arch
             table.add_row(
                 m.id, m.family, fmt_params(a.params_total), fmt_params(a.params_active),
                 f"{m.max_context_tokens:,}" if m.max_context_tokens else "—",
-                m.checkpoint.weight_format or "—", ", ".join(m.aliases[:3]),
+                (m.checkpoint.weight_format or "—") + (f" + {m.checkpoint.expert_weight_format} experts"
+                                                        if m.checkpoint.expert_weight_format else ""),
+                ", ".join(m.aliases[:2]),
             )
         console().print(table)
 

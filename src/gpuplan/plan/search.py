@@ -328,11 +328,8 @@ def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
 
 
 def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest, prices) -> CostSummary:
-    try:
-        from gpuplan.catalog.prices import load_prices
-        from gpuplan.cost import CostInputs, cost_of
-    except ImportError:
-        return CostSummary(unknowns=("cost model unavailable",))
+    from gpuplan.cost import CostInputs, cost_of
+
     book = prices or _default_prices()
     res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts or 0,
                              years=req.years, output_tokens_per_s=out_tps, input_tokens_per_s=in_tps), book)
