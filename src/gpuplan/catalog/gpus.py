@@ -128,7 +128,10 @@ def list_gpus() -> tuple[GpuSpec, ...]:
 def _gpu_index() -> dict[str, GpuSpec]:
     idx: dict[str, GpuSpec] = {}
     for g in list_gpus():
-        for key in (g.id, *g.aliases):
+        keys = [g.id, *g.aliases]
+        if g.gfd_product:  # GPU Feature Discovery label, e.g. NVIDIA-H100-80GB-HBM3 (what probe and k8s see)
+            keys += [g.gfd_product, g.gfd_product.removeprefix("NVIDIA-")]
+        for key in keys:
             idx.setdefault(key.lower(), g)
     return idx
 
