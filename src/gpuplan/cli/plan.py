@@ -61,9 +61,12 @@ def build_request(opts: dict):
     check_choice(task, TASKS, t("size.what_task"))
     budget_usd = opts.get("budget_usd")
     if opts.get("budget_cny"):
-        from gpuplan.cost import cny_to_usd
+        from gpuplan.plan.search import default_prices
 
-        budget_usd = cny_to_usd(opts["budget_cny"])
+        rate = default_prices().usd_to_cny
+        if rate is None:
+            raise InvalidInputError("plan.no_exchange_rate")
+        budget_usd = opts["budget_cny"] / rate.value
     req = {
         "model": opts["model"], "task": task,
         "users": opts.get("users") or base.get("users"),
@@ -121,9 +124,11 @@ def _money(usd: float | None, currency: str) -> str:
     if usd is None:
         return "—"
     if currency == "CNY":
-        from gpuplan.cost import usd_to_cny
+        from gpuplan.cost import money
+        from gpuplan.plan.search import default_prices
 
-        return f"¥{usd_to_cny(usd):,.0f}"
+        value = money(usd, "CNY", default_prices())
+        return f"¥{value:,.0f}" if value is not None else "—"
     return f"${usd:,.0f}"
 
 

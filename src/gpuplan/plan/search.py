@@ -327,32 +327,22 @@ def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
     return args
 
 
-def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest, prices) -> CostSummary:
-    from gpuplan.cost import CostInputs, cost_of
+def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest,
+           prices) -> CostSummary:
+    """Money of a candidate through the cost model (prices dated and sourced; unknown prices stay unknown)."""
+    from gpuplan.cost import CostInputs, cost_of, to_cost_summary
 
-    book = prices or _default_prices()
-    res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts or 0,
-                             years=req.years, output_tokens_per_s=out_tps, input_tokens_per_s=in_tps), book)
-    return CostSummary(
-        capex_usd=res.capex_usd, opex_usd_per_year=res.opex_usd_per_year, tco_usd=res.tco_usd, years=req.years,
-        cloud_usd_per_hour=res.cloud_usd_per_hour, cloud_provider=getattr(res, "cloud_provider", None),
-        cloud_usd_total=getattr(res, "cloud_usd_total", None),
-        usd_per_million_output_tokens=res.usd_per_million_output_tokens,
-        usd_per_million_input_tokens=getattr(res, "usd_per_million_input_tokens", None),
-        break_even_months=res.break_even_months, unknowns=tuple(getattr(res, "unknowns", ()) or ()),
-    )
+    res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts,
+                             years=req.years, output_tokens_per_s=out_tps or None,
+                             input_tokens_per_s=in_tps or None), prices or default_prices())
+    return to_cost_summary(res)
 
 
-_PRICES = None
+def default_prices():
+    """The shipped price book (parsed once per process by the loader)."""
+    from gpuplan.catalog.prices import load_prices
 
-
-def _default_prices():
-    global _PRICES
-    if _PRICES is None:
-        from gpuplan.catalog.prices import load_prices
-
-        _PRICES = load_prices()
-    return _PRICES
+    return load_prices()
 
 
 def _objective_value(c: Candidate, objective: str) -> float:
