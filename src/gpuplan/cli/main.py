@@ -16,7 +16,7 @@ from gpuplan.i18n import language_from_env, normalize_language, set_language, t
 
 # Command modules, in the order they appear in --help. A module missing here is skipped, never fatal.
 COMMAND_MODULES = (
-    "models", "gpus", "inspect", "size", "fit", "estimate", "plan", "cost", "render", "validate",
+    "models", "gpus", "formats", "inspect", "size", "fit", "estimate", "plan", "cost", "render", "validate",
     "serve", "doctor", "bench", "calibrate",
 )
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import tomllib
-from functools import cache
-from importlib import resources
 from typing import Any
 
+from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.errors import InvalidInputError
 
 ENGINE_KEYS = {"vllm": "vllm", "sglang": "sglang", "trtllm": "trtllm", "llama.cpp": "llamacpp", "ollama": "llamacpp",
                "ktransformers": "ktransformers", "transformers": "vllm"}
 
 
-@cache
 def engines_data() -> dict[str, Any]:
-    text = (resources.files("gpuplan.catalog") / "data" / "engines.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shipped_toml("engines.toml")
 
 
 def engine_facts(engine: str) -> dict[str, Any]:

@@ -18,15 +18,11 @@ from dataclasses import dataclass
 
 from gpuplan.catalog.arch import ModelArch
 from gpuplan.errors import InvalidInputError
+from gpuplan.memory.quant import FP8_DS_MLA_BYTES_PER_TOKEN_LAYER, KV_DTYPES
 
-# Bits per cached element for each KV dtype choice. q8_0 / q4_0 are llama.cpp's cache types (32-element blocks with an
-# fp16 scale: 8.5 and 4.5 bits, ggml-common.h block_q8_0 / block_q4_0).
-KV_BITS: dict[str, float] = {
-    "bf16": 16, "fp16": 16, "f16": 16, "fp32": 32,
-    "fp8": 8, "fp8_e4m3": 8, "fp8_e5m2": 8, "fp8_ds_mla": 8,
-    "q8_0": 8.5, "q4_0": 4.5,
-}
-FP8_DS_MLA_BYTES_PER_TOKEN_LAYER = 656  # vLLM FlashMLA sparse fp8 layout: 512 B latent + 16 B scales + 128 B rope
+# Bits per cached element for each KV dtype choice (quant.KV_DTYPES), plus llama.cpp's quantized cache types
+# q8_0 / q4_0 (32-element blocks with an fp16 scale: 8.5 and 4.5 bits, ggml-common.h block_q8_0 / block_q4_0).
+KV_BITS: dict[str, float] = {**KV_DTYPES, "f16": 16, "q8_0": 8.5, "q4_0": 4.5}
 INDEXER_SCALE_BYTES = 4  # one fp32 scale per indexer key (vLLM DeepSeek-V3.2 indexer cache)
 
 
