@@ -254,7 +254,7 @@ def size_inference(
     kv_needed = seq_bytes_gpu * seqs_per_gpu
     total = weights_gpu + kv_needed + activation + overhead
     fits = kv_pool >= kv_needed and kv_pool > 0
-    if weights_gpu + activation + overhead > budget:
+    if kv_pool <= 0:
         binding = "weights"
     elif not fits:
         binding = "kv_cache"

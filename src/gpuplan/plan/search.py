@@ -113,17 +113,37 @@ def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
     return pool
 
 
-def _formats_for(model: ModelEntry, req: PlanRequest) -> list[str]:
+LLAMACPP_MAX_USERS = 16  # llama.cpp's parallel slots share one context; beyond a few users gpuplan plans vLLM/SGLang
+
+
+def _formats_for(model: ModelEntry, req: PlanRequest, users: int) -> list[str]:
+    """Formats to try: the checkpoint's own, bf16, fp8 and AWQ int4 for the serving engines; GGUF quantizations
+    (and, for models over 300B, the DeepSeek dynamic 1.58-bit mix) only where llama.cpp is in play (few users)."""
     if req.weight_formats:
         return list(req.weight_formats)
     native = native_format(model)
     out = [native]
-    for f in ("bf16", "fp8", "awq-int4", "gguf-q4_k_m", "gguf-q8_0"):
+    for f in ("bf16", "fp8", "awq-int4"):
+        if f == "fp8" and native.startswith("fp8"):
+            continue  # the checkpoint is already FP8 (DeepSeek's block-scaled layout): no second FP8 variant
         if f not in out:
             out.append(f)
-    if model.arch.params_total > 300e9:
-        out.append("gguf-ud-iq1_s")
+    if users <= LLAMACPP_MAX_USERS:
+        out += ["gguf-q8_0", "gguf-q4_k_m"]
+        if model.arch.params_total > 300e9:
+            out.append("gguf-ud-iq1_s")
     return out
+
+
+def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
+    """(nodes, GPUs per node) to try: unified-memory and embedded parts come one per machine; consumer and workstation
+    cards stay in one machine; data-center parts scale out with full 8-GPU nodes."""
+    if gpu.gpu_class in ("unified", "embedded"):
+        return [(1, 1)]
+    shapes = [(1, n) for n in GPUS_PER_NODE_CHOICES if n <= req.max_gpus]
+    if gpu.gpu_class == "datacenter":
+        shapes += [(nodes, 8) for nodes in range(2, req.max_nodes + 1) if nodes * 8 <= req.max_gpus]
+    return shapes
 
 
 def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
@@ -141,18 +161,20 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
 
 
 def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> list[tuple[int, int, int, int, bool]]:
-    """(tp, pp, dp, ep, dp_attention) choices for a node shape: TP inside a node, PP across nodes, DP replicas."""
+    """(tp, pp, dp, ep, dp_attention) choices for a node shape: TP inside a node, PP across nodes, DP replicas.
+
+    llama.cpp splits layers over the GPUs of one machine (``--split-mode layer``): modeled as PP = GPUs, one replica.
+    SGLang on MLA models also gets DP-attention over all GPUs with EP where the experts divide.
+    """
     arch = model.arch
+    if engine in ("llama.cpp", "ollama"):
+        return [(1, gpus_per_node, 1, 1, False)] if nodes == 1 else []
     heads = arch.num_attention_heads
     out = []
     for tp in (1, 2, 4, 8):
         if tp > gpus_per_node or heads % tp or gpus_per_node % tp:
             continue
-        pp = nodes
-        dp = (gpus_per_node // tp)
-        if engine == "llama.cpp" and (nodes > 1 or tp * dp > 1 and dp > 1):
-            continue
-        out.append((tp, pp, dp, 1, False))
+        out.append((tp, nodes, gpus_per_node // tp, 1, False))
     if engine == "sglang" and arch.attention_kind == "mla" and gpus_per_node * nodes >= 8:
         total = gpus_per_node * nodes
         experts = arch.num_experts
@@ -182,13 +204,22 @@ def search(req: PlanRequest, prices=None) -> PlanFile:
     from gpuplan.perf import estimate_serving
 
     for gpu in _gpu_pool(req):
-        for nodes in range(1, req.max_nodes + 1):
-            for per_node in GPUS_PER_NODE_CHOICES:
-                count = per_node * nodes
-                if count > req.max_gpus or (nodes > 1 and per_node < 8):
-                    continue
-                for fmt in _formats_for(model, req):
+        for nodes, per_node in _node_shapes(gpu, req):
+            count = per_node * nodes
+            if True:
+                for fmt in _formats_for(model, req, users):
+                    whole = _whole_weights_bytes(model, fmt)
+                    if whole is None:
+                        continue
+                    if whole / count > gpu.memory_bytes:
+                        considered += 1
+                        rejects.add("weights", -whole / count / gpu.memory_bytes,
+                                    t("plan.near_weights", cand=_describe(gpu, count, "*", fmt),
+                                      need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
+                        continue
                     for engine in engines:
+                        if engine in ("llama.cpp", "ollama") and users > LLAMACPP_MAX_USERS and not req.engines:
+                            continue
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
@@ -212,6 +243,18 @@ def search(req: PlanRequest, prices=None) -> PlanFile:
         rejections=rejects.as_list(), assumptions=tuple(assumptions),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
+
+
+def _whole_weights_bytes(model: ModelEntry, fmt: str) -> int | None:
+    """All weights in a format (cached in the memory layer); None when the format cannot hold this model."""
+    from gpuplan.memory.inference import _whole_weights
+    from gpuplan.memory.weights import model_tensor_bytes
+
+    try:
+        model_tensor_bytes(model, fmt)  # registers the entry; raises for formats the model cannot take
+        return _whole_weights(model.id, fmt)[0]
+    except GpuplanError:
+        return None
 
 
 def _plan_model(model: ModelEntry) -> PlanModel:
