@@ -409,6 +409,12 @@ class ModelArch:
         return self.num_mtp_layers * 2 * self.vocab_size * self.hidden_size
 
     # ------------------------------------------------------------------ derived facts
+    @cached_property
+    def widest_mlp_intermediate(self) -> int:
+        """Widest per-token MLP intermediate: dense width, or top_k × expert width + shared width (MoE)."""
+        return max((m.intermediate_size if not m.is_moe else
+                    m.top_k * m.expert_intermediate_size + m.shared_intermediate_size) for m in self.mlp)
+
     @property
     def is_moe(self) -> bool:
         return any(m.is_moe for m in self.mlp)

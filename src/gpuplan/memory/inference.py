@@ -129,12 +129,9 @@ def _activation_bytes(arch: ModelArch, engine: str, tp: int, batched_tokens: int
     (the fused-MoE intermediate cache).
     """
     factor = float(engines_fitted(facts).get("activation_elements_per_token_factor", 3.0))
-    widths = []
-    for m in arch.mlp:
-        widths.append(max(m.intermediate_size if not m.is_moe else 0,
-                          m.top_k * m.expert_intermediate_size + m.shared_intermediate_size))
-    inter = max(widths) if widths else 0
-    return math.ceil(batched_tokens * factor * (arch.hidden_size + inter / tp) * 2)
+    return math.ceil(batched_tokens * factor * (arch.hidden_size + arch.widest_mlp_intermediate / tp) * 2)
+
+
 
 
 CACHE_CLEARERS.extend([_sharded_bytes.cache_clear, _whole_weights.cache_clear, _kv_layout_cached.cache_clear])
