@@ -96,6 +96,11 @@ def _whole_weights(model_id: str, weight_format: str) -> tuple[int, dict[str, in
     return sum(by_comp.values()), by_comp
 
 
+@lru_cache(maxsize=1024)
+def _kv_per_token_cached(model_id: str, kv_dtype: str) -> int:
+    return kv_cache_bytes_per_token(entry(model_id).arch, kv_dtype)
+
+
 @lru_cache(maxsize=4096)
 def _kv_layout_cached(model_id: str, kv_dtype: str, tp: int, pp: int):
     return kv_layout(entry(model_id).arch, kv_dtype, tp=tp, pp=pp, per_gpu=True)
@@ -134,7 +139,8 @@ def _activation_bytes(arch: ModelArch, engine: str, tp: int, batched_tokens: int
 
 
 
-CACHE_CLEARERS.extend([_sharded_bytes.cache_clear, _whole_weights.cache_clear, _kv_layout_cached.cache_clear])
+CACHE_CLEARERS.extend([_sharded_bytes.cache_clear, _whole_weights.cache_clear, _kv_layout_cached.cache_clear,
+                       _kv_per_token_cached.cache_clear])
 
 
 def rope_cache_bytes(arch: ModelArch) -> int:
@@ -274,7 +280,7 @@ def size_inference(
         model_id=model.id, params_total=arch.params_total, params_active=arch.params_active,
         weight_format=resolve_format(model, dep.weight_format), kv_dtype=kv_dtype, engine=engine,
         weights_bytes=whole_weights, weights_by_component_bytes=by_comp,
-        kv_cache_bytes_per_token=kv_cache_bytes_per_token(arch, kv_dtype),
+        kv_cache_bytes_per_token=_kv_per_token_cached(model.id, kv_dtype),
         kv_cache_bytes_per_token_per_gpu=per_tok_gpu, kv_cache_bytes_per_sequence_per_gpu=seq_bytes_gpu,
         context_tokens=context_tokens, concurrency=concurrency, gpu=gpu.id, gpu_count=dep.gpu_count,
         per_gpu=per_gpu, fits=fits, binding=binding, max_concurrency=max_conc, max_context_tokens=max_ctx,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,11 +86,12 @@ class _Rejects:
 
     groups: dict[str, list] = field(default_factory=dict)
 
-    def add(self, reason: str, closeness: float, text: str) -> None:
+    def add(self, reason: str, closeness: float, text="") -> None:
+        """``text`` may be a callable: it is rendered only when this rejection becomes the group's nearest miss."""
         group = self.groups.setdefault(reason, [0, -math.inf, ""])
         group[0] += 1
         if closeness > group[1]:
-            group[1], group[2] = closeness, text
+            group[1], group[2] = closeness, (text() if callable(text) else text)
 
     def as_list(self) -> tuple[Rejection, ...]:
         return tuple(
@@ -214,7 +216,7 @@ def search(req: PlanRequest, prices=None) -> PlanFile:
                     if whole / count > gpu.memory_bytes:
                         considered += 1
                         rejects.add("weights", -whole / count / gpu.memory_bytes,
-                                    t("plan.near_weights", cand=_describe(gpu, count, "*", fmt),
+                                    partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
                         continue
                     for engine in engines:
@@ -231,7 +233,10 @@ def search(req: PlanRequest, prices=None) -> PlanFile:
                                              users, workload, context, req, rejects, prices, estimate_serving)
                             if cand is not None:
                                 kept.append(cand)
-    ranked = _rank(kept, req.objective)
+    ranked = _rank(kept, req.objective)[: req.top]
+    # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
+    ranked = [c.model_copy(update={"cost": _price(get_gpu(c.gpu), c.gpu_count, c.nodes, c.perf.output_tokens_per_s or 0.0,
+                                                  c.perf.input_tokens_per_s or 0.0, req, prices)}) for c in ranked]
     pareto = _pareto(ranked)
     assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
                    t("plan.assume_years", years=req.years)]
@@ -239,7 +244,7 @@ def search(req: PlanRequest, prices=None) -> PlanFile:
         gpuplan_version=__version__, created=date.today().isoformat(),
         model=_plan_model(model), task="serve", workload=workload,
         slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective,
-        candidates=tuple(ranked[: req.top]), pareto=tuple(i for i in pareto if i < req.top),
+        candidates=tuple(ranked), pareto=tuple(pareto),
         rejections=rejects.as_list(), assumptions=tuple(assumptions),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
@@ -284,13 +289,13 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     assert mem.per_gpu is not None
     if mem.binding == "weights":
         over = mem.per_gpu.weights_bytes / max(mem.per_gpu.budget_bytes, 1)
-        rejects.add("weights", -over, t("plan.near_weights", cand=label,
+        rejects.add("weights", -over, partial(t, "plan.near_weights", cand=label,
                                            need=f"{mem.per_gpu.weights_bytes / 2**30:.1f}",
                                            have=f"{mem.per_gpu.budget_bytes / 2**30:.1f}"))
         return None
     if not mem.fits:
         rejects.add("kv_cache", (mem.max_concurrency or 0) / per_replica_users,
-                    t("plan.near_kv", cand=label, n=mem.max_concurrency or 0, ctx=context, need=per_replica_users))
+                    partial(t, "plan.near_kv", cand=label, n=mem.max_concurrency or 0, ctx=context, need=per_replica_users))
         return None
     rep_workload = workload.model_copy(update={"concurrency": per_replica_users}) if workload.concurrency else \
         workload.model_copy(update={"rate_per_s": (workload.rate_per_s or 0) / replicas})
@@ -301,18 +306,19 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
         return None
     if req.ttft_s and (est.ttft_s is None or est.ttft_s > req.ttft_s):
         rejects.add("slo_ttft", -(est.ttft_s or math.inf) / req.ttft_s,
-                    t("plan.near_ttft", cand=label, got=f"{(est.ttft_s or 0) * 1000:.0f}", want=f"{req.ttft_s * 1000:.0f}"))
+                    partial(t, "plan.near_ttft", cand=label, got=f"{(est.ttft_s or 0) * 1000:.0f}", want=f"{req.ttft_s * 1000:.0f}"))
         return None
     if req.tpot_s and (est.tpot_s is None or est.tpot_s > req.tpot_s):
         rejects.add("slo_tpot", -(est.tpot_s or math.inf) / req.tpot_s,
-                    t("plan.near_tpot", cand=label, got=f"{(est.tpot_s or 0) * 1000:.0f}", want=f"{req.tpot_s * 1000:.0f}"))
+                    partial(t, "plan.near_tpot", cand=label, got=f"{(est.tpot_s or 0) * 1000:.0f}", want=f"{req.tpot_s * 1000:.0f}"))
         return None
     out_tps = (est.output_tokens_per_s or 0) * replicas
     in_tps = (est.input_tokens_per_s or 0) * replicas
-    cost = _price(gpu, count, nodes, out_tps, in_tps, req, prices)
+    base = _base_cost(gpu, count, nodes, req, prices)
+    cost = base[0]
     if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
         rejects.add("budget", -cost.capex_usd / req.budget_usd,
-                    t("plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}", budget=f"{req.budget_usd:,.0f}"))
+                    partial(t, "plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}", budget=f"{req.budget_usd:,.0f}"))
         return None
     engine_args = _engine_args(dep, mem, per_replica_users)
     return Candidate(
@@ -338,6 +344,8 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
             uncertainty_fraction=getattr(est, "uncertainty_fraction", None),
         ),
         cost=cost,
+        # per-token ranking: owned cost per year over output tokens/s is proportional to $/Mtok (same workload split)
+        score=(base[1] / out_tps) if (req.objective == "per_token" and base[1] and out_tps) else None,
     )
 
 
@@ -381,6 +389,26 @@ def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, 
     return to_cost_summary(res)
 
 
+_BASE_COSTS: dict = {}
+
+
+def _base_cost(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -> tuple[CostSummary, float | None]:
+    """Capex/TCO/cloud of a hardware shape, without throughput (the same for every layout on it): cached per search
+    shape. Returns the summary and the owned cost per year (for per-token ranking)."""
+    from gpuplan.cost import CostInputs, cost_of, to_cost_summary
+
+    key = (gpu.id, count, nodes, req.years, id(prices))
+    hit = _BASE_COSTS.get(key)
+    if hit is None:
+        res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts,
+                                 years=req.years), prices or default_prices())
+        hit = (to_cost_summary(res), res.owned_usd_per_year)
+        if len(_BASE_COSTS) > 20000:
+            _BASE_COSTS.clear()
+        _BASE_COSTS[key] = hit
+    return hit
+
+
 def default_prices():
     """The shipped price book (parsed once per process by the loader)."""
     from gpuplan.catalog.prices import load_prices
@@ -395,8 +423,7 @@ def _objective_value(c: Candidate, objective: str) -> float:
     if objective == "tco":
         return c.cost.tco_usd if c.cost.tco_usd is not None else inf
     if objective == "per_token":
-        v = c.cost.usd_per_million_output_tokens
-        return v if v is not None else inf
+        return c.score if c.score is not None else inf
     if objective == "cloud":
         return c.cost.cloud_usd_per_hour if c.cost.cloud_usd_per_hour is not None else inf
     return -(c.perf.output_tokens_per_s or 0.0)
@@ -420,21 +447,24 @@ def _rank(cands: Sequence[Candidate], objective: str) -> list[Candidate]:
 
 
 def _pareto(ranked: Sequence[Candidate]) -> list[int]:
-    """Indices of candidates no other beats on both cost (TCO, else capex) and aggregate output throughput."""
+    """Indices of candidates no other beats on both cost (TCO, else capex) and aggregate output throughput.
+
+    Sort by cost (then by throughput, best first) and sweep: a candidate is on the frontier when its throughput beats
+    every cheaper one's.
+    """
     def cost(c: Candidate) -> float:
         v = c.cost.tco_usd if c.cost.tco_usd is not None else c.cost.capex_usd
         return v if v is not None else math.inf
 
+    order = sorted(range(len(ranked)), key=lambda i: (cost(ranked[i]), -(ranked[i].perf.output_tokens_per_s or 0.0)))
+    best = -math.inf
     out = []
-    for i, c in enumerate(ranked):
-        dominated = any(
-            cost(o) <= cost(c) and (o.perf.output_tokens_per_s or 0) >= (c.perf.output_tokens_per_s or 0)
-            and (cost(o) < cost(c) or (o.perf.output_tokens_per_s or 0) > (c.perf.output_tokens_per_s or 0))
-            for o in ranked
-        )
-        if not dominated:
+    for i in order:
+        tps = ranked[i].perf.output_tokens_per_s or 0.0
+        if tps > best and cost(ranked[i]) < math.inf:
             out.append(i)
-    return out
+            best = tps
+    return sorted(out)
 
 
 def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float) -> PlanFile:
@@ -467,7 +497,7 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
                         continue
                     if not mem.fits:
                         rejects.add("training_memory", -mem.total_bytes / mem.capacity_bytes,
-                                    t("plan.near_train", cand=label, need=f"{mem.total_bytes / 2**30:.1f}",
+                                    partial(t, "plan.near_train", cand=label, need=f"{mem.total_bytes / 2**30:.1f}",
                                       have=f"{mem.capacity_bytes / 2**30:.1f}"))
                         continue
                     tps = days = None
@@ -481,7 +511,7 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
                     cost = _price(gpu, count, nodes, 0.0, 0.0, req, prices)
                     if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
                         rejects.add("budget", -cost.capex_usd / req.budget_usd,
-                                    t("plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}",
+                                    partial(t, "plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}",
                                       budget=f"{req.budget_usd:,.0f}"))
                         continue
                     kept.append(Candidate(
