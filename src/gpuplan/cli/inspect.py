@@ -40,7 +40,7 @@ def resolve_model_ref(ref: str, offline: bool = False):
     from gpuplan.importers import import_model
 
     info = import_model(ref, offline=offline)
-    if info.config is None:
+    if info.config is None or "hidden_size" not in info.config:
         from gpuplan.errors import UnsupportedError
 
         raise UnsupportedError("inspect.no_config", given=ref)
@@ -88,7 +88,10 @@ def _inspect(ref: str, offline: bool, as_json: bool) -> None:
     ctx = data.get("context_length")
     summary.add_row(t("inspect.context"), f"{ctx:,}" if ctx else "—")
     if data.get("checkpoint_bytes"):
-        summary.add_row(t("inspect.checkpoint"), f"{fmt_bytes(data['checkpoint_bytes'])} ({data.get('weight_format') or '—'})")
+        bpw = f", {data['bits_per_weight']} bits/weight" if data.get("bits_per_weight") else ""
+        summary.add_row(t("inspect.checkpoint"), f"{fmt_bytes(data['checkpoint_bytes'])} ({data.get('weight_format') or '—'}{bpw})")
+    if data.get("catalog_matches"):
+        summary.add_row(t("inspect.matches"), ", ".join(data["catalog_matches"]))
     con.print(summary)
     table = Table(title=t("inspect.breakdown"))
     table.add_column(t("inspect.col_component"))
@@ -141,6 +144,31 @@ def inspect_summary(entry, arch, info, display_id: str) -> dict:
             checkpoint_bytes=info.total_bytes,
             checkpoint_params=info.total_params,
             bytes_by_dtype=dict(info.bytes_by_dtype),
+            bytes_by_component=dict(info.bytes_by_component),
+            weight_format=info.weight_format,
+            bits_per_weight=round(8 * info.total_bytes / info.total_params, 3) if info.total_params else None,
             gguf_file_type=info.gguf_file_type,
+            catalog_matches=[m.id for m in catalog_matches(arch)],
         )
     return data
+
+
+_SIGNATURE_FIELDS = ("hidden_size", "num_layers", "vocab_size")
+
+
+def catalog_matches(arch) -> list:
+    """Catalog entries with the same architecture (V3, R1 and V3-0324 share one: all are listed)."""
+    from gpuplan.catalog import list_models
+
+    family = {"kimi_k2": "deepseek_v3"}
+    want = (family.get(arch.model_type, arch.model_type), arch.hidden_size, arch.num_layers, arch.vocab_size,
+            arch.num_attention_heads, arch.num_kv_heads, arch.num_experts, arch.experts_per_token,
+            arch.params_total)
+    out = []
+    for m in list_models():
+        a = m.arch
+        got = (family.get(a.model_type, a.model_type), a.hidden_size, a.num_layers, a.vocab_size,
+               a.num_attention_heads, a.num_kv_heads, a.num_experts, a.experts_per_token, a.params_total)
+        if got == want:
+            out.append(m)
+    return out
