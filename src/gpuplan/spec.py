@@ -30,7 +30,7 @@ class Deployment(BaseModel):
     gpu_count: int = Field(1, ge=1, le=4096)
     nodes: int = Field(1, ge=1, le=512)
     engine: str = "vllm"
-    weight_format: str = "bf16"
+    weight_format: str = "native"
     kv_dtype: str = "auto"
     tensor_parallel_size: int = Field(1, ge=1, le=1024)
     pipeline_parallel_size: int = Field(1, ge=1, le=256)

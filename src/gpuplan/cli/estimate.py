@@ -1,0 +1,163 @@
+"""``gpuplan estimate``: serving speed of a model on a deployment — TTFT, TPOT, throughput, the bottleneck, a band."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gpuplan.i18n import t
+
+USER_CALIBRATION = Path("~/.config/gpuplan/calibration.toml")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("estimate", help=t("estimate.help"))
+    def estimate_cmd(
+        model: str = typer.Argument(..., help=t("estimate.arg_model")),
+        gpu: str = typer.Option(..., "--gpu", help=t("estimate.opt_gpu")),
+        gpus: int = typer.Option(1, "--gpus", min=1, help=t("estimate.opt_gpus")),
+        tp: int = typer.Option(None, "--tensor-parallel-size", "--tp", min=1, help=t("estimate.opt_tp")),
+        pp: int = typer.Option(1, "--pipeline-parallel-size", "--pp", min=1, help=t("estimate.opt_pp")),
+        ep: int = typer.Option(1, "--expert-parallel-size", "--ep", min=1, help=t("estimate.opt_ep")),
+        dp: int = typer.Option(1, "--data-parallel-size", "--dp", min=1, help=t("estimate.opt_dp")),
+        dp_attention: bool = typer.Option(False, "--dp-attention", help=t("estimate.opt_dp_attention")),
+        engine: str = typer.Option("vllm", "--engine", help=t("estimate.opt_engine")),
+        weights: str = typer.Option("native", "--weights", help=t("estimate.opt_weights")),
+        kv_dtype: str = typer.Option("auto", "--kv-dtype", help=t("estimate.opt_kv_dtype")),
+        input_tokens: int = typer.Option(..., "--input-tokens", min=1, help=t("estimate.opt_input")),
+        output_tokens: int = typer.Option(..., "--output-tokens", min=1, help=t("estimate.opt_output")),
+        concurrency: int = typer.Option(None, "--concurrency", min=1, help=t("estimate.opt_concurrency")),
+        rate: float = typer.Option(None, "--rate", min=0.0001, help=t("estimate.opt_rate")),
+        prefix_hit: float = typer.Option(0.0, "--prefix-cache-hit", min=0.0, max=0.99, help=t("estimate.opt_prefix_hit")),
+        speculative: int = typer.Option(0, "--speculative-tokens", min=0, max=16, help=t("estimate.opt_speculative")),
+        accept: float = typer.Option(None, "--acceptance", min=0.0, max=1.0, help=t("estimate.opt_accept")),
+        offload: str = typer.Option("none", "--offload", help=t("estimate.opt_offload")),
+        host: str = typer.Option(None, "--host", help=t("estimate.opt_host")),
+        gpu_layers: int = typer.Option(None, "--gpu-layers", "-ngl", min=0, help=t("estimate.opt_gpu_layers")),
+        calibration: Path = typer.Option(None, "--calibration", help=t("estimate.opt_calibration")),
+        percentiles: bool = typer.Option(False, "--percentiles", help=t("estimate.opt_percentiles")),
+        as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
+    ) -> None:
+        from gpuplan.cli.common import guard
+
+        guard(_estimate)(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens,
+                         output_tokens, concurrency, rate, prefix_hit, speculative, accept, offload, host,
+                         gpu_layers, calibration, percentiles, as_json)
+
+
+def _default_tp(heads: int, gpus: int, pp: int, dp: int) -> int:
+    want = max(1, gpus // (pp * dp))
+    while want > 1 and heads % want:
+        want -= 1
+    return want
+
+
+def bottleneck_sentence(est) -> str:
+    """The bottleneck in words, e.g. 'decode is memory-bound: 83% of the step reads weights.'"""
+    if est.bottleneck == "kv_capacity":
+        return t("perf.bottleneck_kv_capacity", cap=est.max_concurrency, want=int(est.requested_concurrency or 0))
+    return t("perf.bottleneck_" + est.bottleneck_term, percent=f"{est.bottleneck_fraction * 100:.0f}")
+
+
+def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens, output_tokens,
+              concurrency, rate, prefix_hit, speculative, accept, offload, host, gpu_layers, calibration,
+              percentiles, as_json) -> None:
+    from gpuplan.catalog import get_model
+    from gpuplan.cli.common import fail, print_json
+    from gpuplan.perf import estimate_serving, load_calibration
+    from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
+
+    if concurrency is not None and rate is not None:
+        fail(t("estimate.both_load"))
+    check_choice(engine, ENGINES, "engine")
+    check_choice(offload, ("none", "experts", "layers"), "offload")
+    entry = get_model(model)
+    if tp is None:
+        tp = _default_tp(entry.arch.num_attention_heads, gpus, pp, 1 if dp_attention else dp)
+    user_cal = calibration
+    if user_cal is None and USER_CALIBRATION.expanduser().is_file():
+        user_cal = USER_CALIBRATION.expanduser()
+    cal = load_calibration(str(user_cal) if user_cal else None)
+    dep = Deployment(gpu_id=gpu, gpu_count=gpus, engine=engine, weight_format=weights, kv_dtype=kv_dtype,
+                     tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
+                     data_parallel_size=dp, enable_dp_attention=dp_attention, offload=offload, host_id=host,
+                     gpu_layers=gpu_layers)
+    load = {"rate_per_s": rate} if rate is not None else {"concurrency": concurrency or 1}
+    wl = Workload(input_tokens=input_tokens, output_tokens=output_tokens, prefix_cache_hit_fraction=prefix_hit,
+                  **load)
+    est = estimate_serving(entry, dep, wl, cal, speculative_tokens=speculative,
+                           speculative_acceptance_fraction=accept)
+    sim = None
+    if percentiles:
+        from gpuplan.perf.simulate import simulate_serving
+
+        sim = simulate_serving(entry, dep, wl, cal, speculative_tokens=speculative,
+                               speculative_acceptance_fraction=accept)
+    sentence = bottleneck_sentence(est)
+    if as_json:
+        data = est.model_dump(mode="json")
+        data["bottleneck_sentence"] = sentence
+        data["model"] = entry.id
+        data["deployment"] = dep.model_dump(mode="json")
+        data["workload"] = wl.model_dump(mode="json")
+        if sim is not None:
+            data["percentiles"] = sim.model_dump(mode="json")
+        print_json(data)
+        return
+    _render(entry, dep, wl, est, sentence, sim)
+
+
+def _render(entry, dep, wl, est, sentence, sim) -> None:
+    from rich.table import Table
+
+    from gpuplan.cli.common import console
+    from gpuplan.units import fmt_seconds
+
+    con = console()
+    u = est.uncertainty_fraction
+    load = (t("estimate.load_rate", rate=f"{wl.rate_per_s:g}") if wl.rate_per_s
+            else t("estimate.load_concurrency", n=wl.concurrency))
+    table = Table(title=t("estimate.title", model=entry.display_name, gpus=dep.gpu_count, gpu=dep.gpu_id,
+                          engine=dep.engine, fmt=est.weight_format, inp=wl.input_tokens, out=wl.output_tokens,
+                          load=load))
+    table.add_column(t("estimate.col_metric"))
+    table.add_column(t("estimate.col_value"), justify="right")
+    table.add_column(t("estimate.col_band"), justify="right")
+
+    def sec(key: str, v: float | None) -> None:
+        band = "—" if v is None else f"{fmt_seconds(v * (1 - u))} – {fmt_seconds(v * (1 + u))}"
+        table.add_row(t(key), fmt_seconds(v), band)
+
+    def rate_row(key: str, unit: str, v: float | None, digits: int = 1) -> None:
+        if v is None:
+            table.add_row(t(key), "—", "—")
+            return
+        lo, hi = v / (1 + u), v / max(1 - u, 0.05)
+        table.add_row(t(key), t(unit, value=f"{v:,.{digits}f}"), f"{lo:,.{digits}f} – {hi:,.{digits}f}")
+
+    sec("estimate.row_ttft", est.ttft_s)
+    sec("estimate.row_tpot", est.tpot_s)
+    sec("estimate.row_e2e", est.e2e_s)
+    rate_row("estimate.row_decode", "estimate.unit_tok_s", est.decode_tokens_per_s)
+    rate_row("estimate.row_prefill", "estimate.unit_tok_s", est.prefill_tokens_per_s, 0)
+    rate_row("estimate.row_output", "estimate.unit_tok_s", est.output_tokens_per_s, 0)
+    rate_row("estimate.row_input", "estimate.unit_tok_s", est.input_tokens_per_s, 0)
+    rate_row("estimate.row_rps", "estimate.unit_req_s", est.requests_per_s, 2)
+    table.add_row(t("estimate.row_concurrency"), f"{est.concurrency:,.1f}", "")
+    table.add_row(t("estimate.row_max_concurrency"), "—" if est.max_concurrency is None else str(est.max_concurrency),
+                  "")
+    con.print(table)
+    con.print(t("estimate.why", sentence=sentence))
+    if est.saturated and est.requests_per_s:
+        con.print(t("perf.saturated", max_rps=f"{est.requests_per_s:.2f}"))
+    con.print(t("estimate.calibration", id=est.calibration, percent=f"{u * 100:.0f}"))
+    for key in est.assumptions:
+        con.print("· " + t(key))
+    if sim is not None:
+        pt = Table(title=t("estimate.percentiles_title", n=sim.num_requests))
+        for col in ("col_percentile", "col_ttft", "col_tpot", "col_e2e"):
+            pt.add_column(t("estimate." + col), justify="right")
+        for p, row in zip(sim.percentiles, sim.rows, strict=True):
+            pt.add_row(f"P{p:g}", fmt_seconds(row.ttft_s), fmt_seconds(row.tpot_s), fmt_seconds(row.e2e_s))
+        con.print(pt)

@@ -1,0 +1,190 @@
+"""Fitted efficiencies and overheads as data: ``catalog/data/calibration.toml`` plus an optional user file.
+
+The file holds ``[defaults]`` and a list of ``[[entry]]`` tables keyed by (engine, architecture); an entry sets only
+the parameters it was fitted for, and lists, per parameter, the measured rows it was fitted on (``fitted_on``).
+``scripts/fit_calibration.py`` writes it; ``gpuplan calibrate`` (later) writes a user file of the same shape.
+
+Resolution for a deployment (first hit wins, per parameter): (engine, architecture/class) → (engine, architecture)
+→ (engine, ``*``) → the same three for the fallback engine → (``*``, architecture) → ``[defaults]``. The class is the
+catalog's ``gpu_class`` (consumer, workstation, datacenter, unified ...). A user file's
+entries take precedence over the shipped ones with the same key. The core never reads the environment: the caller
+passes the user file's path explicitly (the CLI passes ``~/.config/gpuplan/calibration.toml`` when it exists).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+
+from gpuplan.errors import MalformedFileError
+
+# Engines that share a runtime with another engine, for parameters not fitted on themselves.
+ENGINE_FALLBACK = {"ollama": "llama.cpp", "ktransformers": "llama.cpp", "sglang": "vllm", "transformers": "vllm",
+                   "vllm": "sglang", "trtllm": "vllm"}
+
+PARAM_NAMES = (
+    "mem_efficiency_fraction", "compute_efficiency_fraction", "compute_half_m_tokens", "step_overhead_s",
+    "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "prefill_chunk_tokens", "mfu_fraction",
+    "uncertainty_fraction",
+)
+
+
+class CalibrationParams(BaseModel):
+    """The parameters of the step-time model for one (engine, architecture).
+
+    * ``mem_efficiency_fraction`` η_mem: achieved / peak memory bandwidth when streaming weights and KV.
+    * ``compute_efficiency_fraction`` η_max and ``compute_half_m_tokens`` M½: GEMM efficiency at M tokens is
+      η_comp(M) = η_max · M / (M + M½) (small batches cannot fill the tensor cores).
+    * ``step_overhead_s``, ``layer_overhead_s``, ``seq_overhead_s``: fixed time per step, per layer per step, per
+      sequence per step (launches, sampling, scheduling).
+    * ``allreduce_latency_s`` α: per-hop latency of a ring all-reduce.
+    * ``prefill_chunk_tokens``: tokens per chunked-prefill step (weights re-read per chunk).
+    * ``format_mem_factors`` / ``format_compute_factors``: multipliers on η for a weight format (dequantization cost).
+    * ``mfu_fraction``: model FLOPs utilization for training frameworks.
+    * ``uncertainty_fraction``: the ± band reported with an estimate (the fit's residual on its own rows).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mem_efficiency_fraction: float = 0.75
+    compute_efficiency_fraction: float = 0.6
+    compute_half_m_tokens: float = 48.0
+    step_overhead_s: float = 3e-4
+    layer_overhead_s: float = 1e-5
+    seq_overhead_s: float = 1e-5
+    allreduce_latency_s: float = 1e-5
+    prefill_chunk_tokens: float = 8192.0
+    mfu_fraction: float = 0.4
+    uncertainty_fraction: float = 0.35
+    format_mem_factors: dict[str, float] = {}
+    format_compute_factors: dict[str, float] = {}
+
+    def mem_factor(self, weight_format: str) -> float:
+        return self.format_mem_factors.get(weight_format, 1.0)
+
+    def compute_factor(self, weight_format: str) -> float:
+        return self.format_compute_factors.get(weight_format, 1.0)
+
+
+class CalibrationEntry(BaseModel):
+    """One ``[[entry]]``: the parameters set for (engine, architecture) and the rows each was fitted on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engine: str
+    architecture: str = "*"
+    params: dict[str, Any]
+    fitted_on: dict[str, tuple[str, ...]] = {}
+    origin: str = "shipped"
+
+
+class Calibration(BaseModel):
+    """The resolved parameters for one deployment and the id of the entries they came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    params: CalibrationParams
+    exact: bool  # True when an (engine, architecture) entry was fitted for this very pair
+
+
+class CalibrationSet(BaseModel):
+    """All entries, shipped and user, with the defaults."""
+
+    model_config = ConfigDict(frozen=True)
+
+    defaults: dict[str, Any]
+    entries: tuple[CalibrationEntry, ...]
+    heldout_rule: str = ""
+
+    def _find(self, engine: str, arch: str) -> CalibrationEntry | None:
+        for e in self.entries:  # user entries come first
+            if e.engine == engine and e.architecture == arch:
+                return e
+        return None
+
+    _cache: dict[tuple[str, str], Calibration] = PrivateAttr(default_factory=dict)
+
+    def resolve(self, engine: str, architecture: str, gpu_class: str | None = None) -> Calibration:
+        """Merge parameters along the fallback chain (module docstring); cached per (engine, architecture, class)."""
+        key = (engine, architecture.lower(), (gpu_class or "").lower())
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = _resolve(self, *key)
+        return hit
+
+
+def calibration_key(architecture: str, gpu_class: str | None) -> str:
+    """'ampere/consumer': the most specific key an entry can have (GeForce and data-center parts of one
+    architecture differ in clocks, memory and in how the catalog states their 16-bit rate)."""
+    return f"{architecture.lower()}/{gpu_class.lower()}" if gpu_class else architecture.lower()
+
+
+def _resolve(cal: CalibrationSet, engine: str, arch: str, gpu_class: str) -> Calibration:
+    engine = "llama.cpp" if engine == "ollama" else engine
+    fb = ENGINE_FALLBACK.get(engine)
+    full = calibration_key(arch, gpu_class)
+    specific = [full, arch] if full != arch else [arch]
+    chain = [(engine, k) for k in specific] + [(engine, "*")]
+    if fb:
+        chain += [(fb, k) for k in specific] + [(fb, "*")]
+    chain.append(("*", arch))
+    merged: dict[str, Any] = dict(cal.defaults)
+    used: list[str] = []
+    for key in reversed(chain):
+        e = cal._find(*key)
+        if e is None:
+            continue
+        for name, value in e.params.items():
+            if isinstance(value, dict) and isinstance(merged.get(name), dict):
+                merged[name] = {**merged[name], **value}
+            else:
+                merged[name] = value
+        used.append(f"{e.engine}/{e.architecture}")
+    exact = any(cal._find(engine, k) is not None for k in specific)
+    ident = "+".join(reversed(used)) if used else "defaults"
+    return Calibration(id=ident, params=CalibrationParams(**merged), exact=exact)
+
+
+def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any], list[CalibrationEntry]]:
+    entries = []
+    try:
+        for raw in data.get("entry", []):
+            raw = dict(raw)
+            engine = str(raw.pop("engine"))
+            arch = str(raw.pop("architecture", "*")).lower()
+            fitted = {k: tuple(v) for k, v in dict(raw.pop("fitted_on", {})).items()}
+            raw.pop("note", None)
+            CalibrationParams(**raw)  # validates names and types
+            entries.append(CalibrationEntry(engine=engine, architecture=arch, params=raw, fitted_on=fitted,
+                                            origin=origin))
+        defaults = dict(data.get("defaults", {}))
+        CalibrationParams(**defaults)
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise MalformedFileError("perf.bad_calibration", path=where, reason=str(exc).splitlines()[0]) from None
+    return defaults, entries
+
+
+@lru_cache(maxsize=8)
+def load_calibration(user_file: str | None = None) -> CalibrationSet:
+    """The shipped calibration, with a user file's entries (and defaults) taking precedence when given."""
+    text = resources.files("gpuplan.catalog").joinpath("data/calibration.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    defaults, entries = _parse(data, "shipped", "calibration.toml")
+    if user_file:
+        path = Path(user_file)
+        try:
+            user = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise MalformedFileError("perf.bad_calibration", path=str(path), reason=exc.strerror or str(exc)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise MalformedFileError("perf.bad_calibration", path=str(path), reason=str(exc)) from None
+        u_defaults, u_entries = _parse(user, "user", str(path))
+        defaults = {**defaults, **u_defaults}
+        entries = u_entries + entries
+    return CalibrationSet(defaults=defaults, entries=tuple(entries), heldout_rule=str(data.get("heldout_rule", "")))

@@ -1,0 +1,216 @@
+"""``gpuplan validate``: predict every row of a measured dataset and report the error (DESIGN §10).
+
+The dataset format is ``shared/calibration/README.md``'s normalized CSV. Each row becomes a Deployment and a Workload
+(or a TrainingJob) and is predicted with the shipped calibration; a row that cannot be predicted (unknown model, GPU,
+engine, metric) is kept with its reason and counts against coverage. Error = |predicted − measured| / measured.
+
+Held-out rows: the rows ``scripts/fit_calibration.py`` never fits on are chosen by :func:`is_heldout` (a documented,
+deterministic rule) so that the report can show the error on data the fit did not see.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from gpuplan.errors import GpuplanError, MalformedFileError
+from gpuplan.perf.calibration import Calibration, CalibrationSet
+
+REQUIRED_COLUMNS = ("id", "task", "model", "weight_format", "gpu", "gpu_count", "engine", "batch", "input_tokens",
+                    "output_tokens", "metric", "value")
+SPEED_METRICS = ("decode_tokens_per_s", "prefill_tokens_per_s", "output_tokens_per_s")
+HELDOUT_RULE = ("A row is held out when the integer in its id (M137 → 137) is divisible by 4: every fourth id, "
+                "independent of file order, never used by scripts/fit_calibration.py.")
+MAX_ROWS = 100_000
+
+
+class DatasetRow(BaseModel):
+    """One measured row, as read from the CSV (empty cells → None)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    task: str
+    model: str
+    weight_format: str
+    kv_dtype: str | None = None
+    gpu: str | None = None
+    gpu_count: int = 1
+    engine: str
+    tensor_parallel_size: int | None = None
+    batch: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    metric: str
+    value: float
+    source_id: str | None = None
+    dataset: str = ""
+
+
+class RowResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    dataset: str
+    metric: str
+    model: str
+    gpu: str | None
+    engine: str
+    measured: float
+    predicted: float | None
+    ape_fraction: float | None
+    heldout: bool
+    reason: str | None = None  # why it was not predicted
+
+
+class MetricSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rows: int
+    predicted: int
+    median_ape_fraction: float | None
+    p90_ape_fraction: float | None
+
+
+class ValidationReport(BaseModel):
+    """What ``gpuplan validate --json`` prints."""
+
+    model_config = ConfigDict(frozen=True)
+
+    datasets: tuple[str, ...]
+    rows_total: int
+    rows_predicted: int
+    coverage_fraction: float
+    median_ape_fraction: float | None
+    p90_ape_fraction: float | None
+    by_metric: dict[str, MetricSummary]
+    heldout: MetricSummary
+    heldout_speed: MetricSummary
+    fitted: MetricSummary
+    heldout_rule: str
+    worst: tuple[RowResult, ...]
+    unpredicted: tuple[RowResult, ...]
+    rows: tuple[RowResult, ...]
+
+
+def is_heldout(row_id: str) -> bool:
+    """The held-out rule (``HELDOUT_RULE``): the id's number is divisible by 4."""
+    digits = "".join(ch for ch in row_id if ch.isdigit())
+    return bool(digits) and int(digits) % 4 == 0
+
+
+def _opt_int(text: str | None, column: str, row_id: str, where: str) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise MalformedFileError("validate.bad_cell", path=where, row=row_id, column=column, value=text) from None
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        raise MalformedFileError("validate.bad_cell", path=where, row=row_id, column=column, value=text)
+    return int(value)
+
+
+def parse_dataset(text: str, where: str) -> tuple[DatasetRow, ...]:
+    """Rows of a normalized CSV; one clear sentence for a missing column or a bad number."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise MalformedFileError("validate.missing_columns", path=where, missing=", ".join(missing),
+                                 required=", ".join(REQUIRED_COLUMNS))
+    out = []
+    for i, raw in enumerate(reader):
+        if i >= MAX_ROWS:
+            raise MalformedFileError("validate.too_many_rows", path=where, limit=MAX_ROWS)
+        rid = (raw.get("id") or "").strip() or f"row{i + 2}"
+        try:
+            value = float(raw.get("value") or "")
+        except ValueError:
+            raise MalformedFileError("validate.bad_cell", path=where, row=rid, column="value",
+                                     value=raw.get("value") or "") from None
+        if not math.isfinite(value) or value <= 0:
+            raise MalformedFileError("validate.bad_cell", path=where, row=rid, column="value", value=str(value))
+        out.append(DatasetRow(
+            id=rid, task=(raw.get("task") or "").strip(), model=(raw.get("model") or "").strip(),
+            weight_format=(raw.get("weight_format") or "").strip(), kv_dtype=(raw.get("kv_dtype") or "").strip() or None,
+            gpu=(raw.get("gpu") or "").strip() or None,
+            gpu_count=_opt_int(raw.get("gpu_count"), "gpu_count", rid, where) or 1,
+            engine=(raw.get("engine") or "").strip(),
+            tensor_parallel_size=_opt_int(raw.get("tensor_parallel_size"), "tensor_parallel_size", rid, where),
+            batch=(raw.get("batch") or "").strip() or None,
+            input_tokens=_opt_int(raw.get("input_tokens"), "input_tokens", rid, where),
+            output_tokens=_opt_int(raw.get("output_tokens"), "output_tokens", rid, where),
+            metric=(raw.get("metric") or "").strip(), value=value,
+            source_id=(raw.get("source_id") or "").strip() or None, dataset=where,
+        ))
+    return tuple(out)
+
+
+def load_dataset(path: str | Path) -> tuple[DatasetRow, ...]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MalformedFileError("validate.unreadable", path=str(p), reason=getattr(exc, "strerror", None) or str(exc)) \
+            from None
+    return parse_dataset(text, p.name)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default method), q in 0–100; None for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def summarize(results: Iterable[RowResult]) -> MetricSummary:
+    rs = list(results)
+    apes = [r.ape_fraction for r in rs if r.ape_fraction is not None]
+    return MetricSummary(rows=len(rs), predicted=len(apes), median_ape_fraction=percentile(apes, 50),
+                         p90_ape_fraction=percentile(apes, 90))
+
+
+def predict_row(row: DatasetRow, calibration: Calibration | CalibrationSet | None = None) -> float:
+    """The model's value for ``row``'s metric; raises GpuplanError (with the reason) when it cannot say."""
+    from gpuplan.perf.predict import predict_value
+
+    return predict_value(row, calibration)
+
+
+def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | CalibrationSet | None = None,
+                  worst: int = 10) -> ValidationReport:
+    """Predict every row and summarize the errors per metric, overall, held-out and fitted."""
+    results = []
+    for row in rows:
+        predicted = reason = ape = None
+        try:
+            predicted = predict_row(row, calibration)
+            ape = abs(predicted - row.value) / row.value
+        except GpuplanError as exc:
+            reason = str(exc)
+        results.append(RowResult(id=row.id, dataset=row.dataset, metric=row.metric, model=row.model, gpu=row.gpu,
+                                 engine=row.engine, measured=row.value, predicted=predicted, ape_fraction=ape,
+                                 heldout=is_heldout(row.id), reason=reason))
+    by_metric = {m: summarize(r for r in results if r.metric == m) for m in sorted({r.metric for r in results})}
+    overall = summarize(results)
+    ranked = sorted((r for r in results if r.ape_fraction is not None), key=lambda r: -(r.ape_fraction or 0))
+    return ValidationReport(
+        datasets=tuple(dict.fromkeys(r.dataset for r in rows)), rows_total=overall.rows,
+        rows_predicted=overall.predicted, coverage_fraction=overall.predicted / overall.rows if overall.rows else 0.0,
+        median_ape_fraction=overall.median_ape_fraction, p90_ape_fraction=overall.p90_ape_fraction,
+        by_metric=by_metric, heldout=summarize(r for r in results if r.heldout),
+        heldout_speed=summarize(r for r in results if r.heldout and r.metric in SPEED_METRICS),
+        fitted=summarize(r for r in results if not r.heldout), heldout_rule=HELDOUT_RULE,
+        worst=tuple(ranked[:worst]), unpredicted=tuple(r for r in results if r.predicted is None),
+        rows=tuple(results),
+    )
