@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
         years: float = typer.Option(3, "--years", min=0.1, max=20, help=t("plan.opt_years")),
         top: int = typer.Option(10, "--top", min=1, max=200, help=t("plan.opt_top")),
         output: str = typer.Option(None, "-o", "--output", help=t("plan.opt_output_file")),
+        calibration: Path = typer.Option(None, "--calibration", help=t("plan.opt_calibration")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
@@ -89,12 +90,16 @@ def build_request(opts: dict):
 
 
 def _plan(opts: dict) -> None:
+    from gpuplan.cli.calibrate import user_calibration_path
     from gpuplan.cli.common import print_json
+    from gpuplan.perf import load_calibration
     from gpuplan.plan import search
 
     req = build_request(opts)
     currency = "CNY" if opts.get("budget_cny") else "USD"
-    plan = search(req).model_copy(update={"currency": currency})
+    user_cal = user_calibration_path(opts.get("calibration"))
+    plan = search(req, calibration=load_calibration(user_cal) if user_cal else None).model_copy(
+        update={"currency": currency})
     if opts.get("output"):
         plan.dump(opts["output"])
     if opts.get("as_json"):

@@ -185,14 +185,17 @@ def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> 
     return out
 
 
-def search(req: PlanRequest, prices=None) -> PlanFile:
-    """Run the planner; returns a PlanFile with ranked candidates, the Pareto frontier and grouped rejections."""
+def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
+    """Run the planner; returns a PlanFile with ranked candidates, the Pareto frontier and grouped rejections.
+
+    ``calibration`` (a perf CalibrationSet, e.g. with a user's ``gpuplan calibrate`` file) replaces the shipped one.
+    """
     started = time.perf_counter()
     if req.objective not in OBJECTIVES:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
     model = get_model(req.model)
     if req.task != "serve":
-        return _search_training(req, model, prices, started)
+        return _search_training(req, model, prices, started, calibration)
     users = req.users or 1
     workload = Workload(input_tokens=req.input_tokens, output_tokens=req.output_tokens,
                         concurrency=None if req.rate_per_s else users, rate_per_s=req.rate_per_s)
@@ -230,7 +233,8 @@ def search(req: PlanRequest, prices=None) -> PlanFile:
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
-                                             users, workload, context, req, rejects, prices, estimate_serving)
+                                             users, workload, context, req, rejects, prices,
+                                             partial(estimate_serving, calibration=calibration))
                             if cand is not None:
                                 kept.append(cand)
     ranked = _rank(kept, req.objective)[: req.top]
@@ -467,7 +471,7 @@ def _pareto(ranked: Sequence[Candidate]) -> list[int]:
     return sorted(out)
 
 
-def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float) -> PlanFile:
+def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float, calibration=None) -> PlanFile:
     job = req.training or TrainingJob(task=req.task if req.task != "pretrain" else "full")
     if req.task == "pretrain":
         job = job.model_copy(update={"task": "full", "zero_stage": max(job.zero_stage, 3)})
@@ -504,7 +508,7 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
                     if estimate_training is not None:
                         dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, data_parallel_size=count)
                         try:
-                            te = estimate_training(model, dep, j)
+                            te = estimate_training(model, dep, j, calibration)
                             tps, days = te.tokens_per_s, getattr(te, "days_to_train", None)
                         except GpuplanError:
                             pass
