@@ -223,8 +223,9 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
                         continue
                     for engine in engines:
-                        if engine in ("llama.cpp", "ollama") and users > LLAMACPP_MAX_USERS and not req.engines:
-                            continue
+                        if engine in ("llama.cpp", "ollama") and not req.engines and (
+                                users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
+                            continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
@@ -495,7 +496,11 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
                     j = job.model_copy(update={"zero_stage": zero if count > 1 else 0})
                     label = f"{count}×{gpu.id} ZeRO-{j.zero_stage}"
                     try:
+                        # selective recomputation first (faster); full gradient checkpointing when that does not fit
                         mem = size_training(model, j, gpu_id=gpu.id, gpu_count=count, gpu=gpu)
+                        if not mem.fits and j.recompute != "full":
+                            j = j.model_copy(update={"recompute": "full"})
+                            mem = size_training(model, j, gpu_id=gpu.id, gpu_count=count, gpu=gpu)
                     except GpuplanError as exc:
                         rejects.add("layout", -1, f"{label}: {exc}")
                         continue
@@ -522,7 +527,8 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
                         gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node,
                         engine=j.engine, weight_format="nf4" if j.task == "qlora" else "bf16", kv_dtype="bf16",
                         data_parallel_size=count,
-                        engine_args={"zero_stage": j.zero_stage, "micro_batch_size": j.micro_batch_size},
+                        engine_args={"zero_stage": j.zero_stage, "micro_batch_size": j.micro_batch_size,
+                                     "recompute": j.recompute},
                         memory=MemorySummary(
                             weights_bytes=mem.weights_bytes, kv_cache_bytes=0, activation_bytes=mem.activation_bytes,
                             overhead_bytes=mem.overhead_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.logits_bytes,
@@ -537,7 +543,9 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
     ranked = _rank(kept, objective)
     return PlanFile(
         gpuplan_version=__version__, created=date.today().isoformat(), model=_plan_model(model), task=job.task,
-        training=job, objective=objective, candidates=tuple(ranked[: req.top]), pareto=(),
+        training=(job.model_copy(update={"zero_stage": ranked[0].engine_args["zero_stage"],
+                                         "recompute": ranked[0].engine_args["recompute"]}) if ranked else job),
+        objective=objective, candidates=tuple(ranked[: req.top]), pareto=(),
         rejections=rejects.as_list(), assumptions=(t("memory.assume_training"),),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )

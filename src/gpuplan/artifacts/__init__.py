@@ -1,0 +1,86 @@
+"""Deployment artifacts from a plan (DESIGN §9): pure text, no disk.
+
+``render_plan(plan, targets)`` returns ``RenderedFile``s; the CLI writes them, the web API zips them.
+Targets: engine, docker, compose, k8s, prometheus, grafana, report, deepspeed, llamafactory, all.
+Serving targets apply to serving plans, deepspeed/llamafactory to training plans; ``all`` picks what fits the
+plan, and naming a target that does not fit is an error that says which targets do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from gpuplan.artifacts.common import RenderContext, RenderedFile, make_context
+from gpuplan.errors import InvalidInputError
+from gpuplan.planfile import PlanFile
+
+TARGETS = ("engine", "docker", "compose", "k8s", "prometheus", "grafana", "report", "deepspeed", "llamafactory",
+           "all")
+SERVING_TARGETS = ("engine", "docker", "compose", "k8s", "prometheus", "grafana", "report")
+TRAINING_TARGETS = ("deepspeed", "llamafactory", "k8s", "prometheus", "grafana", "report")
+
+__all__ = ["TARGETS", "RenderedFile", "render_plan", "parse_targets"]
+
+
+def _renderers(training: bool) -> dict[str, Callable[[RenderContext], list[RenderedFile]]]:
+    from gpuplan.artifacts import k8s, monitoring, report, serving
+    from gpuplan.artifacts import training as tr
+
+    if training:
+        return {"deepspeed": tr.deepspeed_files, "llamafactory": tr.llamafactory_files,
+                "k8s": tr.training_k8s_files, "prometheus": monitoring.prometheus_files,
+                "grafana": monitoring.grafana_files, "report": report.report_files}
+    return {"engine": serving.engine_files, "docker": serving.dockerfile, "compose": serving.compose,
+            "k8s": k8s.k8s_files, "prometheus": monitoring.prometheus_files, "grafana": monitoring.grafana_files,
+            "report": report.report_files}
+
+
+def parse_targets(text: str | Sequence[str]) -> tuple[str, ...]:
+    """'engine,k8s' or ['engine', 'k8s'] → ('engine', 'k8s'); unknown names raise with the allowed list."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[str] = []
+    for raw in items:
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name not in TARGETS:
+            raise InvalidInputError("render.bad_target", given=name, allowed=", ".join(TARGETS))
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise InvalidInputError("render.bad_target", given=str(text), allowed=", ".join(TARGETS))
+    return tuple(out)
+
+
+def render_plan(plan: PlanFile, targets: Sequence[str], candidate: int = 0) -> tuple[RenderedFile, ...]:
+    """Every file of ``targets`` for candidate ``candidate`` (0 = chosen) of ``plan``, in a stable order."""
+    ctx = make_context(plan, candidate)
+    wanted = parse_targets(targets)
+    training = ctx.is_training
+    available = TRAINING_TARGETS if training else SERVING_TARGETS
+    if "all" in wanted:
+        wanted = available
+    for name in wanted:
+        if name not in available:
+            raise InvalidInputError("render.target_not_for_task", given=name, task=plan.task,
+                                    allowed=", ".join(available))
+    renderers = _renderers(training)
+    files: list[RenderedFile] = []
+    for name in wanted:
+        files.extend(renderers[name](ctx))
+    files.append(_readme(ctx, files))
+    return tuple(files)
+
+
+def _readme(ctx: RenderContext, files: list[RenderedFile]) -> RenderedFile:
+    """README.md of the output folder: the plan statement (for JSON files, which cannot carry comments) + the list."""
+    from gpuplan.artifacts.common import header_lines
+    from gpuplan.i18n import t
+
+    lines = [f"<!-- {line} -->" for line in header_lines(ctx, "README.md")]
+    lines += ["", f"# {t('render.readme_title', model=ctx.model_id)}", "", t("render.readme_json"), ""]
+    lines += [f"- `{f.path}` ({f.kind})" for f in files]
+    lines += ["", f"## {t('render.readme_start')}", ""]
+    lines += [t("render.readme_steps_training") if ctx.is_training else
+              t("render.readme_steps_multinode" if ctx.multi_node else "render.readme_steps_single")]
+    return RenderedFile("README.md", "\n".join(lines) + "\n", "markdown")

@@ -1,0 +1,150 @@
+"""Target ``report``: a Markdown account of the plan for the people who approve and operate it.
+
+Compatibility facts (shared/reference/ecosystem.md §6, from the CUDA Toolkit release notes table 3 and
+developer.nvidia.com/cuda-gpus): CUDA 12.x needs driver ≥ 525.60.13, 12.9 ≥ 575.51.03; vLLM wheels are built with
+CUDA 12.9 and need compute capability ≥ 7.5; TRT-LLM's DeepSeek guide needs driver ≥ 575; FP8 tensor-core compute
+needs CC ≥ 8.9; BF16 needs CC ≥ 8.0; DeepSeek's FlashMLA/DeepGEMM fast paths need SM90/SM100.
+NCCL variables are NCCL's own (docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpuplan.artifacts.common import RenderContext, RenderedFile, header_lines
+from gpuplan.i18n import t
+from gpuplan.units import GIB, fmt_seconds
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A compatibility requirement: what, the floor, what this plan's GPU has (None = unknown), and the source."""
+
+    what: str
+    floor: str
+    have: str
+    ok: bool | None
+    source: str
+
+
+#: Minimum NVIDIA driver per engine image (CUDA version the engine ships with → toolkit driver table).
+DRIVER_FLOORS = {
+    "vllm": ("575.51.03", "vLLM wheels are built with CUDA 12.9 (docs/getting_started/installation/gpu.cuda.inc.md); "
+                          "CUDA 12.9 GA needs ≥ 575.51.03 (CUDA Toolkit release notes, table 3)"),
+    "trtllm": ("575", "TensorRT-LLM DeepSeek-R1 deployment guide: driver ≥ 575"),
+}
+CUDA12_DRIVER_FLOOR = ("525.60.13", "CUDA 12.0 GA needs ≥ 525.60.13 (CUDA Toolkit release notes, table 3)")
+
+
+def requirements(ctx: RenderContext) -> list[Requirement]:
+    cc = ctx.gpu.compute_capability if ctx.gpu else None
+    have_cc = f"{cc:.1f}" if cc is not None else "—"
+    out: list[Requirement] = []
+    floor, src = DRIVER_FLOORS.get(ctx.engine, CUDA12_DRIVER_FLOOR)
+    if ctx.vendor == "nvidia":
+        out.append(Requirement(t("render.rq_driver"), f"≥ {floor}", "—", None, src))
+
+    def need(what: str, minimum: float, source: str) -> None:
+        ok = None if cc is None else cc >= minimum
+        out.append(Requirement(what, f"≥ {minimum:.1f}", have_cc, ok, source))
+
+    if ctx.vendor == "nvidia":
+        if ctx.engine == "vllm":
+            need(t("render.rq_cc_vllm"), 7.5, "vLLM GPU installation docs: compute capability ≥ 7.5")
+        fmt = ctx.cand.weight_format.lower()
+        if fmt.startswith("fp8") or ctx.cand.kv_dtype.startswith("fp8"):
+            need(t("render.rq_cc_fp8"), 8.9, "vLLM FP8 docs: FP8 computation on CC ≥ 8.9")
+        if fmt in ("bf16",) or ctx.is_training:
+            need(t("render.rq_cc_bf16"), 8.0, "FlashAttention-2 README: bf16 requires Ampere or newer")
+        if ctx.is_deepseek_native and fmt.startswith("fp8"):
+            need(t("render.rq_cc_mla"), 9.0, "deepseek-ai/FlashMLA and DeepGEMM READMEs: SM90/SM100")
+    return out
+
+
+def nccl_env(ctx: RenderContext) -> list[tuple[str, str, str]]:
+    """(variable, value, why) for the plan's fabric; values in <> are site-specific."""
+    c = ctx.cand
+    rows: list[tuple[str, str, str]] = []
+    if c.gpu_count <= 1:
+        return rows
+    if ctx.gpu is not None and ctx.gpu.gpu_class == "consumer":
+        rows.append(("NCCL_P2P_DISABLE", "1", t("render.nccl_p2p")))
+    if c.nodes > 1:
+        rows += [
+            ("NCCL_SOCKET_IFNAME", "<nic>", t("render.nccl_ifname")),
+            ("GLOO_SOCKET_IFNAME", "<nic>", t("render.nccl_gloo")),
+            ("NCCL_IB_HCA", "<mlx5_0,mlx5_1,...>", t("render.nccl_ib_hca")),
+            ("NCCL_IB_GID_INDEX", "3", t("render.nccl_gid")),
+            ("NCCL_DEBUG", "INFO", t("render.nccl_debug")),
+        ]
+    return rows
+
+
+def _money(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.0f}"
+
+
+def report_files(ctx: RenderContext) -> list[RenderedFile]:
+    p, c = ctx.plan, ctx.cand
+    m, perf, cost = c.memory, c.perf, c.cost
+    L: list[str] = [f"<!-- {line} -->" for line in header_lines(ctx, t("render.what_report"))]
+    L += ["", f"# {t('render.rp_title', model=ctx.model_id)}", ""]
+    L += [f"## {t('render.rp_hardware')}", "",
+          f"| {t('render.rp_item')} | {t('render.rp_value')} |", "| --- | --- |",
+          f"| GPU | {c.gpu_name or c.gpu} × {c.gpu_count} ({c.nodes} × {ctx.gpus_per_node}) |",
+          f"| {t('render.rp_gpu_memory')} | {m.capacity_bytes / GIB:.1f} GiB |",
+          f"| {t('render.rp_engine')} | {c.engine} |",
+          f"| {t('render.rp_formats')} | {c.weight_format} / KV {c.kv_dtype} |",
+          f"| TP × PP × DP × EP | {c.tensor_parallel_size} × {c.pipeline_parallel_size} × "
+          f"{c.data_parallel_size} × {c.expert_parallel_size} |", ""]
+    L += [f"## {t('render.rp_memory')}", "", f"| {t('render.rp_item')} | GiB |", "| --- | ---: |"]
+    for key, val in (("render.rp_weights", m.weights_bytes), ("render.rp_kv", m.kv_cache_bytes),
+                     ("render.rp_activations", m.activation_bytes), ("render.rp_overhead", m.overhead_bytes),
+                     ("render.rp_total", m.per_gpu_total_bytes), ("render.rp_capacity", m.capacity_bytes)):
+        L.append(f"| {t(key)} | {val / GIB:.2f} |")
+    L.append("")
+    L += [f"## {t('render.rp_perf')}", ""]
+    if ctx.is_training:
+        L.append(f"- {t('render.rp_train_tps')}: {perf.train_tokens_per_s or '—'}")
+        L.append(f"- {t('render.rp_train_days')}: {perf.train_days or '—'}")
+    else:
+        L.append(f"- TTFT: {fmt_seconds(perf.ttft_s)} (SLO {fmt_seconds(p.slo.ttft_s)})")
+        L.append(f"- TPOT/ITL: {fmt_seconds(perf.tpot_s)} (SLO {fmt_seconds(p.slo.tpot_s)})")
+        tps = perf.output_tokens_per_s
+        L.append(f"- {t('render.rp_throughput')}: {f'{tps:,.0f}' if tps else '—'} tok/s")
+        L.append(f"- {t('render.rp_concurrency')}: {m.max_concurrency if m.max_concurrency is not None else '—'}")
+        if perf.uncertainty_fraction is not None:
+            L.append(f"- {t('render.rp_uncertainty', pct=f'{perf.uncertainty_fraction * 100:.0f}')}")
+    L.append("")
+    L += [f"## {t('render.rp_cost', currency='USD')}", "",
+          f"| {t('render.rp_item')} | USD |", "| --- | ---: |",
+          f"| capex | {_money(cost.capex_usd)} |", f"| opex / {t('render.rp_year')} | {_money(cost.opex_usd_per_year)} |",
+          f"| TCO ({cost.years:g} {t('render.rp_years')}) | {_money(cost.tco_usd)} |",
+          f"| {t('render.rp_cloud')} ({cost.cloud_provider or '—'}) / h | "
+          f"{'—' if cost.cloud_usd_per_hour is None else f'{cost.cloud_usd_per_hour:,.2f}'} |",
+          f"| $/M output tokens | "
+          f"{'—' if cost.usd_per_million_output_tokens is None else f'{cost.usd_per_million_output_tokens:,.3f}'} |",
+          ""]
+    if cost.unknowns:
+        L += [t("render.rp_unknowns", items=", ".join(cost.unknowns)), ""]
+    L += [f"## {t('render.rp_compat')}", "", f"| {t('render.rp_req')} | {t('render.rp_floor')} | "
+          f"{t('render.rp_have')} | | {t('render.rp_source')} |", "| --- | --- | --- | --- | --- |"]
+    for r in requirements(ctx):
+        mark = "?" if r.ok is None else ("✔" if r.ok else "✘")
+        L.append(f"| {r.what} | {r.floor} | {r.have} | {mark} | {r.source} |")
+    L.append("")
+    L += [f"## {t('render.rp_network')}", ""]
+    rows = nccl_env(ctx)
+    if rows:
+        L += ["| variable | value | |", "| --- | --- | --- |"] + [f"| `{k}` | `{v}` | {why} |" for k, v, why in rows]
+    else:
+        L.append(t("render.rp_no_nccl"))
+    L.append("")
+    L += [f"## {t('render.rp_ops')}", ""]
+    for key in ("render.ops_backup", "render.ops_encrypt", "render.ops_drill", "render.ops_rollback",
+                "render.ops_alerts", "render.ops_bench"):
+        L.append(f"- [ ] {t(key, name=ctx.name)}")
+    L.append("")
+    if c.notes or p.assumptions:
+        L += [f"## {t('render.rp_assumptions')}", ""] + [f"- {a}" for a in (*p.assumptions, *c.notes)] + [""]
+    return [RenderedFile("REPORT.md", "\n".join(L), "markdown")]

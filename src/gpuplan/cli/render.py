@@ -1,0 +1,58 @@
+"""``gpuplan render PLAN --target t1,t2|all --out DIR [--json]``: write a plan's deployment artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gpuplan.i18n import t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("render", help=t("render.help"))
+    def render_cmd(
+        plan_file: Path = typer.Argument(..., help=t("render.arg_plan"), metavar="PLAN_FILE"),
+        target: str = typer.Option("all", "--target", "-t", help=t("render.opt_target")),
+        out: Path = typer.Option(Path("deploy"), "--out", "-o", help=t("render.opt_out")),
+        candidate: int = typer.Option(0, "--candidate", min=0, help=t("render.opt_candidate")),
+        as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
+    ) -> None:
+        from gpuplan.cli.common import guard
+
+        guard(_render)(plan_file, target, out, candidate, as_json)
+
+
+def _render(plan_file: Path, target: str, out: Path, candidate: int, as_json: bool) -> None:
+    from gpuplan.artifacts import parse_targets, render_plan
+    from gpuplan.cli.common import fail, print_json
+    from gpuplan.planfile import PlanFile
+
+    plan = PlanFile.load(plan_file)
+    files = render_plan(plan, parse_targets(target), candidate=candidate)
+    if out.exists() and not out.is_dir():
+        fail(t("render.out_not_dir", path=str(out)))
+    written = []
+    for f in files:
+        path = out / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f.content, encoding="utf-8")
+        if f.kind == "shell":
+            path.chmod(0o755)
+        written.append({"path": str(path), "kind": f.kind, "bytes": len(f.content.encode("utf-8"))})
+    if as_json:
+        print_json({"out": str(out), "files": written})
+        return
+    from rich.table import Table
+
+    from gpuplan.cli.common import console
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column(t("render.col_path"))
+    table.add_column(t("render.col_kind"))
+    table.add_column(t("render.col_bytes"), justify="right")
+    for row in written:
+        table.add_row(row["path"], row["kind"], f"{row['bytes']:,}")
+    con = console()
+    con.print(table)
+    con.print(t("render.wrote", count=len(written), out=str(out)))
