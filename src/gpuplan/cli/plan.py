@@ -147,6 +147,21 @@ def print_plan(plan) -> None:
     con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=plan.objective))
     if not plan.candidates:
         con.print(t("plan.none"))
+    elif plan.task != "serve":
+        table = Table(title=t("plan.table_title", n=len(plan.candidates)))
+        for col in ("rank", "hardware", "engine", "format", "train_setup", "memory", "train_tps", "train_days", "capex", "tco"):
+            table.add_column(t(f"plan.col_{col}"), justify="left" if col in ("hardware", "engine", "format", "train_setup") else "right")
+        for i, c in enumerate(plan.candidates, 1):
+            p = c.perf
+            table.add_row(
+                str(i), f"{c.gpu_count}×{c.gpu}" + (f" ({c.nodes}n)" if c.nodes > 1 else ""), c.engine, c.weight_format,
+                f"ZeRO-{c.engine_args.get('zero_stage', 0)} · {c.engine_args.get('recompute', '')}",
+                f"{fmt_gib(c.memory.per_gpu_total_bytes)}/{fmt_gib(c.memory.capacity_bytes, 0)}",
+                f"{p.train_tokens_per_s:,.0f}" if p.train_tokens_per_s else "—",
+                f"{p.train_days:,.1f}" if p.train_days else "—",
+                _money(c.cost.capex_usd, plan.currency), _money(c.cost.tco_usd, plan.currency),
+            )
+        con.print(table)
     else:
         table = Table(title=t("plan.table_title", n=len(plan.candidates)))
         for col in ("rank", "hardware", "engine", "format", "layout", "memory", "ttft", "tpot", "throughput", "capex",
