@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "src" / "gpuplan" / "catalog" / "data" / "models"
 COUNTS_FILE = ROOT / "tests" / "data" / "transformers_param_counts.json"
 
-FAMILIES = {"deepseek", "llama", "qwen", "kimi", "gpt-oss", "glm", "mistral"}
+FAMILIES = {"deepseek", "llama", "qwen", "kimi", "gpt-oss", "glm", "mistral", "gpt-j"}
 REQUIRED_KEYS = {
     "id",
     "aliases",
@@ -49,7 +49,11 @@ SUPPORTED_MODEL_TYPES = {
     "kimi_k2",
     "gpt_oss",
     "glm4_moe",
+    "gptj",
 }
+# GPT-2-style configs (GPT-J) use other field names for the same values: transformers' GPTJConfig.attribute_map.
+FIELD_ALIASES = {"gptj": {"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                          "max_position_embeddings": "n_positions"}}
 CONFIDENCE = {"official", "verbatim copy", "derived"}
 WEIGHT_FORMATS = {"bf16", "fp16", "fp32", "fp8", "fp8-block", "mxfp4", "int4"}
 # Bytes per stored parameter by checkpoint format, for the checkpoint-size plausibility check.
@@ -183,8 +187,10 @@ def test_config_model_type_and_dims(entry):
     _, m = entry
     c = m["config"]
     assert c["model_type"] in SUPPORTED_MODEL_TYPES
+    aliases = FIELD_ALIASES.get(c["model_type"], {})
     for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
-        assert isinstance(c[key], int) and c[key] > 0, key
+        value = c[aliases.get(key, key)]
+        assert isinstance(value, int) and value > 0, key
     if c.get("num_key_value_heads") is not None:
         assert 0 < c["num_key_value_heads"] <= c["num_attention_heads"]
         assert c["num_attention_heads"] % c["num_key_value_heads"] == 0
@@ -195,7 +201,8 @@ def test_context_length(entry):
     _, m = entry
     ctx = m["context_length"]
     assert isinstance(ctx, int) and ctx > 0
-    max_pos = m["config"].get("max_position_embeddings")
+    max_pos = m["config"].get(FIELD_ALIASES.get(m["config"]["model_type"], {}).get("max_position_embeddings",
+                                                                                 "max_position_embeddings"))
     if max_pos is not None and ctx > max_pos:
         # allowed only with an explanation in notes
         assert "max_position_embeddings" in m["notes"], m["id"]

@@ -19,7 +19,7 @@ runner = CliRunner()
      ("enterprise", "deepseek-v3"), ("finetune", "deepseek-r1-distill-qwen-7b"), ("pretrain", "deepseek-r1-distill-llama-8b")],
 )
 def test_presets_are_feasible_and_meet_their_slo(preset, model):
-    from gpuplan.cli.plan import build_request
+    from gpuplan.views import build_request
 
     req = build_request({"model": model, "preset": preset})
     plan = search(req)

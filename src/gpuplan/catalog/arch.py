@@ -28,7 +28,7 @@ from gpuplan.errors import MalformedFileError, UnsupportedError
 
 SUPPORTED_MODEL_TYPES = (
     "llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "mixtral", "deepseek", "deepseek_v2", "deepseek_v3",
-    "deepseek_v32", "deepseek_v4", "kimi_k2", "gpt_oss", "glm4_moe",
+    "deepseek_v32", "deepseek_v4", "kimi_k2", "gpt_oss", "glm4_moe", "gptj",
 )
 
 COMPONENTS = (
@@ -81,7 +81,14 @@ class AttentionSpec:
 
 @dataclass(frozen=True, slots=True)
 class MlpSpec:
-    """MLP of one layer: dense (``num_experts`` 0) or MoE."""
+    """MLP of one layer: dense (``num_experts`` 0) or MoE.
+
+    ``gated``: True for a gated MLP (SwiGLU: gate, up and down matrices, ``down(act(gate(x)) * up(x))``); False for
+    the two-matrix MLP of GPT-2/GPT-J (``fc_out(gelu(fc_in(x)))``: up ``I×H`` and down ``H×I``). ``bias``: the dense
+    MLP's matrices carry biases (GPT-J ``fc_in``/``fc_out``, transformers ``GPTJMLP``). ``intermediate_size`` is the
+    width of one up projection in both cases (GPT-J: ``n_inner``, default 4·``n_embd``), so a gated MLP holds
+    3·H·I weights and an ungated one 2·H·I.
+    """
 
     intermediate_size: int
     num_experts: int = 0
@@ -89,6 +96,8 @@ class MlpSpec:
     expert_intermediate_size: int = 0
     num_shared_experts: int = 0
     shared_intermediate_size: int = 0
+    gated: bool = True
+    bias: bool = False
 
     @property
     def is_moe(self) -> bool:
@@ -127,6 +136,13 @@ class ModelArch:
     qk_norm: bool = False
     num_mtp_layers: int = 0
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # LayerNorm with a bias (GPT-J ``ln_1``/``ln_f``) instead of RMSNorm: every norm gets a ``.bias`` tensor.
+    norm_bias: bool = False
+    # GPT-J's parallel block: one norm per layer feeds attention and MLP side by side (``x + attn(ln_1(x)) +
+    # mlp(ln_1(x))``), so there is no ``ffn_norm``.
+    parallel_attn_mlp: bool = False
+    # The output head has a bias (GPT-J ``lm_head``).
+    lm_head_bias: bool = False
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -162,6 +178,8 @@ class ModelArch:
     def _final_tensors(self) -> list[TensorSpec]:
         H, V = self.hidden_size, self.vocab_size
         out = [TensorSpec("output_norm", (H,), None, "norm")]
+        if self.norm_bias:
+            out.append(TensorSpec("output_norm.bias", (H,), None, "norm"))
         if self.model_type == "deepseek_v4":
             hc = int(self.extras["hc_mult"])
             out += [
@@ -171,6 +189,8 @@ class ModelArch:
             ]
         if not self.tie_word_embeddings:
             out.append(TensorSpec("output", (V, H), None, "lm_head"))
+        if self.lm_head_bias:
+            out.append(TensorSpec("output.bias", (V,), None, "lm_head"))
         return out
 
     @cached_property
@@ -226,8 +246,13 @@ class ModelArch:
         att, mlp = self.attention[i], self.mlp[i]
         H = self.hidden_size
         out: list[TensorSpec] = [TensorSpec(f"{base}.attn_norm", (H,), i, "norm")]
+        if self.norm_bias:
+            out.append(TensorSpec(f"{base}.attn_norm.bias", (H,), i, "norm"))
         out += self._attention_tensors(i, base, att, force_compress)
-        out.append(TensorSpec(f"{base}.ffn_norm", (H,), i, "norm"))
+        if not self.parallel_attn_mlp:
+            out.append(TensorSpec(f"{base}.ffn_norm", (H,), i, "norm"))
+            if self.norm_bias:
+                out.append(TensorSpec(f"{base}.ffn_norm.bias", (H,), i, "norm"))
         out += self._mlp_tensors(i, base, mlp, role)
         if self.model_type == "deepseek_v4":
             hc = int(self.extras["hc_mult"])
@@ -333,9 +358,16 @@ class ModelArch:
         add = out.append
         if not mlp.is_moe:
             I = mlp.intermediate_size  # noqa: E741
-            add(TensorSpec(f"{base}.ffn_gate", (I, H), i, "mlp"))
+            if mlp.gated:
+                add(TensorSpec(f"{base}.ffn_gate", (I, H), i, "mlp"))
+                if mlp.bias:
+                    add(TensorSpec(f"{base}.ffn_gate.bias", (I,), i, "mlp"))
             add(TensorSpec(f"{base}.ffn_up", (I, H), i, "mlp"))
+            if mlp.bias:
+                add(TensorSpec(f"{base}.ffn_up.bias", (I,), i, "mlp"))
             add(TensorSpec(f"{base}.ffn_down", (H, I), i, "mlp"))
+            if mlp.bias:
+                add(TensorSpec(f"{base}.ffn_down.bias", (H,), i, "mlp"))
             return out
         E, Ie = mlp.num_experts, mlp.expert_intermediate_size
         add(TensorSpec(f"{base}.ffn_gate_inp", (E, H), i, "router"))
@@ -411,13 +443,22 @@ class ModelArch:
     # ------------------------------------------------------------------ derived facts
     @cached_property
     def widest_mlp_intermediate(self) -> int:
-        """Widest per-token MLP intermediate: dense width, or top_k × expert width + shared width (MoE)."""
+        """Widest per-token MLP intermediate: dense width, or top_k × expert width + shared width (MoE).
+
+        The width of one up projection: a gated (SwiGLU) MLP produces two tensors of this width (gate and up), an
+        ungated GELU MLP (GPT-J) one — see :attr:`MlpSpec.gated` and :attr:`mlp_is_gated`.
+        """
         return max((m.intermediate_size if not m.is_moe else
                     m.top_k * m.expert_intermediate_size + m.shared_intermediate_size) for m in self.mlp)
 
     @property
     def is_moe(self) -> bool:
         return any(m.is_moe for m in self.mlp)
+
+    @property
+    def mlp_is_gated(self) -> bool:
+        """True when every MLP is gated (SwiGLU: gate + up + down); False for GPT-J's two-matrix GELU MLP."""
+        return all(m.gated for m in self.mlp)
 
     @property
     def attention_kind(self) -> str:
@@ -635,6 +676,51 @@ def _build_glm4_moe(cfg: Mapping[str, Any]) -> ModelArch:
     )
 
 
+# transformers GPTJConfig.attribute_map: the generic names a config rebuilt elsewhere (e.g. from GGUF metadata) may use.
+_GPTJ_ATTRIBUTE_MAP = {"n_embd": "hidden_size", "n_layer": "num_hidden_layers", "n_head": "num_attention_heads",
+                       "n_positions": "max_position_embeddings"}
+
+
+def _gptj_fields(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The config with GPT-J's own field names filled from their generic aliases when only those are present."""
+    missing = {own: cfg[alias] for own, alias in _GPTJ_ATTRIBUTE_MAP.items() if own not in cfg and alias in cfg}
+    return {**cfg, **missing} if missing else cfg
+
+
+def _build_gptj(cfg: Mapping[str, Any]) -> ModelArch:
+    """GPT-J (transformers ``GPTJForCausalLM``, models/gptj/modeling_gptj.py): GPT-2 field names (``n_embd``,
+    ``n_layer``, ``n_head``, ``n_positions``, ``n_inner``; transformers' GPTJConfig.attribute_map); per layer one
+    LayerNorm ``ln_1`` (weight + bias) feeding attention and MLP in parallel; MHA with q/k/v/out_proj without bias
+    and ``head_dim = n_embd / n_head`` (GPTJAttention: ``embed_dim // num_attention_heads``, which must divide;
+    the config has no head_dim field); MLP ``fc_in`` (n_inner×H + bias) → gelu_new → ``fc_out`` (H×n_inner + bias),
+    ``n_inner`` null → 4·n_embd (GPTJMLP); final ``ln_f`` (weight + bias); ``lm_head`` with bias; untied by default.
+    """
+    cfg = _gptj_fields(cfg)
+    H = _cfg_int(cfg, "n_embd", high=10**6)
+    L = _cfg_int(cfg, "n_layer", high=1000)
+    heads = _cfg_int(cfg, "n_head", high=10**5)
+    V = _cfg_int(cfg, "vocab_size", high=10**7)
+    assert H and L and heads and V
+    if H % heads:
+        raise MalformedFileError("catalog.config_heads_hidden", hidden=H, heads=heads)
+    inner = _cfg_int(cfg, "n_inner", required=False, high=10**7) or 4 * H
+    rotary = _cfg_int(cfg, "rotary_dim", required=False, high=10**5)
+    return ModelArch(
+        model_type="gptj",
+        hidden_size=H,
+        num_layers=L,
+        vocab_size=V,
+        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        max_position_embeddings=_cfg_int(cfg, "n_positions", required=False, high=10**9),
+        attention=tuple(AttentionSpec("gqa", heads, heads, H // heads) for _ in range(L)),
+        mlp=tuple(MlpSpec(inner, gated=False, bias=True) for _ in range(L)),
+        norm_bias=True,
+        parallel_attn_mlp=True,
+        lm_head_bias=True,
+        extras={"rotary_dim": rotary},
+    )
+
+
 _V4_RATIO_OF_TYPE = {"sliding_attention": 0, "compressed_sparse_attention": 4, "heavily_compressed_attention": 128}
 
 
@@ -694,4 +780,5 @@ _BUILDERS = {
     "kimi_k2": _build_mla,
     "glm4_moe": _build_glm4_moe,
     "deepseek_v4": _build_deepseek_v4,
+    "gptj": _build_gptj,
 }

@@ -48,38 +48,6 @@ def register(app: typer.Typer) -> None:
         guard(_cost)(plan_file, options, as_json)
 
 
-def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]:
-    """Price-file-shaped overrides from command-line flags (source 'command line', dated this month)."""
-
-    def fact(value: float, unit: str) -> dict[str, Any]:
-        return {"value": value, "unit": unit, "date": month, "source": "command line"}
-
-    out: dict[str, Any] = {}
-    if o.get("usd_per_kwh") is not None:
-        out["electricity"] = {"default_region": "command-line", "regions": {"command-line": fact(o["usd_per_kwh"], "USD/kWh")}}
-    elif o.get("cny_per_kwh") is not None:
-        out["electricity"] = {"default_region": "command-line", "regions": {"command-line": fact(o["cny_per_kwh"], "CNY/kWh")}}
-    if o.get("pue") is not None:
-        out["pue"] = fact(o["pue"], "ratio")
-    if o.get("ops_fraction") is not None:
-        out["ops_fraction_of_capex_per_year"] = fact(o["ops_fraction"], "fraction")
-    if o.get("gpu_price_usd") is not None:
-        out["gpus"] = {gpu_id: {"used" if o.get("used") else "new": fact(o["gpu_price_usd"], "USD")}}
-    return out
-
-
-def _gpu_tdp_watts(gpu_id: str) -> float | None:
-    """TDP from the GPU catalog; ``None`` when the catalog does not know the GPU (the cost then says unknown)."""
-    from gpuplan.errors import GpuplanError
-
-    try:
-        from gpuplan.catalog import get_gpu
-
-        return get_gpu(gpu_id).tdp_watts
-    except (GpuplanError, OSError):
-        return None
-
-
 def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     from datetime import UTC, datetime
 
@@ -88,6 +56,7 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     from gpuplan.cost import CostInputs, cost_of
     from gpuplan.errors import InvalidInputError
     from gpuplan.planfile import PlanFile
+    from gpuplan.views import flag_overrides, gpu_tdp_watts, training_cost_of_plan
 
     plan = PlanFile.load(plan_file)
     count = len(plan.candidates)
@@ -99,7 +68,7 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     prices = load_prices(o["prices_file"], overrides)
     inputs = CostInputs(
         gpu_id=c.gpu, gpu_count=c.gpu_count, nodes=c.nodes, node_class=o["node_class"], network=o["network"],
-        gpu_tdp_watts=o.get("gpu_tdp_watts") or _gpu_tdp_watts(c.gpu), load_fraction=o["load"], years=o["years"],
+        gpu_tdp_watts=o.get("gpu_tdp_watts") or gpu_tdp_watts(c.gpu), load_fraction=o["load"], years=o["years"],
         output_tokens_per_s=c.perf.output_tokens_per_s, input_tokens_per_s=c.perf.input_tokens_per_s,
         utilization_fraction=o["utilization"], prefix_cache_hit_fraction=plan.workload.prefix_cache_hit_fraction,
         cloud_provider=o["provider"], cloud_term=o["term"], currency=o["currency"], electricity_region=o["electricity"],
@@ -108,14 +77,14 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     result = cost_of(inputs, prices)
     if as_json:
         data = result.model_dump(mode="json")
-        training = _training(plan, c, inputs, prices)
+        training = training_cost_of_plan(plan, c, inputs, prices)
         data["training"] = None if training is None else training.model_dump(mode="json")
         data["assumptions_text"] = [n.text() for n in result.assumptions]
         data["unknowns_text"] = [n.text() for n in result.unknowns]
         data["usd_to_cny"] = prices.usd_to_cny.value if prices.usd_to_cny else None
         print_json(data)
         return
-    training = _training(plan, c, inputs, prices)
+    training = training_cost_of_plan(plan, c, inputs, prices)
     out = console()
     out.print(cost_table(result, prices))
     out.print()
@@ -135,17 +104,6 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     out.print(t("cost.sources_title") + ":", markup=False)
     for source in result.sources:
         out.print("  - " + source, markup=False, highlight=False)
-
-
-def _training(plan, candidate, inputs, prices):
-    """Training time and cost when the plan is a training job with tokens to train and a predicted rate."""
-    from gpuplan.cost import training_cost
-
-    tokens = plan.training.tokens_to_train if plan.training else None
-    rate = candidate.perf.train_tokens_per_s
-    if not tokens or not rate:
-        return None
-    return training_cost(inputs, tokens, rate, prices)
 
 
 def training_table(training, currency: str, prices):

@@ -46,20 +46,6 @@ def register(app: typer.Typer) -> None:
                          gpu_layers, calibration, percentiles, as_json)
 
 
-def _default_tp(heads: int, gpus: int, pp: int, dp: int) -> int:
-    want = max(1, gpus // (pp * dp))
-    while want > 1 and heads % want:
-        want -= 1
-    return want
-
-
-def bottleneck_sentence(est) -> str:
-    """The bottleneck in words, e.g. 'decode is memory-bound: 83% of the step reads weights.'"""
-    if est.bottleneck == "kv_capacity":
-        return t("perf.bottleneck_kv_capacity", cap=est.max_concurrency, want=int(est.requested_concurrency or 0))
-    return t("perf.bottleneck_" + est.bottleneck_term, percent=f"{est.bottleneck_fraction * 100:.0f}")
-
-
 def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens, output_tokens,
               concurrency, rate, prefix_hit, speculative, accept, offload, host, gpu_layers, calibration,
               percentiles, as_json) -> None:
@@ -67,6 +53,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     from gpuplan.cli.common import fail, print_json
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
+    from gpuplan.views import bottleneck_sentence, default_tp
 
     if concurrency is not None and rate is not None:
         fail(t("estimate.both_load"))
@@ -74,7 +61,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     check_choice(offload, ("none", "experts", "layers"), "offload")
     entry = get_model(model)
     if tp is None:
-        tp = _default_tp(entry.arch.num_attention_heads, gpus, pp, 1 if dp_attention else dp)
+        tp = default_tp(entry.arch.num_attention_heads, gpus, pp, 1 if dp_attention else dp)
     user_cal = calibration
     if user_cal is None and USER_CALIBRATION.expanduser().is_file():
         user_cal = USER_CALIBRATION.expanduser()

@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
         from gpuplan.catalog import list_gpus
         from gpuplan.cli.common import console, fail, print_json
         from gpuplan.units import fmt_flops, fmt_gib, fmt_rate_bytes
+        from gpuplan.views import gpu_summary
 
         rows = list_gpus()
         if vendor:
@@ -48,28 +49,3 @@ def register(app: typer.Typer) -> None:
         console().print(t("gpus.footer"))
 
 
-def gpu_summary(g) -> dict:
-    """The JSON contract of ``gpus --json`` (extend, never rename)."""
-    return {
-        "id": g.id,
-        "name": g.name,
-        "vendor": g.vendor,
-        "class": g.gpu_class,
-        "architecture": g.architecture,
-        "compute_capability": g.compute_capability,
-        "memory_bytes": g.memory_bytes,
-        "memory_basis": g.memory_basis,
-        "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
-        "dense_fp32_flops_per_s": g.dense_fp32_flops_per_s,
-        "dense_bf16_flops_per_s": g.dense_16bit_flops_per_s,
-        "dense_fp8_flops_per_s": g.dense_fp8_flops_per_s,
-        "dense_int8_ops_per_s": g.dense_int8_ops_per_s,
-        "dense_fp4_flops_per_s": g.dense_fp4_flops_per_s,
-        "tdp_watts": g.tdp_watts,
-        "interconnect": g.interconnect,
-        "interconnect_bytes_per_s": g.interconnect_bytes_per_s,
-        "launch_year": g.launch_year,
-        "china_available": g.china_available,
-        "aliases": list(g.aliases),
-        "sources": list(g.sources),
-    }

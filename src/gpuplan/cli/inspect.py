@@ -51,6 +51,7 @@ def resolve_model_ref(ref: str, offline: bool = False):
 def _inspect(ref: str, offline: bool, as_json: bool) -> None:
     from gpuplan.cli.common import console, print_json
     from gpuplan.units import fmt_bytes, fmt_params
+    from gpuplan.views import inspect_summary
 
     entry, arch, info, display_id = resolve_model_ref(ref, offline)
     data = inspect_summary(entry, arch, info, display_id)
@@ -105,70 +106,5 @@ def _inspect(ref: str, offline: bool, as_json: bool) -> None:
         con.print(t("inspect.mtp_note"))
 
 
-def inspect_summary(entry, arch, info, display_id: str) -> dict:
-    """The JSON contract of ``inspect --json``: id, params_total, params_active, params_by_component (extend only)."""
-    data = {
-        "id": display_id,
-        "model_type": arch.model_type,
-        "params_total": arch.params_total,
-        "params_active": arch.params_active,
-        "params_mtp": arch.params_mtp,
-        "params_by_component": arch.params_by_component,
-        "params_router_bias": arch.params_router_bias,
-        "params_embedding_copies_in_mtp": arch.params_embedding_copies_in_mtp,
-        "num_layers": arch.num_layers,
-        "hidden_size": arch.hidden_size,
-        "vocab_size": arch.vocab_size,
-        "attention": arch.attention_kind,
-        "num_attention_heads": arch.num_attention_heads,
-        "num_kv_heads": arch.num_kv_heads,
-        "num_experts": arch.num_experts,
-        "experts_per_token": arch.experts_per_token,
-        "num_mtp_layers": arch.num_mtp_layers,
-        "context_length": arch.max_position_embeddings,
-        "checkpoint_bytes": None,
-        "weight_format": None,
-    }
-    if entry is not None:
-        data.update(
-            context_length=entry.max_context_tokens,
-            params_total_official=entry.params_total_official,
-            params_active_official=entry.params_active_official,
-            checkpoint_bytes=entry.checkpoint.bytes,
-            weight_format=entry.checkpoint.weight_format,
-            config_source=entry.config_source,
-        )
-    if info is not None:
-        data.update(
-            source=info.source,
-            checkpoint_bytes=info.total_bytes,
-            checkpoint_params=info.total_params,
-            bytes_by_dtype=dict(info.bytes_by_dtype),
-            bytes_by_component=dict(info.bytes_by_component),
-            weight_format=info.weight_format,
-            bits_per_weight=round(8 * info.total_bytes / info.total_params, 3) if info.total_params else None,
-            gguf_file_type=info.gguf_file_type,
-            catalog_matches=[m.id for m in catalog_matches(arch)],
-        )
-    return data
 
 
-_SIGNATURE_FIELDS = ("hidden_size", "num_layers", "vocab_size")
-
-
-def catalog_matches(arch) -> list:
-    """Catalog entries with the same architecture (V3, R1 and V3-0324 share one: all are listed)."""
-    from gpuplan.catalog import list_models
-
-    family = {"kimi_k2": "deepseek_v3"}
-    want = (family.get(arch.model_type, arch.model_type), arch.hidden_size, arch.num_layers, arch.vocab_size,
-            arch.num_attention_heads, arch.num_kv_heads, arch.num_experts, arch.experts_per_token,
-            arch.params_total)
-    out = []
-    for m in list_models():
-        a = m.arch
-        got = (family.get(a.model_type, a.model_type), a.hidden_size, a.num_layers, a.vocab_size,
-               a.num_attention_heads, a.num_kv_heads, a.num_experts, a.experts_per_token, a.params_total)
-        if got == want:
-            out.append(m)
-    return out

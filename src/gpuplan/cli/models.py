@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
         from gpuplan.catalog import list_models
         from gpuplan.cli.common import console, fail, print_json
         from gpuplan.units import fmt_params
+        from gpuplan.views import model_summary
 
         rows = list_models()
         if family:
@@ -44,25 +45,3 @@ def register(app: typer.Typer) -> None:
         console().print(table)
 
 
-def model_summary(m) -> dict:
-    """The JSON contract of ``models --json`` (extend, never rename)."""
-    a = m.arch
-    return {
-        "id": m.id,
-        "name": m.display_name,
-        "family": m.family,
-        "series": m.series,
-        "aliases": list(m.aliases),
-        "model_type": a.model_type,
-        "params_total": a.params_total,
-        "params_active": a.params_active,
-        "params_mtp": a.params_mtp,
-        "params_total_official": m.params_total_official,
-        "params_active_official": m.params_active_official,
-        "context_length": m.max_context_tokens,
-        "attention": a.attention_kind,
-        "moe": a.is_moe,
-        "weight_format": m.checkpoint.weight_format,
-        "checkpoint_bytes": m.checkpoint.bytes,
-        "config_source": m.config_source,
-    }

@@ -46,54 +46,12 @@ def register(app: typer.Typer) -> None:
         guard(_plan)(locals())
 
 
-def build_request(opts: dict):
-    """CLI/API options → PlanRequest: preset first, explicit flags over it; ms → s and CNY → USD once, here."""
-    from gpuplan.errors import InvalidInputError
-    from gpuplan.plan import PRESETS, PlanRequest
-    from gpuplan.spec import TASKS, TrainingJob, check_choice
-
-    base: dict = {}
-    preset = opts.get("preset")
-    if preset:
-        if preset not in PRESETS:
-            raise InvalidInputError("plan.bad_preset", given=preset, allowed=", ".join(PRESETS))
-        base = dict(PRESETS[preset])
-    task = opts.get("task") or base.get("task", "serve")
-    check_choice(task, TASKS, t("size.what_task"))
-    budget_usd = opts.get("budget_usd")
-    if opts.get("budget_cny"):
-        from gpuplan.plan.search import default_prices
-
-        rate = default_prices().usd_to_cny
-        if rate is None:
-            raise InvalidInputError("plan.no_exchange_rate")
-        budget_usd = opts["budget_cny"] / rate.value
-    req = {
-        "model": opts["model"], "task": task,
-        "users": opts.get("users") or base.get("users"),
-        "rate_per_s": opts.get("rate"),
-        "input_tokens": opts.get("input_tokens") or base.get("input_tokens", 2000),
-        "output_tokens": opts.get("output_tokens") or base.get("output_tokens", 500),
-        "ttft_s": opts["ttft_ms"] / 1000 if opts.get("ttft_ms") else base.get("ttft_s"),
-        "tpot_s": opts["tpot_ms"] / 1000 if opts.get("tpot_ms") else base.get("tpot_s"),
-        "gpus": tuple(opts.get("gpu") or ()), "exclude_gpus": tuple(opts.get("exclude_gpu") or ()),
-        "classes": tuple(base.get("classes", ())), "china_only": bool(opts.get("china_only")),
-        "max_gpus": opts.get("max_gpus") or base.get("max_gpus", 64),
-        "max_nodes": opts.get("max_nodes") or base.get("max_nodes", 4),
-        "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),
-        "engines": tuple(opts.get("engine") or ()), "weight_formats": tuple(opts.get("weights") or ()),
-        "years": opts.get("years") or 3, "top": opts.get("top") or 10,
-    }
-    if task != "serve":
-        req["training"] = TrainingJob(task="full" if task == "pretrain" else task)
-    return PlanRequest(**req)
-
-
 def _plan(opts: dict) -> None:
     from gpuplan.cli.calibrate import user_calibration_path
     from gpuplan.cli.common import print_json
     from gpuplan.perf import load_calibration
     from gpuplan.plan import search
+    from gpuplan.views import build_request
 
     req = build_request(opts)
     currency = "CNY" if opts.get("budget_cny") else "USD"

@@ -37,20 +37,12 @@ def register(app: typer.Typer) -> None:
                      task, zero, offload, seq_len, micro_batch, lora_rank, as_json)
 
 
-def _default_tp(arch, gpus: int, pp: int) -> int:
-    """TP over the GPUs left after PP, the largest that divides the attention heads."""
-    want = max(1, gpus // pp)
-    heads = arch.num_attention_heads
-    while want > 1 and heads % want:
-        want -= 1
-    return want
-
-
 def _size(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep, dp_attention, engine, util, task,
           zero, offload, seq_len, micro_batch, lora_rank, as_json) -> None:
     from gpuplan.catalog import get_model
     from gpuplan.cli.common import print_json
     from gpuplan.spec import TASKS, Deployment, TrainingJob, check_choice
+    from gpuplan.views import default_tp
 
     check_choice(task, TASKS, t("size.what_task"))
     check_choice(offload, ("none", "cpu", "nvme", "experts", "layers"), t("size.what_offload"))
@@ -80,7 +72,7 @@ def _size(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep,
     else:
         from gpuplan.memory import size_inference
 
-        tp_eff = tp or _default_tp(arch, gpus, pp)
+        tp_eff = tp or default_tp(arch.num_attention_heads, gpus, pp)
         dep = Deployment(
             gpu_id=gpu, gpu_count=gpus, engine=engine, weight_format=weights, kv_dtype=kv_dtype,
             tensor_parallel_size=tp_eff, pipeline_parallel_size=pp, expert_parallel_size=ep,

@@ -10,7 +10,8 @@ activations and logits — never a max of components (accelerate's estimate.py m
   16 B of weight, gradient and Adam state.
 * Activations (Korthikanti et al. 2022, re-derived for SwiGLU, GQA/MLA, MoE and flash attention), bytes per token per
   layer in 16-bit, no recomputation: attention 8·H + 6·kv_dim (inputs, Q, K, V with and without RoPE, output),
-  MLP 2·H + 8·I (input, gate, up, SiLU(gate), product), norms 4·H; MoE MLP counts top_k experts + shared experts.
+  MLP 2·H + 8·I (input, gate, up, SiLU(gate), product; GELU MLPs 2·H + 4·I), norms 4·H (2·H for GPT-J's parallel
+  block); MoE MLP counts top_k experts + shared experts.
   Full recomputation keeps only each layer's input (2·H) plus one layer's working set; selective keeps a fitted
   fraction (torchtitan Llama-3.1-8B FSDP, see SELECTIVE_FRACTION). Tensor/sequence parallelism divides by TP.
 * Logits: bf16 logits + fp32 copy for the loss: 6·V bytes per token.
@@ -73,8 +74,10 @@ def activation_bytes_per_token_per_layer(entry: ModelEntry, layer: int = -1) -> 
         kv_dim = att.num_kv_heads * att.head_dim
     attention = 2 * (4 * H + 3 * kv_dim)
     inter = (mlp.top_k * mlp.expert_intermediate_size + mlp.shared_intermediate_size) if mlp.is_moe else mlp.intermediate_size
-    mlp_b = 2 * H + 8 * inter
-    return attention + mlp_b + 4 * H
+    # SwiGLU keeps four I-wide tensors for backward (gate, up, SiLU(gate), product); GELU keeps two (fc_in, GELU out)
+    mlp_b = 2 * H + (8 if mlp.gated else 4) * inter
+    norms = 2 * H if arch.parallel_attn_mlp else 4 * H  # GPT-J: one LayerNorm feeds attention and MLP in parallel
+    return attention + mlp_b + norms
 
 
 def lora_trainable_params(entry: ModelEntry, rank: int, targets: tuple[str, ...]) -> int:

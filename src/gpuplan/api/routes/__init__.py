@@ -1,0 +1,1 @@
+"""One router per resource: catalog (models, gpus, messages), compute (size, estimate, validate), plans."""

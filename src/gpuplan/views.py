@@ -1,0 +1,228 @@
+"""JSON views and request builders shared by the edges (CLI, REST API, web page), so both print the same objects.
+
+Nothing here prints or reads files; the CLI and the API call these and render the result their own way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpuplan.i18n import t
+
+
+def model_summary(m) -> dict:
+    """The JSON contract of ``models --json`` (extend, never rename)."""
+    a = m.arch
+    return {
+        "id": m.id,
+        "name": m.display_name,
+        "family": m.family,
+        "series": m.series,
+        "aliases": list(m.aliases),
+        "model_type": a.model_type,
+        "params_total": a.params_total,
+        "params_active": a.params_active,
+        "params_mtp": a.params_mtp,
+        "params_total_official": m.params_total_official,
+        "params_active_official": m.params_active_official,
+        "context_length": m.max_context_tokens,
+        "attention": a.attention_kind,
+        "moe": a.is_moe,
+        "weight_format": m.checkpoint.weight_format,
+        "checkpoint_bytes": m.checkpoint.bytes,
+        "config_source": m.config_source,
+    }
+
+
+def gpu_summary(g) -> dict:
+    """The JSON contract of ``gpus --json`` (extend, never rename)."""
+    return {
+        "id": g.id,
+        "name": g.name,
+        "vendor": g.vendor,
+        "class": g.gpu_class,
+        "architecture": g.architecture,
+        "compute_capability": g.compute_capability,
+        "memory_bytes": g.memory_bytes,
+        "memory_basis": g.memory_basis,
+        "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
+        "dense_fp32_flops_per_s": g.dense_fp32_flops_per_s,
+        "dense_bf16_flops_per_s": g.dense_16bit_flops_per_s,
+        "dense_fp8_flops_per_s": g.dense_fp8_flops_per_s,
+        "dense_int8_ops_per_s": g.dense_int8_ops_per_s,
+        "dense_fp4_flops_per_s": g.dense_fp4_flops_per_s,
+        "tdp_watts": g.tdp_watts,
+        "interconnect": g.interconnect,
+        "interconnect_bytes_per_s": g.interconnect_bytes_per_s,
+        "launch_year": g.launch_year,
+        "china_available": g.china_available,
+        "aliases": list(g.aliases),
+        "sources": list(g.sources),
+    }
+
+
+def inspect_summary(entry, arch, info, display_id: str) -> dict:
+    """The JSON contract of ``inspect --json``: id, params_total, params_active, params_by_component (extend only)."""
+    data = {
+        "id": display_id,
+        "model_type": arch.model_type,
+        "params_total": arch.params_total,
+        "params_active": arch.params_active,
+        "params_mtp": arch.params_mtp,
+        "params_by_component": arch.params_by_component,
+        "params_router_bias": arch.params_router_bias,
+        "params_embedding_copies_in_mtp": arch.params_embedding_copies_in_mtp,
+        "num_layers": arch.num_layers,
+        "hidden_size": arch.hidden_size,
+        "vocab_size": arch.vocab_size,
+        "attention": arch.attention_kind,
+        "num_attention_heads": arch.num_attention_heads,
+        "num_kv_heads": arch.num_kv_heads,
+        "num_experts": arch.num_experts,
+        "experts_per_token": arch.experts_per_token,
+        "num_mtp_layers": arch.num_mtp_layers,
+        "context_length": arch.max_position_embeddings,
+        "checkpoint_bytes": None,
+        "weight_format": None,
+    }
+    if entry is not None:
+        data.update(
+            context_length=entry.max_context_tokens,
+            params_total_official=entry.params_total_official,
+            params_active_official=entry.params_active_official,
+            checkpoint_bytes=entry.checkpoint.bytes,
+            weight_format=entry.checkpoint.weight_format,
+            config_source=entry.config_source,
+        )
+    if info is not None:
+        data.update(
+            source=info.source,
+            checkpoint_bytes=info.total_bytes,
+            checkpoint_params=info.total_params,
+            bytes_by_dtype=dict(info.bytes_by_dtype),
+            bytes_by_component=dict(info.bytes_by_component),
+            weight_format=info.weight_format,
+            bits_per_weight=round(8 * info.total_bytes / info.total_params, 3) if info.total_params else None,
+            gguf_file_type=info.gguf_file_type,
+            catalog_matches=[m.id for m in catalog_matches(arch)],
+        )
+    return data
+
+
+def catalog_matches(arch) -> list:
+    """Catalog entries with the same architecture (V3, R1 and V3-0324 share one: all are listed)."""
+    from gpuplan.catalog import list_models
+
+    family = {"kimi_k2": "deepseek_v3"}
+    want = (family.get(arch.model_type, arch.model_type), arch.hidden_size, arch.num_layers, arch.vocab_size,
+            arch.num_attention_heads, arch.num_kv_heads, arch.num_experts, arch.experts_per_token,
+            arch.params_total)
+    out = []
+    for m in list_models():
+        a = m.arch
+        got = (family.get(a.model_type, a.model_type), a.hidden_size, a.num_layers, a.vocab_size,
+               a.num_attention_heads, a.num_kv_heads, a.num_experts, a.experts_per_token, a.params_total)
+        if got == want:
+            out.append(m)
+    return out
+
+
+def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1) -> int:
+    """Tensor parallel size over the GPUs left after PP and DP: the largest that divides the attention heads."""
+    want = max(1, gpus // (pp * dp))
+    while want > 1 and heads % want:
+        want -= 1
+    return want
+
+
+def bottleneck_sentence(est) -> str:
+    """The bottleneck in words, e.g. 'decode is memory-bound: 83% of the step reads weights.'"""
+    if est.bottleneck == "kv_capacity":
+        return t("perf.bottleneck_kv_capacity", cap=est.max_concurrency, want=int(est.requested_concurrency or 0))
+    return t("perf.bottleneck_" + est.bottleneck_term, percent=f"{est.bottleneck_fraction * 100:.0f}")
+
+
+def build_request(opts: dict):
+    """CLI/API options → PlanRequest: preset first, explicit flags over it; ms → s and CNY → USD once, here."""
+    from gpuplan.errors import InvalidInputError
+    from gpuplan.plan import PRESETS, PlanRequest
+    from gpuplan.spec import TASKS, TrainingJob, check_choice
+
+    base: dict = {}
+    preset = opts.get("preset")
+    if preset:
+        if preset not in PRESETS:
+            raise InvalidInputError("plan.bad_preset", given=preset, allowed=", ".join(PRESETS))
+        base = dict(PRESETS[preset])
+    task = opts.get("task") or base.get("task", "serve")
+    check_choice(task, TASKS, t("size.what_task"))
+    budget_usd = opts.get("budget_usd")
+    if opts.get("budget_cny"):
+        from gpuplan.plan.search import default_prices
+
+        rate = default_prices().usd_to_cny
+        if rate is None:
+            raise InvalidInputError("plan.no_exchange_rate")
+        budget_usd = opts["budget_cny"] / rate.value
+    req = {
+        "model": opts["model"], "task": task,
+        "users": opts.get("users") or base.get("users"),
+        "rate_per_s": opts.get("rate"),
+        "input_tokens": opts.get("input_tokens") or base.get("input_tokens", 2000),
+        "output_tokens": opts.get("output_tokens") or base.get("output_tokens", 500),
+        "ttft_s": opts["ttft_ms"] / 1000 if opts.get("ttft_ms") else base.get("ttft_s"),
+        "tpot_s": opts["tpot_ms"] / 1000 if opts.get("tpot_ms") else base.get("tpot_s"),
+        "gpus": tuple(opts.get("gpu") or ()), "exclude_gpus": tuple(opts.get("exclude_gpu") or ()),
+        "classes": tuple(base.get("classes", ())), "china_only": bool(opts.get("china_only")),
+        "max_gpus": opts.get("max_gpus") or base.get("max_gpus", 64),
+        "max_nodes": opts.get("max_nodes") or base.get("max_nodes", 4),
+        "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),
+        "engines": tuple(opts.get("engine") or ()), "weight_formats": tuple(opts.get("weights") or ()),
+        "years": opts.get("years") or 3, "top": opts.get("top") or 10,
+    }
+    if task != "serve":
+        req["training"] = TrainingJob(task="full" if task == "pretrain" else task)
+    return PlanRequest(**req)
+
+
+def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]:
+    """Price-file-shaped overrides from command-line flags (source 'command line', dated this month)."""
+
+    def fact(value: float, unit: str) -> dict[str, Any]:
+        return {"value": value, "unit": unit, "date": month, "source": "command line"}
+
+    out: dict[str, Any] = {}
+    if o.get("usd_per_kwh") is not None:
+        out["electricity"] = {"default_region": "command-line", "regions": {"command-line": fact(o["usd_per_kwh"], "USD/kWh")}}
+    elif o.get("cny_per_kwh") is not None:
+        out["electricity"] = {"default_region": "command-line", "regions": {"command-line": fact(o["cny_per_kwh"], "CNY/kWh")}}
+    if o.get("pue") is not None:
+        out["pue"] = fact(o["pue"], "ratio")
+    if o.get("ops_fraction") is not None:
+        out["ops_fraction_of_capex_per_year"] = fact(o["ops_fraction"], "fraction")
+    if o.get("gpu_price_usd") is not None:
+        out["gpus"] = {gpu_id: {"used" if o.get("used") else "new": fact(o["gpu_price_usd"], "USD")}}
+    return out
+
+
+def gpu_tdp_watts(gpu_id: str) -> float | None:
+    """TDP from the GPU catalog; ``None`` when the catalog does not know the GPU (the cost then says unknown)."""
+    from gpuplan.errors import GpuplanError
+
+    try:
+        from gpuplan.catalog import get_gpu
+
+        return get_gpu(gpu_id).tdp_watts
+    except (GpuplanError, OSError):
+        return None
+
+
+def training_cost_of_plan(plan, candidate, inputs, prices):
+    """Training time and cost when the plan is a training job with tokens to train and a predicted rate."""
+    from gpuplan.cost import training_cost
+
+    tokens = plan.training.tokens_to_train if plan.training else None
+    rate = candidate.perf.train_tokens_per_s
+    if not tokens or not rate:
+        return None
+    return training_cost(inputs, tokens, rate, prices)
