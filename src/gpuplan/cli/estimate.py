@@ -8,8 +8,6 @@ import typer
 
 from gpuplan.i18n import t
 
-USER_CALIBRATION = Path("~/.config/gpuplan/calibration.toml")
-
 
 def register(app: typer.Typer) -> None:
     @app.command("estimate", help=t("estimate.help"))
@@ -62,10 +60,9 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     entry = get_model(model)
     if tp is None:
         tp = default_tp(entry.arch.num_attention_heads, gpus, pp, 1 if dp_attention else dp)
-    user_cal = calibration
-    if user_cal is None and USER_CALIBRATION.expanduser().is_file():
-        user_cal = USER_CALIBRATION.expanduser()
-    cal = load_calibration(str(user_cal) if user_cal else None)
+    from gpuplan.cli.calibrate import user_calibration_path
+
+    cal = load_calibration(user_calibration_path(calibration))
     dep = Deployment(gpu_id=gpu, gpu_count=gpus, engine=engine, weight_format=weights, kv_dtype=kv_dtype,
                      tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
                      data_parallel_size=dp, enable_dp_attention=dp_attention, offload=offload, host_id=host,

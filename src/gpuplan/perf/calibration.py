@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import tomllib
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
+from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.errors import MalformedFileError
 
 # Engines that share a runtime with another engine, for parameters not fitted on themselves.
@@ -173,8 +173,7 @@ def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any
 @lru_cache(maxsize=8)
 def load_calibration(user_file: str | None = None) -> CalibrationSet:
     """The shipped calibration, with a user file's entries (and defaults) taking precedence when given."""
-    text = resources.files("gpuplan.catalog").joinpath("data/calibration.toml").read_text(encoding="utf-8")
-    data = tomllib.loads(text)
+    data = shipped_toml("calibration.toml")
     defaults, entries = _parse(data, "shipped", "calibration.toml")
     if user_file:
         path = Path(user_file)
