@@ -239,7 +239,7 @@ def size_inference(
     elif rule == "fraction_of_free":
         frac = dep.gpu_memory_utilization or float(facts["kv_cache_free_gpu_memory_fraction"])
         batched = dep.max_num_batched_tokens or 8192
-        activation = _activation_bytes(arch, engine, tp, batched, engines_data_vllm())
+        activation = _activation_bytes(arch, engine, tp, batched, engine_facts("vllm"))  # vLLM's fitted factor
         overhead = CUDA_CONTEXT_BYTES
         free = capacity - weights_gpu - activation - overhead
         kv_pool = int(frac * free)
@@ -286,10 +286,6 @@ def size_inference(
         per_gpu=per_gpu, fits=fits, binding=binding, max_concurrency=max_conc, max_context_tokens=max_ctx,
         host_bytes=host_bytes, engine_args=engine_args, assumptions=tuple(assumptions),
     )
-
-
-def engines_data_vllm() -> dict[str, Any]:
-    return engine_facts("vllm")
 
 
 def size_model_only(model: ModelEntry, weight_format: str, kv_dtype: str = "auto", engine: str = "vllm",

@@ -27,7 +27,8 @@ from gpuplan.memory import size_inference
 from gpuplan.memory.engines import engine_facts
 from gpuplan.memory.kv import resolve_kv_dtype
 from gpuplan.memory.quant import get_format
-from gpuplan.memory.weights import resolve_format
+from gpuplan.memory.weights import CACHE_CLEARERS, resolve_format
+from gpuplan.memory.weights import entry as entry_for_id
 from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibration
 from gpuplan.perf.step import Hardware, StepTime, decode_step, prefill_time
 from gpuplan.perf.tables import model_table
@@ -138,14 +139,15 @@ def _calibration(cal: Calibration | CalibrationSet | None, engine: str, gpu: Gpu
 @lru_cache(maxsize=8192)
 def _capacity(model_id: str, dep: Deployment, context_tokens: int, gpu_id: str) -> int | None:
     """KV-cache capacity in sequences at ``context_tokens`` (memory model), capped by the engine's max_num_seqs."""
-    from gpuplan.catalog.models import get_model
-
-    mem = size_inference(get_model(model_id), dep, context_tokens=context_tokens, concurrency=1)
+    mem = size_inference(entry_for_id(model_id), dep, context_tokens=context_tokens, concurrency=1)
     if mem.max_concurrency is None:
         return None
     facts = engine_facts(dep.engine)
     cap = dep.max_num_seqs or int(facts.get("max_num_seqs", 10**6))
     return min(mem.max_concurrency, cap)
+
+
+CACHE_CLEARERS.append(_capacity.cache_clear)
 
 
 def _round_times(tab, hw, p, fmt, b: float, inp: float, out: float, cached: float, spec_tokens: int,

@@ -21,10 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from gpuplan.catalog.models import get_model
 from gpuplan.memory.kv import KV_BITS, kv_layout
 from gpuplan.memory.shard import shard_weights
-from gpuplan.memory.weights import model_tensor_bytes
+from gpuplan.memory.weights import CACHE_CLEARERS, entry, model_tensor_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +65,9 @@ def _attention_flops_per_context_token(arch) -> float:
 def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, ep: int = 1,
                 dp_attention: int = 1) -> ModelTable:
     """The table for one (model, format, KV dtype, TP, EP, DP-attention); cached for the planner's hot loop."""
-    entry = get_model(model_id)
-    arch = entry.arch
-    rows = model_tensor_bytes(entry, weight_format)
+    model = entry(model_id)
+    arch = model.arch
+    rows = model_tensor_bytes(model, weight_format)
     tied = arch.tie_word_embeddings
     dense_rows = [(t, n) for t, n in rows if t.component not in ("routed_experts", "embed")]
     if tied:
@@ -112,3 +111,6 @@ def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, e
         kv_window_tokens=layout.window_tokens,
         is_mla=att0.kind == "mla", num_heads=att0.num_heads,
     )
+
+
+CACHE_CLEARERS.append(model_table.cache_clear)  # an imported model re-sized under the same id

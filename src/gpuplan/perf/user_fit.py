@@ -31,6 +31,7 @@ from gpuplan.perf.calibration import (
     load_calibration,
 )
 from gpuplan.perf.serving import estimate_serving
+from gpuplan.perf.validation import percentile
 from gpuplan.spec import Deployment, Workload
 
 FIT_RANGES: dict[str, tuple[float, float]] = {
@@ -162,16 +163,8 @@ def fit_user_calibration(entry: ModelEntry, dep: Deployment, observations: Seque
         architecture_key=calibration_key(gpu.architecture, gpu.gpu_class),
         params={k: round(v, 6) for k, v in values.items()},
         base_calibration=base.id, rows=tuple(rows),
-        median_ape_before_fraction=_median(before_err), median_ape_after_fraction=_median(after_err),
+        median_ape_before_fraction=percentile(before_err, 50), median_ape_after_fraction=percentile(after_err, 50),
     )
-
-
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    mid = len(s) // 2
-    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
 def user_calibration_toml(fit: UserFit, fitted_on: Sequence[str], existing: dict | None = None,

@@ -41,7 +41,7 @@ class FitRow(BaseModel):
     speed_class: str
 
 
-def _engine_for(fmt: str, gpu: GpuSpec) -> str:
+def _engine_for(fmt: str) -> str:
     if fmt.startswith("gguf-"):
         return "llama.cpp"
     return "vllm"
@@ -105,7 +105,7 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
             f = get_format(fmt)
         except GpuplanError:
             continue
-        engine = _engine_for(fmt, gpu)
+        engine = _engine_for(fmt)
         if gpu.vendor not in f.vendors or engine not in f.engines:
             continue
         if gpu.vendor == "nvidia" and f.min_compute_capability and (gpu.compute_capability or 0) < f.min_compute_capability:
