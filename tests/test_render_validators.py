@@ -419,7 +419,8 @@ def test_llamafactory_config_uses_only_accepted_keys():
 # --- the planner's own output, end to end ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [
-    ["deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "--gpu", "rtx-4090", "--max-gpus", "1", "--users", "1"],
+    ["deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "--gpu", "rtx-4090", "--max-gpus", "1", "--users", "1",
+     "--quality", "4bit"],  # a 32B model on one 24 GiB card only runs at 4 bits: opened explicitly
     ["deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "--gpu", "h20", "--engine", "vllm", "--users", "50"],
     ["deepseek-ai/DeepSeek-V3", "--gpu", "h20", "--engine", "sglang", "--weights", "fp8-block", "--users", "64"],
     ["Qwen/Qwen2.5-32B-Instruct", "--task", "qlora", "--gpu", "l40s", "--max-gpus", "1"],

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gpuplan.catalog.checkpoints import CheckpointRef
 from gpuplan.errors import InvalidInputError, MalformedFileError
 from gpuplan.spec import Slo, TrainingJob, Workload
 
@@ -100,6 +101,11 @@ class Candidate(BaseModel):
     gpu_layers: int | None = None
     cpu_moe_layers: int | None = None
     engine_args: dict[str, Any] = Field(default_factory=dict)
+    #: The artifact this candidate loads (repository, GGUF file/tag, revision, the engine's quantization flag);
+    #: None in plans written before checkpoints were recorded (render then loads the release repository).
+    checkpoint: CheckpointRef | None = None
+    #: Quality tier of the weight format vs the released weights: released | 8bit | 4bit | any.
+    quality: str | None = None
     memory: MemorySummary
     perf: PerfSummary
     cost: CostSummary = Field(default_factory=CostSummary)
@@ -142,7 +148,12 @@ class PlanFile(BaseModel):
     training: TrainingJob | None = None
     objective: str = "tco"
     currency: str = "USD"
+    #: Lowest quality the search was allowed to choose (released | 8bit | 4bit | any).
+    quality: str = "released"
     candidates: tuple[Candidate, ...] = ()
+    #: The best candidate at a lower quality than allowed, when it beats the first candidate on the objective or
+    #: when nothing fits at the allowed quality (None otherwise).
+    lower_quality: Candidate | None = None
     pareto: tuple[int, ...] = ()
     rejections: tuple[Rejection, ...] = ()
     assumptions: tuple[str, ...] = ()

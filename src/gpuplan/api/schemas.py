@@ -126,6 +126,8 @@ class PlanRequest(_Request):
     objective: str | None = Field(None, min_length=1, max_length=32)
     engine: list[Id] = Field(default_factory=list, max_length=8)
     weights: list[Id] = Field(default_factory=list, max_length=16)
+    quality: Literal["released", "8bit", "4bit", "any"] | None = Field(
+        None, description="Lowest weight quality allowed (default: released; the personal preset: 4bit).")
     task: str | None = Field(None, min_length=1, max_length=16)
     preset: str | None = Field(None, min_length=1, max_length=32)
     years: float = Field(3, ge=0.1, le=20)

@@ -18,6 +18,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from gpuplan.artifacts.common import DEEPSEEK_NATIVE_FP8_FORMATS, MODEL_CACHE_PATH, RenderContext
+from gpuplan.artifacts.engine_argv import model_args
 from gpuplan.errors import InvalidInputError, UnsupportedError
 from gpuplan.i18n import t
 
@@ -120,7 +121,8 @@ def launch(ctx: RenderContext, rdv: Rendezvous | None = None) -> EngineLaunch:
 
 
 def _vllm(ctx, flags, notes, extra, rdv) -> EngineLaunch:
-    argv = ["vllm", "serve", ctx.model_id, "--host", "0.0.0.0", "--port", str(ctx.port),
+    argv = ["vllm", "serve", *model_args("vllm", ctx.cand.checkpoint, ctx.model_id), "--host", "0.0.0.0",
+            "--port", str(ctx.port),
             "--served-model-name", ctx.served_model_name]
     if ctx.is_deepseek_native and not _has_any(flags, ("--trust-remote-code",)):
         argv.append("--trust-remote-code")
@@ -152,7 +154,8 @@ def vllm_dp_local(ctx: RenderContext) -> int:
 
 
 def _sglang(ctx, flags, notes, extra, rdv) -> EngineLaunch:
-    argv = ["python3", "-m", "sglang.launch_server", "--model-path", ctx.model_id, "--host", "0.0.0.0",
+    argv = ["python3", "-m", "sglang.launch_server", *model_args("sglang", ctx.cand.checkpoint, ctx.model_id),
+            "--host", "0.0.0.0",
             "--port", str(ctx.port), "--served-model-name", ctx.served_model_name]
     if ctx.is_deepseek_native and not _has_any(flags, ("--trust-remote-code",)):
         argv.append("--trust-remote-code")
@@ -169,7 +172,7 @@ def _llama(ctx, flags, notes, extra, rdv) -> EngineLaunch:
     if rdv is not None and rdv.nnodes > 1:
         raise UnsupportedError("render.no_multinode", engine=ctx.engine)
     argv = ["llama-server"]
-    if not _has_any(flags, ("-m", "--model", "-hf", "--hf-repo")):
+    if not _has_any(flags, ("-m", "--model", "-hf", "-hfr", "--hf-repo")):
         argv += ["-m", gguf_path(ctx)]
     argv += ["--host", "0.0.0.0", "--port", str(ctx.port), "--alias", ctx.served_model_name]
     if not _has_any(flags, ("--metrics",)):
@@ -181,7 +184,8 @@ def _llama(ctx, flags, notes, extra, rdv) -> EngineLaunch:
 def _trtllm(ctx, flags, notes, extra, rdv) -> EngineLaunch:
     if rdv is not None and rdv.nnodes > 1:
         raise UnsupportedError("render.no_multinode", engine=ctx.engine)
-    argv = ["trtllm-serve", ctx.model_id, "--host", "0.0.0.0", "--port", str(ctx.port)]
+    argv = ["trtllm-serve", *model_args("trtllm", ctx.cand.checkpoint, ctx.model_id), "--host", "0.0.0.0",
+            "--port", str(ctx.port)]
     if ctx.is_deepseek_native and not _has_any(flags, ("--trust_remote_code",)):
         argv.append("--trust_remote_code")
     argv += _tokens(flags)

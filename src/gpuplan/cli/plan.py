@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         objective: str = typer.Option(None, "--objective", help=t("plan.opt_objective")),
         engine: list[str] = typer.Option(None, "--engine", help=t("plan.opt_engine")),
         weights: list[str] = typer.Option(None, "--weights", help=t("plan.opt_weights")),
+        quality: str = typer.Option(None, "--quality", help=t("checkpoint.opt_quality")),
         task: str = typer.Option(None, "--task", help=t("plan.opt_task")),
         preset: str = typer.Option(None, "--preset", help=t("plan.opt_preset")),
         years: float = typer.Option(3, "--years", min=0.1, max=20, help=t("plan.opt_years")),
@@ -149,6 +150,11 @@ def print_plan(plan) -> None:
         if best.perf.bottleneck:
             con.print(t("plan.why", bottleneck=t("plan.bottleneck_" + best.perf.bottleneck) if best.perf.bottleneck in _BOTTLENECKS else best.perf.bottleneck))
         con.print(t("plan.pareto_note"))
+        for line in checkpoint_lines(plan, best):
+            con.print(line)
+    lower_quality_sentence = _lower_quality_line(plan)
+    if lower_quality_sentence:
+        con.print(lower_quality_sentence)
     if plan.rejections:
         rt = Table(title=t("plan.rejections_title"))
         rt.add_column(t("plan.col_reason"))
@@ -165,3 +171,21 @@ def print_plan(plan) -> None:
 
 
 _BOTTLENECKS = ("memory_bandwidth", "compute", "communication", "overhead", "host_bandwidth", "kv_capacity")
+
+
+def checkpoint_lines(plan, c) -> list[str]:
+    """What the first candidate loads and what its format costs in quality (sentences, current language)."""
+    from gpuplan.views import checkpoint_sentence, quality_sentence
+
+    out = []
+    if c.checkpoint is not None:
+        out.append(checkpoint_sentence(c.checkpoint))
+    if c.quality is not None:
+        out.append(quality_sentence(plan, c))
+    return out
+
+
+def _lower_quality_line(plan) -> str | None:
+    from gpuplan.views import lower_quality_sentence
+
+    return lower_quality_sentence(plan)

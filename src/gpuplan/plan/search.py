@@ -17,7 +17,9 @@ from functools import partial
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpuplan import __version__
+from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags
 from gpuplan.catalog import GpuSpec, get_gpu, get_model, list_gpus
+from gpuplan.catalog.checkpoints import QUALITY_LEVELS, checkpoint_for, quality_allowed, quality_tier
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
@@ -40,7 +42,7 @@ SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
 GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
 PRESETS: dict[str, dict] = {
     # A developer with one consumer GPU: one user, llama.cpp/GGUF allowed, consumer and workstation cards.
-    "personal": {"users": 1, "input_tokens": 2000, "output_tokens": 500, "max_gpus": 2, "classes": ("consumer", "workstation", "unified"), "objective": "capex"},
+    "personal": {"users": 1, "input_tokens": 2000, "output_tokens": 500, "max_gpus": 2, "classes": ("consumer", "workstation", "unified"), "objective": "capex", "quality": "4bit"},
     # A small team: 50 users, 2 s TTFT, 50 ms TPOT (20 tok/s each), one node.
     "team": {"users": 50, "input_tokens": 2000, "output_tokens": 500, "ttft_s": 2.0, "tpot_s": 0.05, "max_nodes": 1, "objective": "tco"},
     # An enterprise service: 500 users, 10 ms... no: 100 ms TPOT and 3 s TTFT, data-center GPUs, up to 4 nodes.
@@ -78,6 +80,8 @@ class PlanRequest(BaseModel):
     years: float = Field(3, gt=0, le=20)
     top: int = Field(10, ge=1, le=200)
     training: TrainingJob | None = None
+    #: Lowest weight quality allowed: released (the released precision), 8bit, 4bit, any.
+    quality: str = "released"
 
 
 @dataclass
@@ -128,6 +132,8 @@ def _formats_for(model: ModelEntry, req: PlanRequest, users: int) -> list[str]:
     for f in ("bf16", "fp8", "awq-int4"):
         if f == "fp8" and native.startswith("fp8"):
             continue  # the checkpoint is already FP8 (DeepSeek's block-scaled layout): no second FP8 variant
+        if f == "bf16" and native in ("fp16", "fp32"):
+            continue  # a 16-bit (or wider) release is loaded as released; no second 16-bit variant
         if f not in out:
             out.append(f)
     if users <= LLAMACPP_MAX_USERS:
@@ -193,6 +199,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     started = time.perf_counter()
     if req.objective not in OBJECTIVES:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
+    if req.quality not in QUALITY_LEVELS:
+        raise InvalidInputError("checkpoint.bad_quality", given=req.quality, allowed=", ".join(QUALITY_LEVELS))
     model = get_model(req.model)
     if req.task != "serve":
         return _search_training(req, model, prices, started, calibration)
@@ -205,6 +213,9 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     engines = req.engines or SERVING_ENGINES
     rejects = _Rejects()
     kept: list[Candidate] = []
+    lower: list[Candidate] = []  # candidates at a lower quality than allowed (shown as the alternative)
+    lower_rejects = _Rejects()  # their rejections are not the user's question: kept apart, not reported
+    native = native_format(model)
     considered = 0
     from gpuplan.perf import estimate_serving
 
@@ -216,9 +227,12 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                     whole = _whole_weights_bytes(model, fmt)
                     if whole is None:
                         continue
+                    tier = quality_tier(fmt, native)
+                    allowed = bool(req.weight_formats) or quality_allowed(tier, req.quality)
+                    sink, fmt_rejects = (kept, rejects) if allowed else (lower, lower_rejects)
                     if whole / count > gpu.memory_bytes:
                         considered += 1
-                        rejects.add("weights", -whole / count / gpu.memory_bytes,
+                        fmt_rejects.add("weights", -whole / count / gpu.memory_bytes,
                                     partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
                         continue
@@ -229,19 +243,26 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
-                            rejects.add(reason, -1, "")
+                            fmt_rejects.add(reason, -1, "")
+                            continue
+                        checkpoint = checkpoint_for(model, fmt, engine)
+                        if checkpoint is None:
+                            considered += 1
+                            fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
+                                                                         engine=engine, model=model.id))
                             continue
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
-                                             users, workload, context, req, rejects, prices,
+                                             users, workload, context, req, fmt_rejects, prices,
                                              partial(estimate_serving, calibration=calibration))
                             if cand is not None:
-                                kept.append(cand)
+                                sink.append(cand.model_copy(update={"checkpoint": checkpoint, "quality": tier,
+                                                                    "engine_args": _engine_args(cand, checkpoint)}))
     ranked = _rank(kept, req.objective)[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
-    ranked = [c.model_copy(update={"cost": _price(get_gpu(c.gpu), c.gpu_count, c.nodes, c.perf.output_tokens_per_s or 0.0,
-                                                  c.perf.input_tokens_per_s or 0.0, req, prices)}) for c in ranked]
+    ranked = [_priced(c, req, prices) for c in ranked]
+    alternative = _lower_quality_option(ranked, lower, req, prices)
     pareto = _pareto(ranked)
     assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
                    t("plan.assume_years", years=req.years)]
@@ -249,7 +270,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         gpuplan_version=__version__, created=date.today().isoformat(),
         model=_plan_model(model), task="serve", workload=workload,
         slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective,
-        candidates=tuple(ranked), pareto=tuple(pareto),
+        quality=req.quality, candidates=tuple(ranked), lower_quality=alternative, pareto=tuple(pareto),
         rejections=rejects.as_list(), assumptions=tuple(assumptions),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
@@ -325,14 +346,13 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
         rejects.add("budget", -cost.capex_usd / req.budget_usd,
                     partial(t, "plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}", budget=f"{req.budget_usd:,.0f}"))
         return None
-    engine_args = _engine_args(dep, mem, per_replica_users)
     return Candidate(
         gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node, engine=engine,
         weight_format=fmt, kv_dtype=mem.kv_dtype, tensor_parallel_size=tp, pipeline_parallel_size=pp,
         data_parallel_size=dp, expert_parallel_size=ep, enable_dp_attention=dpa, max_model_len=context,
         max_num_seqs=mem.engine_args.get("max_num_seqs"),
         gpu_memory_utilization=mem.engine_args.get("gpu_memory_utilization", mem.engine_args.get("mem_fraction_static")),
-        engine_args=engine_args,
+        engine_args={k: v for k, v in mem.engine_args.items() if k in ("max_num_batched_tokens", "block_size")},
         memory=MemorySummary(
             weights_bytes=mem.per_gpu.weights_bytes, kv_cache_bytes=mem.per_gpu.kv_cache_bytes,
             activation_bytes=mem.per_gpu.activation_bytes, overhead_bytes=mem.per_gpu.overhead_bytes,
@@ -354,33 +374,37 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     )
 
 
-def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
-    """The exact engine flags the memory model assumed, keyed as the engine spells them."""
-    args: dict = {}
-    if dep.engine == "vllm":
-        args = {"--tensor-parallel-size": dep.tensor_parallel_size, "--pipeline-parallel-size": dep.pipeline_parallel_size,
-                "--max-model-len": mem.context_tokens, "--gpu-memory-utilization": mem.engine_args["gpu_memory_utilization"],
-                "--max-num-seqs": max_seqs, "--max-num-batched-tokens": mem.engine_args["max_num_batched_tokens"],
-                "--block-size": mem.engine_args["block_size"]}
-        if mem.kv_dtype.startswith("fp8"):
-            args["--kv-cache-dtype"] = mem.kv_dtype
-        if dep.data_parallel_size > 1:
-            args["--data-parallel-size"] = dep.data_parallel_size
-    elif dep.engine == "sglang":
-        args = {"--tp-size": dep.tensor_parallel_size, "--context-length": mem.context_tokens,
-                "--mem-fraction-static": mem.engine_args["mem_fraction_static"], "--max-running-requests": max_seqs}
-        if dep.pipeline_parallel_size > 1:
-            args["--pp-size"] = dep.pipeline_parallel_size
-        if dep.enable_dp_attention:
-            args["--dp-size"] = dep.data_parallel_size
-            args["--enable-dp-attention"] = True
-        if dep.expert_parallel_size > 1:
-            args["--ep-size"] = dep.expert_parallel_size
-        if mem.kv_dtype.startswith("fp8"):
-            args["--kv-cache-dtype"] = "fp8_e4m3"
-    elif dep.engine in ("llama.cpp", "ollama"):
-        args = {"--ctx-size": mem.context_tokens * max_seqs, "--parallel": max_seqs, "--n-gpu-layers": 999}
-    return args
+def _engine_args(cand: Candidate, checkpoint) -> dict:
+    """The exact engine flags the memory model assumed, from the one module that spells them (artifacts.engine_argv).
+
+    ``cand.engine_args`` carries the memory model's batching knobs (max_num_batched_tokens, block_size) until here.
+    """
+    knobs = cand.engine_args
+    return engine_flags(EngineConfig(
+        engine=cand.engine, checkpoint=checkpoint, weight_format=cand.weight_format, kv_dtype=cand.kv_dtype,
+        tensor_parallel_size=cand.tensor_parallel_size, pipeline_parallel_size=cand.pipeline_parallel_size,
+        data_parallel_size=cand.data_parallel_size, expert_parallel_size=cand.expert_parallel_size,
+        enable_dp_attention=cand.enable_dp_attention, context_tokens=cand.max_model_len or 0,
+        max_seqs=cand.max_num_seqs or 1, memory_fraction=cand.gpu_memory_utilization,
+        max_num_batched_tokens=knobs.get("max_num_batched_tokens"), block_size=knobs.get("block_size"),
+        offload=cand.offload, gpu_layers=cand.gpu_layers, cpu_moe_layers=cand.cpu_moe_layers))
+
+
+def _priced(c: Candidate, req: PlanRequest, prices) -> Candidate:
+    return c.model_copy(update={"cost": _price(get_gpu(c.gpu), c.gpu_count, c.nodes, c.perf.output_tokens_per_s or 0.0,
+                                               c.perf.input_tokens_per_s or 0.0, req, prices)})
+
+
+def _lower_quality_option(ranked: list[Candidate], lower: list[Candidate], req: PlanRequest,
+                          prices) -> Candidate | None:
+    """The best candidate below the allowed quality, when nothing fits at it or when it beats the first candidate on
+    the objective (the cheaper option the user could open with ``--quality``)."""
+    if not lower:
+        return None
+    best = _rank(lower, req.objective)[0]
+    if ranked and (best.score is None or ranked[0].score is None or best.score >= ranked[0].score):
+        return None
+    return _priced(best, req, prices)
 
 
 def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest,

@@ -1,0 +1,173 @@
+"""Checkpoints and quality (DESIGN §4): which artifact provides a model in a weight format, and what the format costs.
+
+A plan only promises what can be loaded. For a catalog model and a weight format the provider is, in this order:
+
+1. the **release** itself, when the format is the released one (DeepSeek-V3/R1: FP8 with 128×128 block scales; most
+   others: BF16/FP16). No ``--quantization`` flag: the engines read ``quantization_config`` from the config
+   ("The official DeepSeek V3 is already in FP8 format, so you should not run it with any quantization arguments",
+   SGLang docs/basic_usage/deepseek_v3.md);
+2. a **listed artifact** (``data/checkpoints.toml``): an official or community AWQ/GPTQ repository or a GGUF file,
+   each with the source where it was seen; entries not confirmed by a source are never offered;
+3. **online FP8** from a 16-bit release: vLLM and SGLang quantize the weights at load time with
+   ``--quantization fp8`` (vLLM docs features/quantization/fp8 "dynamic quantization"; SGLang server_args).
+
+Anything else has no checkpoint and is not offered. Quality tiers order the formats by what they keep of the
+released weights: ``released`` ⊂ ``8bit`` ⊂ ``4bit`` ⊂ ``any``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gpuplan.catalog.datafiles import shipped_toml
+from gpuplan.catalog.models import ModelEntry
+
+QUALITY_LEVELS = ("released", "8bit", "4bit", "any")
+SIXTEEN_BIT = ("bf16", "fp16")
+#: Engines that quantize a 16-bit release to FP8 at load time (``--quantization fp8``).
+ONLINE_FP8_ENGINES = ("vllm", "sglang")
+#: GGUF base types by quality tier (llama.cpp ggml types: 8-bit and F16 keep 8+ bits; K/IQ types from 4 to 6 bits).
+_GGUF_8BIT = ("F16", "BF16", "Q8_0")
+_GGUF_4BIT_PREFIXES = ("Q6_K", "Q5_", "Q4_", "IQ4_")
+
+Provider = Literal["release", "official", "community", "online"]
+
+
+class CheckpointRef(BaseModel):
+    """The artifact a candidate loads: repository (and GGUF file/tag), revision, the flag the engine needs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    repo: str = Field(min_length=1, max_length=200)
+    weight_format: str = Field(min_length=1, max_length=40)
+    file: str | None = Field(None, max_length=300)
+    hf_tag: str | None = Field(None, max_length=40)
+    revision: str | None = Field(None, max_length=64)
+    method: str | None = Field(None, max_length=40)
+    quantization: str | None = Field(None, max_length=40)
+    bytes: int | None = Field(None, ge=0)
+    provided_by: Provider = "release"
+    source: str | None = Field(None, max_length=1000)
+    date: str | None = Field(None, max_length=20)
+
+
+class ListedCheckpoint(CheckpointRef):
+    """One row of ``checkpoints.toml``."""
+
+    model: str
+    confirmed: bool = False
+
+
+class QualityNote(BaseModel):
+    """What a format is known to cost in quality (i18n key of the sentence, and its source; '' = unknown)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tier: str
+    note: str
+    source: str = ""
+
+
+@cache
+def list_checkpoints() -> tuple[ListedCheckpoint, ...]:
+    """Every listed artifact, confirmed or not, in file order."""
+    rows = shipped_toml("checkpoints.toml").get("checkpoint", [])
+    out = []
+    for row in rows:
+        clean = {k: (v if v not in ("", 0) else None) for k, v in row.items()}
+        clean.setdefault("confirmed", False)
+        clean["confirmed"] = bool(row.get("confirmed", False))
+        out.append(ListedCheckpoint(**clean))
+    return tuple(out)
+
+
+@cache
+def _listed_index() -> dict[tuple[str, str], ListedCheckpoint]:
+    idx: dict[tuple[str, str], ListedCheckpoint] = {}
+    for c in list_checkpoints():
+        if c.confirmed:
+            idx.setdefault((c.model.lower(), c.weight_format), c)
+    return idx
+
+
+def native_format_of(model: ModelEntry) -> str:
+    return model.checkpoint.weight_format or "bf16"
+
+
+def release_checkpoint(model: ModelEntry) -> CheckpointRef:
+    """The model's own release: its repository, in its released format, no quantization flag."""
+    fmt = native_format_of(model)
+    return CheckpointRef(repo=model.id, weight_format=fmt, method=None if fmt in SIXTEEN_BIT else fmt,
+                         bytes=model.checkpoint.bytes, provided_by="release",
+                         source=model.checkpoint.bytes_source or model.config_source)
+
+
+def checkpoint_for(model: ModelEntry, weight_format: str, engine: str) -> CheckpointRef | None:
+    """The artifact that provides ``model`` in ``weight_format`` for ``engine``; None when none exists."""
+    native = native_format_of(model)
+    if weight_format == native:
+        return release_checkpoint(model)
+    listed = _listed_index().get((model.id.lower(), weight_format))
+    if listed is not None:
+        gguf = weight_format.startswith("gguf-")
+        if gguf != (engine in ("llama.cpp", "ollama", "ktransformers")):
+            return None  # GGUF files for llama.cpp-family engines; safetensors repositories for the others
+        return CheckpointRef(**listed.model_dump(exclude={"model", "confirmed"}))
+    if weight_format == "fp8" and native in SIXTEEN_BIT and engine in ONLINE_FP8_ENGINES:
+        return CheckpointRef(repo=model.id, weight_format="fp8", method=native, quantization="fp8",
+                             bytes=model.checkpoint.bytes, provided_by="online",
+                             source="vLLM docs features/quantization/fp8 (dynamic FP8 at load time); SGLang "
+                                    "server_args --quantization fp8")
+    return None
+
+
+@cache
+def _format_rows() -> dict:
+    return shipped_toml("formats.toml")
+
+
+def quality_tier(weight_format: str, native: str) -> str:
+    """``released`` when the format keeps the released precision (or more), else ``8bit``, ``4bit`` or ``any``."""
+    if weight_format == native:
+        return "released"
+    row = _format_rows().get(weight_format, {})
+    native_row = _format_rows().get(native, {})
+    bits = row.get("weight_bits")
+    native_bits = native_row.get("weight_bits")
+    if bits is not None and native_bits is not None and bits >= native_bits:
+        return "released"
+    ftype = (row.get("gguf_ftype") or "").upper()
+    if ftype:
+        if weight_format.startswith("gguf-ud-"):
+            return "any"  # dynamic low-bit mixes (most MoE weights at 1.5-2.5 bits)
+        if ftype in _GGUF_8BIT:
+            return "8bit"
+        if ftype.startswith(_GGUF_4BIT_PREFIXES):
+            return "4bit"
+        return "any"
+    if bits is None:
+        return "any"
+    if bits >= 8:
+        return "8bit"
+    if bits >= 4:
+        return "4bit"
+    return "any"
+
+
+def quality_allowed(tier: str, allowed: str) -> bool:
+    """Whether a format of ``tier`` may be chosen when the user allows ``allowed``."""
+    return QUALITY_LEVELS.index(tier) <= QUALITY_LEVELS.index(allowed)
+
+
+def quality_note(weight_format: str, native: str) -> QualityNote:
+    """The known quality cost of a format vs the release (``released`` formats cost nothing by definition)."""
+    tier = quality_tier(weight_format, native)
+    if tier == "released":
+        return QualityNote(tier=tier, note="released")
+    row = shipped_toml("checkpoints.toml").get("quality", {}).get(weight_format)
+    if not row:
+        return QualityNote(tier=tier, note="unknown")
+    return QualityNote(tier=tier, note=row.get("note", "unknown"), source=row.get("source", ""))
