@@ -191,8 +191,8 @@ def test_deepseek_v3_keeps_the_released_fp8_by_default():
 
 def test_nothing_at_released_quality_shows_the_lower_option():
     """A100 cannot run DeepSeek's FP8 (CC 8.0 < 8.9): the released precision has no candidate; AWQ would."""
+    from gpuplan.artifacts.checkpoint_text import lower_quality_sentence
     from gpuplan.i18n import set_language
-    from gpuplan.views import lower_quality_sentence
 
     plan = search(PlanRequest(model="deepseek-r1", users=16, gpus=("a100-sxm4-80gb",), max_nodes=2))
     assert not plan.candidates

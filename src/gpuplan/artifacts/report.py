@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpuplan.artifacts.checkpoint_text import checkpoint_sentence, lower_quality_sentence, quality_sentence
 from gpuplan.artifacts.common import RenderContext, RenderedFile, header_lines
+from gpuplan.artifacts.engines import gguf_path
 from gpuplan.i18n import t
 from gpuplan.units import GIB, fmt_seconds
 
@@ -80,6 +82,33 @@ def nccl_env(ctx: RenderContext) -> list[tuple[str, str, str]]:
     return rows
 
 
+def layout_sentences(ctx: RenderContext) -> list[str]:
+    """What the layout asks of the links: inside a node (NVLink/xGMI peer-to-peer, PCIe P2P limits, consumer cards
+    without P2P, DP-only replicas) and between nodes (InfiniBand/RoCE). Link rates are the catalog's per-GPU figures."""
+    c, gpu = ctx.cand, ctx.gpu
+    if c.gpu_count <= 1:
+        return [t("layout.single_gpu")]
+    out: list[str] = []
+    n = ctx.gpus_per_node
+    link = gpu.interconnect if gpu else "pcie"
+    rate = gpu.interconnect_bytes_per_s if gpu else None
+    gbps = f"{rate / 1e9:,.0f}" if rate else "—"
+    if n > 1:
+        if c.tensor_parallel_size == 1 and c.pipeline_parallel_size == 1 and c.engine not in ("llama.cpp", "ollama"):
+            out.append(t("layout.intra_dp_only", n=n))
+        elif link.startswith("nvlink"):
+            out.append(t("layout.intra_nvlink", n=n, link=link.replace("nvlink", "NVLink "), gbps=gbps))
+        elif link == "xgmi":
+            out.append(t("layout.intra_xgmi", n=n, gbps=gbps))
+        elif gpu is not None and gpu.gpu_class == "consumer":
+            out.append(t("layout.intra_pcie_consumer", n=n, gen=gpu.pcie_gen or "—"))
+        else:
+            out.append(t("layout.intra_pcie", n=n, gen=(gpu.pcie_gen if gpu else None) or "—", gbps=gbps))
+    if c.nodes > 1:
+        out.append(t("layout.multi_node", nodes=c.nodes))
+    return out
+
+
 def _money(v: float | None) -> str:
     return "—" if v is None else f"{v:,.0f}"
 
@@ -97,6 +126,21 @@ def report_files(ctx: RenderContext) -> list[RenderedFile]:
           f"| {t('render.rp_formats')} | {c.weight_format} / KV {c.kv_dtype} |",
           f"| TP × PP × DP × EP | {c.tensor_parallel_size} × {c.pipeline_parallel_size} × "
           f"{c.data_parallel_size} × {c.expert_parallel_size} |", ""]
+    L += [f"## {t('layout.rp_checkpoint')}", ""]
+    if c.checkpoint is not None:
+        L.append(f"- {checkpoint_sentence(c.checkpoint)}")
+        if c.checkpoint.source:
+            L.append(f"  ({c.checkpoint.source}{', ' + c.checkpoint.date if c.checkpoint.date else ''})")
+    elif c.engine in ("llama.cpp", "ollama"):
+        L.append(f"- {t('layout.rp_no_checkpoint_gguf', path=gguf_path(ctx))}")
+    else:
+        L.append(f"- {t('layout.rp_no_checkpoint', repo=ctx.model_id)}")
+    if c.quality is not None:
+        L.append(f"- {quality_sentence(p, c)}")
+    lower = lower_quality_sentence(p)
+    if lower:
+        L.append(f"- {t('layout.rp_lower_quality', quality=p.quality, text=lower)}")
+    L.append("")
     L += [f"## {t('render.rp_memory')}", "", f"| {t('render.rp_item')} | GiB |", "| --- | ---: |"]
     for key, val in (("render.rp_weights", m.weights_bytes), ("render.rp_kv", m.kv_cache_bytes),
                      ("render.rp_activations", m.activation_bytes), ("render.rp_overhead", m.overhead_bytes),
@@ -134,11 +178,11 @@ def report_files(ctx: RenderContext) -> list[RenderedFile]:
         L.append(f"| {r.what} | {r.floor} | {r.have} | {mark} | {r.source} |")
     L.append("")
     L += [f"## {t('render.rp_network')}", ""]
+    L += layout_sentences(ctx)
     rows = nccl_env(ctx)
     if rows:
-        L += ["| variable | value | |", "| --- | --- | --- |"] + [f"| `{k}` | `{v}` | {why} |" for k, v, why in rows]
-    else:
-        L.append(t("render.rp_no_nccl"))
+        L += ["", "| variable | value | |", "| --- | --- | --- |"]
+        L += [f"| `{k}` | `{v}` | {why} |" for k, v, why in rows]
     L.append("")
     L += [f"## {t('render.rp_ops')}", ""]
     for key in ("render.ops_backup", "render.ops_encrypt", "render.ops_drill", "render.ops_rollback",

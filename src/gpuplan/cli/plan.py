@@ -175,7 +175,7 @@ _BOTTLENECKS = ("memory_bandwidth", "compute", "communication", "overhead", "hos
 
 def checkpoint_lines(plan, c) -> list[str]:
     """What the first candidate loads and what its format costs in quality (sentences, current language)."""
-    from gpuplan.views import checkpoint_sentence, quality_sentence
+    from gpuplan.artifacts.checkpoint_text import checkpoint_sentence, quality_sentence
 
     out = []
     if c.checkpoint is not None:
@@ -186,6 +186,6 @@ def checkpoint_lines(plan, c) -> list[str]:
 
 
 def _lower_quality_line(plan) -> str | None:
-    from gpuplan.views import lower_quality_sentence
+    from gpuplan.artifacts.checkpoint_text import lower_quality_sentence
 
     return lower_quality_sentence(plan)
