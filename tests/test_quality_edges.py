@@ -77,3 +77,16 @@ def test_report_network_section_tells_the_layout():
     assert "NCCL_P2P_DISABLE" in consumer and "no peer-to-peer" in consumer
     single = _report(PlanRequest(model="deepseek-r1-distill-qwen-7b", users=1, gpus=("rtx-4090",), max_gpus=1, top=1))
     assert "One GPU" in single
+
+
+def test_fit_defaults_to_4bit_with_real_checkpoints():
+    from gpuplan.plan.fit import fit_machine
+
+    rows = {r.model: r for r in fit_machine("rtx-4090", family="deepseek")}
+    r32 = rows["deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"]
+    assert r32.quality == "4bit" and r32.checkpoint.repo == "casperhansen/deepseek-r1-distill-qwen-32b-awq"
+    assert all(r.checkpoint is not None and r.quality in ("released", "8bit", "4bit") for r in rows.values())
+    released = {r.model for r in fit_machine("rtx-4090", family="deepseek", quality="released")}
+    assert "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B" not in released  # 61 GiB of BF16 on a 24 GiB card
+    with pytest.raises(Exception, match="released, 8bit, 4bit, any"):
+        fit_machine("rtx-4090", quality="3bit")

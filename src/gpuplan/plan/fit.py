@@ -12,8 +12,16 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, list_models
+from gpuplan.catalog.checkpoints import (
+    QUALITY_LEVELS,
+    CheckpointRef,
+    checkpoint_for,
+    native_format_of,
+    quality_allowed,
+    quality_tier,
+)
 from gpuplan.catalog.models import ModelEntry
-from gpuplan.errors import GpuplanError
+from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.memory import size_inference
 from gpuplan.memory.quant import get_format
 from gpuplan.spec import Deployment
@@ -39,6 +47,8 @@ class FitRow(BaseModel):
     max_context_tokens: int | None
     decode_tokens_per_s_bound: float | None
     speed_class: str
+    quality: str | None = None
+    checkpoint: CheckpointRef | None = None
 
 
 def _engine_for(fmt: str) -> str:
@@ -79,14 +89,22 @@ def _speed_class(tps: float | None) -> str:
     return "very_slow"
 
 
+#: ``fit`` answers "what runs on my card": by default the 4-bit GGUF/AWQ files people run on one machine.
+FIT_DEFAULT_QUALITY = "4bit"
+
+
 def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, host: HostSpec | None = None,
-                family: str | None = None, context_tokens: int = 4096) -> tuple[FitRow, ...]:
+                family: str | None = None, context_tokens: int = 4096,
+                quality: str = FIT_DEFAULT_QUALITY) -> tuple[FitRow, ...]:
+    """Per catalog model the most precise format, down to ``quality``, that has a checkpoint and fits."""
+    if quality not in QUALITY_LEVELS:
+        raise InvalidInputError("checkpoint.bad_quality", given=quality, allowed=", ".join(QUALITY_LEVELS))
     gpu = get_gpu(gpu_id)
     rows: list[FitRow] = []
     for model in list_models():
         if family and model.family != family:
             continue
-        row = _fit_one(model, gpu, gpu_count, ram_bytes, host, context_tokens)
+        row = _fit_one(model, gpu, gpu_count, ram_bytes, host, context_tokens, quality)
         if row is not None:
             rows.append(row)
     # DeepSeek first (the question users ask), then what runs fully on the GPU, then bigger models first.
@@ -95,7 +113,7 @@ def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, h
 
 
 def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | None, host: HostSpec | None,
-             context_tokens: int) -> FitRow | None:
+             context_tokens: int, quality: str = FIT_DEFAULT_QUALITY) -> FitRow | None:
     ctx = min(context_tokens, model.max_context_tokens or context_tokens)
     heads = model.arch.num_attention_heads
     tp = gpu_count if heads % gpu_count == 0 else 1
@@ -108,6 +126,10 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
         engine = _engine_for(fmt)
         if gpu.vendor not in f.vendors or engine not in f.engines:
             continue
+        tier = quality_tier(fmt, native_format_of(model))
+        checkpoint = checkpoint_for(model, fmt, engine)
+        if not quality_allowed(tier, quality) or checkpoint is None:
+            continue  # below the allowed quality, or no artifact provides it
         if gpu.vendor == "nvidia" and f.min_compute_capability and (gpu.compute_capability or 0) < f.min_compute_capability:
             continue
         dep = Deployment(gpu_id=gpu.id, gpu_count=gpu_count, engine=engine, weight_format=fmt, tensor_parallel_size=tp)
@@ -121,12 +143,12 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
                           weight_format=fmt, engine=engine, placement="gpu", weights_bytes=res.weights_bytes,
                           gpu_bytes=res.per_gpu.total_bytes if res.per_gpu else 0, host_bytes=0,
                           max_context_tokens=res.max_context_tokens, decode_tokens_per_s_bound=tps,
-                          speed_class=_speed_class(tps))
+                          speed_class=_speed_class(tps), quality=tier, checkpoint=checkpoint)
         if ram_bytes and engine == "llama.cpp":
-            hybrid_candidates.append((fmt, dep))
+            hybrid_candidates.append((fmt, dep, tier, checkpoint))
     if not ram_bytes:
         return None
-    for fmt, dep in hybrid_candidates:
+    for fmt, dep, tier, checkpoint in hybrid_candidates:
         offload = "experts" if model.arch.is_moe else "layers"
         if offload == "experts":
             res = _try(model, dep.model_copy(update={"offload": "experts"}), ctx, gpu)
@@ -139,7 +161,8 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
                               weight_format=fmt, engine="llama.cpp", placement="hybrid",
                               weights_bytes=res.weights_bytes, gpu_bytes=res.per_gpu.total_bytes if res.per_gpu else 0,
                               host_bytes=res.host_bytes, max_context_tokens=res.max_context_tokens,
-                              decode_tokens_per_s_bound=tps, speed_class=_speed_class(tps))
+                              decode_tokens_per_s_bound=tps, speed_class=_speed_class(tps), quality=tier,
+                              checkpoint=checkpoint)
     return None
 
 
