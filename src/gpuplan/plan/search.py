@@ -401,7 +401,11 @@ def _lower_quality_option(ranked: list[Candidate], lower: list[Candidate], req: 
     the objective (the cheaper option the user could open with ``--quality``)."""
     if not lower:
         return None
-    best = _rank(lower, req.objective)[0]
+    # the same order as _rank (objective, then fewer GPUs, GPU id, engine, format), without copying every candidate
+    best = min(lower, key=lambda c: (_objective_value(c, req.objective), c.gpu_count, c.gpu, c.engine,
+                                     c.weight_format, c.tensor_parallel_size))
+    value = _objective_value(best, req.objective)
+    best = best.model_copy(update={"score": None if value in (math.inf, -math.inf) else value})
     if ranked and (best.score is None or ranked[0].score is None or best.score >= ranked[0].score):
         return None
     return _priced(best, req, prices)
