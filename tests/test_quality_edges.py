@@ -90,3 +90,10 @@ def test_fit_defaults_to_4bit_with_real_checkpoints():
     assert "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B" not in released  # 61 GiB of BF16 on a 24 GiB card
     with pytest.raises(Exception, match="released, 8bit, 4bit, any"):
         fit_machine("rtx-4090", quality="3bit")
+
+
+def test_ollama_pulls_the_planned_gguf():
+    plan = search(PlanRequest(model="deepseek-r1-distill-qwen-32b", users=1, gpus=("rtx-4090",), max_gpus=1,
+                              quality="4bit", engines=("llama.cpp",), top=1))
+    files = {f.path: f.content for f in render_plan(plan, ["engine"])}
+    assert "\nFROM hf.co/unsloth/DeepSeek-R1-Distill-Qwen-32B-GGUF:Q4_K_M\n" in files["engine/ollama/Modelfile"]

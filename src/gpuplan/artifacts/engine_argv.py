@@ -149,3 +149,11 @@ def model_args(engine: str, checkpoint: CheckpointRef | None, release_repo: str)
     if engine == "trtllm":
         return [repo]
     return []
+
+
+def ollama_model_ref(checkpoint: CheckpointRef | None) -> str | None:
+    """Ollama pulls a GGUF from the Hub by name ``hf.co/<repo>:<quant tag>`` (Ollama docs, "Use Ollama with any GGUF
+    model on Hugging Face Hub"); None when the checkpoint names no tag (the Modelfile then points at a local file)."""
+    if checkpoint is not None and checkpoint.hf_tag:
+        return f"hf.co/{checkpoint.repo}:{checkpoint.hf_tag}"
+    return None

@@ -13,6 +13,7 @@ from gpuplan.artifacts.common import (
     shm_bytes,
     yaml_dump,
 )
+from gpuplan.artifacts.engine_argv import ollama_model_ref
 from gpuplan.artifacts.engines import Rendezvous, gguf_path, launch, ollama_setup, shell_join, vllm_dp_local
 from gpuplan.i18n import t
 from gpuplan.units import GIB
@@ -102,7 +103,8 @@ def _ollama_script(ctx: RenderContext) -> str:
 def ollama_files(ctx: RenderContext) -> list[RenderedFile]:
     """Ollama Modelfile + commands carrying the same context, layers, slots and KV type as the llama.cpp plan."""
     o = ollama_setup(ctx)
-    lines = [hash_header(ctx, t("render.what_modelfile")), f"FROM {gguf_path(ctx)}\n"]
+    source = ollama_model_ref(ctx.cand.checkpoint) or gguf_path(ctx)
+    lines = [hash_header(ctx, t("render.what_modelfile")), f"FROM {source}\n"]
     if o.num_ctx is not None:
         lines.append(f"PARAMETER num_ctx {o.num_ctx}\n")
     if o.num_gpu is not None:
