@@ -30,6 +30,7 @@ from gpuplan.catalog.checkpoints import (
     list_checkpoints,
     quality_allowed,
     quality_tier,
+    quantize_step_checkpoint,
 )
 from gpuplan.memory.inference import _whole_weights
 from gpuplan.memory.weights import model_tensor_bytes
@@ -56,6 +57,9 @@ SCENARIOS = {
     "r1-2x8xh20": PlanRequest(model="deepseek-r1", users=64, gpus=("h20",), max_nodes=2, top=6),
     "v3-multinode-h100": PlanRequest(model="deepseek-v3", users=64, gpus=("h100-sxm",), max_nodes=4, top=6),
     "r1-mi300x": PlanRequest(model="deepseek-r1", users=64, gpus=("mi300x",), max_nodes=1, top=6),
+    "7b-self-quantized": PlanRequest(model="deepseek-r1-distill-qwen-7b", users=4, gpus=("rtx-4090",), max_gpus=1,
+                                     quality="4bit", self_quantize=True, weight_formats=("awq-int4", "gguf-q6_k"),
+                                     top=6),
     "r1-4bit": PlanRequest(model="deepseek-r1", users=64, gpus=("h200-sxm", "a100-sxm4-80gb"), max_nodes=2,
                            quality="4bit", top=8),
 }
@@ -113,6 +117,10 @@ def test_candidate_loads_a_real_checkpoint_of_its_format(name, i):
     assert ref is not None and ref.weight_format == c.weight_format
     assert quality_allowed(c.quality, plan.quality)
     model = get_model(plan.model.id)
+    if ref.provided_by == "quantize-step":
+        assert SCENARIOS[name].self_quantize and checkpoint_for(model, c.weight_format, c.engine) is None
+        assert ref == quantize_step_checkpoint(model, c.weight_format, c.engine)
+        return
     assert ref == checkpoint_for(model, c.weight_format, c.engine)
     if ref.provided_by in ("release", "online"):
         assert ref.repo == plan.model.id
@@ -326,7 +334,33 @@ def test_llamacpp_flags_exist_and_name_the_gguf(name, i):
     flags = [t for t in argv[1:] if t.startswith("-") and not t.lstrip("-").isdigit()]
     unknown = [f for f in flags if f not in options]
     assert not unknown, unknown
-    hf = argv[argv.index("-hf") + 1]
-    assert hf == f"{c.checkpoint.repo}:{c.checkpoint.hf_tag}"
+    if c.checkpoint.provided_by == "quantize-step":
+        assert argv[argv.index("-m") + 1] == c.checkpoint.file
+    else:
+        assert argv[argv.index("-hf") + 1] == f"{c.checkpoint.repo}:{c.checkpoint.hf_tag}"
     assert int(argv[argv.index("--parallel") + 1]) == c.max_num_seqs
     assert int(argv[argv.index("--ctx-size") + 1]) == c.max_model_len * c.max_num_seqs
+
+
+def test_self_quantized_candidates_render_their_quantization_step():
+    """--self-quantize: the AWQ/GGUF the 7B has no published checkpoint for is made by engine/quantize.sh, whose
+    output path is what the launch command loads; the embedded Python is valid; shellcheck when installed."""
+    import ast
+    import shutil
+    import subprocess
+
+    plan = planned("7b-self-quantized")
+    made = [i for i, c in enumerate(plan.candidates) if c.checkpoint.provided_by == "quantize-step"]
+    assert {plan.candidates[i].weight_format for i in made} == {"awq-int4", "gguf-q6_k"}
+    for i in made:
+        c = plan.candidates[i]
+        files = {f.path: f.content for f in render_plan(_one(plan, i), ["engine"])}
+        script = files["engine/quantize.sh"]
+        target = c.checkpoint.file if c.weight_format.startswith("gguf-") else c.checkpoint.repo
+        assert shlex.quote(target) in script and target in " ".join(_argv(plan, i))
+        if "<<'PY'" in script:
+            ast.parse(script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0])
+        if shutil.which("shellcheck"):
+            proc = subprocess.run(["shellcheck", "-s", "bash", "-"], input=script, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stdout
+    assert not search(SCENARIOS["7b-self-quantized"].model_copy(update={"self_quantize": False})).candidates

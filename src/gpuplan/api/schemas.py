@@ -128,6 +128,7 @@ class PlanRequest(_Request):
     weights: list[Id] = Field(default_factory=list, max_length=16)
     quality: Literal["released", "8bit", "4bit", "any"] | None = Field(
         None, description="Lowest weight quality allowed (default: released; the personal preset: 4bit).")
+    self_quantize: bool = Field(False, description="Allow formats made by a rendered quantization step.")
     task: str | None = Field(None, min_length=1, max_length=16)
     preset: str | None = Field(None, min_length=1, max_length=32)
     years: float = Field(3, ge=0.1, le=20)

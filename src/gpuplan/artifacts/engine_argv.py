@@ -117,7 +117,9 @@ def _sglang(cfg: EngineConfig) -> dict[str, object]:
 def _llama(cfg: EngineConfig) -> dict[str, object]:
     args: dict[str, object] = {}
     ref = cfg.checkpoint
-    if ref is not None and ref.hf_tag:
+    if ref is not None and ref.provided_by == "quantize-step" and ref.file:
+        args["-m"] = ref.file  # written by the rendered quantization step (engine/quantize.sh)
+    elif ref is not None and ref.hf_tag:
         args["-hf"] = f"{ref.repo}:{ref.hf_tag}"
     elif ref is not None and ref.file:
         args["-hf"] = ref.repo
@@ -156,4 +158,6 @@ def ollama_model_ref(checkpoint: CheckpointRef | None) -> str | None:
     model on Hugging Face Hub"); None when the checkpoint names no tag (the Modelfile then points at a local file)."""
     if checkpoint is not None and checkpoint.hf_tag:
         return f"hf.co/{checkpoint.repo}:{checkpoint.hf_tag}"
+    if checkpoint is not None and checkpoint.provided_by == "quantize-step" and checkpoint.file:
+        return checkpoint.file
     return None

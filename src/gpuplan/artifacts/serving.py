@@ -15,6 +15,7 @@ from gpuplan.artifacts.common import (
 )
 from gpuplan.artifacts.engine_argv import ollama_model_ref
 from gpuplan.artifacts.engines import Rendezvous, gguf_path, launch, ollama_setup, shell_join, vllm_dp_local
+from gpuplan.artifacts.quantize import quantize_files
 from gpuplan.i18n import t
 from gpuplan.units import GIB
 
@@ -65,6 +66,7 @@ def engine_files(ctx: RenderContext) -> list[RenderedFile]:
             out.append(RenderedFile(f"engine/{name}", hash_header(ctx, name) + content, "yaml"))
     if ctx.engine in ("llama.cpp", "ollama"):
         out += ollama_files(ctx)
+    out += quantize_files(ctx)
     return out
 
 

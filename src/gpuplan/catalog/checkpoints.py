@@ -9,7 +9,10 @@ A plan only promises what can be loaded. For a catalog model and a weight format
 2. a **listed artifact** (``data/checkpoints.toml``): an official or community AWQ/GPTQ repository or a GGUF file,
    each with the source where it was seen; entries not confirmed by a source are never offered;
 3. **online FP8** from a 16-bit release: vLLM and SGLang quantize the weights at load time with
-   ``--quantization fp8`` (vLLM docs features/quantization/fp8 "dynamic quantization"; SGLang server_args).
+   ``--quantization fp8`` (vLLM docs features/quantization/fp8 "dynamic quantization"; SGLang server_args);
+4. only when the user allows self-quantized formats: a **quantization step** the render writes (``quantize.sh``):
+   AWQ W4A16 with llm-compressor (compressed-tensors output, read by vLLM and SGLang) or GGUF with llama.cpp's
+   ``convert_hf_to_gguf.py`` + ``llama-quantize``, from a 16-bit release.
 
 Anything else has no checkpoint and is not offered. Quality tiers order the formats by what they keep of the
 released weights: ``released`` ⊂ ``8bit`` ⊂ ``4bit`` ⊂ ``any``.
@@ -33,7 +36,9 @@ ONLINE_FP8_ENGINES = ("vllm", "sglang")
 _GGUF_8BIT = ("F16", "BF16", "Q8_0")
 _GGUF_4BIT_PREFIXES = ("Q6_K", "Q5_", "Q4_", "IQ4_")
 
-Provider = Literal["release", "official", "community", "online"]
+Provider = Literal["release", "official", "community", "online", "quantize-step"]
+#: Where a rendered quantization step writes its output (the containers' model cache, artifacts.common).
+QUANTIZED_DIR = "/models"
 
 
 class CheckpointRef(BaseModel):
@@ -121,6 +126,28 @@ def checkpoint_for(model: ModelEntry, weight_format: str, engine: str) -> Checkp
                              bytes=model.checkpoint.bytes, provided_by="online",
                              source="vLLM docs features/quantization/fp8 (dynamic FP8 at load time); SGLang "
                                     "server_args --quantization fp8")
+    return None
+
+
+def quantize_step_checkpoint(model: ModelEntry, weight_format: str, engine: str) -> CheckpointRef | None:
+    """The artifact a rendered quantization step would produce from a 16-bit release, or None when gpuplan has no
+    step for this format/engine (DeepSeek's FP8 releases would first need a BF16 conversion: not offered)."""
+    native = native_format_of(model)
+    if native not in SIXTEEN_BIT:
+        return None
+    name = model.id.split("/")[-1]
+    if weight_format == "awq-int4" and engine in ("vllm", "sglang"):
+        return CheckpointRef(repo=f"{QUANTIZED_DIR}/{name}-W4A16", weight_format=weight_format,
+                             method="compressed-tensors", provided_by="quantize-step",
+                             source="llm-compressor oneshot + AWQModifier(scheme='W4A16_ASYM', targets=['Linear'], "
+                                    "ignore=['lm_head']) (docs.vllm.ai/projects/llm-compressor, oneshot guide)")
+    ftype = (_format_rows().get(weight_format, {}).get("gguf_ftype") or "")
+    if (weight_format.startswith("gguf-") and not weight_format.startswith("gguf-ud-") and ftype
+            and engine in ("llama.cpp", "ollama")):
+        return CheckpointRef(repo=model.id, weight_format=weight_format, file=f"{QUANTIZED_DIR}/{name}-{ftype}.gguf",
+                             method="gguf", provided_by="quantize-step",
+                             source="llama.cpp convert_hf_to_gguf.py --outtype bf16, then llama-quantize <in> <out> "
+                                    f"{ftype} (tools/quantize/README.md)")
     return None
 
 

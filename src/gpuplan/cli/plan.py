@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         engine: list[str] = typer.Option(None, "--engine", help=t("plan.opt_engine")),
         weights: list[str] = typer.Option(None, "--weights", help=t("plan.opt_weights")),
         quality: str = typer.Option(None, "--quality", help=t("checkpoint.opt_quality")),
+        self_quantize: bool = typer.Option(False, "--self-quantize", help=t("checkpoint.opt_self_quantize")),
         task: str = typer.Option(None, "--task", help=t("plan.opt_task")),
         preset: str = typer.Option(None, "--preset", help=t("plan.opt_preset")),
         years: float = typer.Option(3, "--years", min=0.1, max=20, help=t("plan.opt_years")),

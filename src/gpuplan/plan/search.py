@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from gpuplan import __version__
 from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags
 from gpuplan.catalog import GpuSpec, get_gpu, get_model, list_gpus
-from gpuplan.catalog.checkpoints import QUALITY_LEVELS, checkpoint_for, quality_allowed, quality_tier
+from gpuplan.catalog.checkpoints import (
+    QUALITY_LEVELS,
+    checkpoint_for,
+    quality_allowed,
+    quality_tier,
+    quantize_step_checkpoint,
+)
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
@@ -82,6 +88,8 @@ class PlanRequest(BaseModel):
     training: TrainingJob | None = None
     #: Lowest weight quality allowed: released (the released precision), 8bit, 4bit, any.
     quality: str = "released"
+    #: Allow formats no published checkpoint provides, made by a rendered quantization step (engine/quantize.sh).
+    self_quantize: bool = False
 
 
 @dataclass
@@ -246,6 +254,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             fmt_rejects.add(reason, -1, "")
                             continue
                         checkpoint = checkpoint_for(model, fmt, engine)
+                        if checkpoint is None and req.self_quantize:
+                            checkpoint = quantize_step_checkpoint(model, fmt, engine)
                         if checkpoint is None:
                             considered += 1
                             fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
