@@ -9,16 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gpuplan.errors import InvalidInputError, MalformedFileError
+from gpuplan.errors import GpuplanError, InvalidInputError, MalformedFileError
+from gpuplan.planbounds import check_model_fields
 from gpuplan.spec import Slo, TrainingJob, Workload
 
 PLAN_SCHEMA_VERSION = 1
 MAX_PLAN_FILE_BYTES = 8 * 2**20
 
 
-class MemorySummary(BaseModel):
+class _Bounded(BaseModel):
+    """Plan-file models: every field bounded by ``planbounds`` (new fields included, by their type and unit name)."""
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        check_model_fields(self)
+        return self
+
+
+class MemorySummary(_Bounded):
     """Per-GPU memory of a candidate (bytes)."""
 
     model_config = ConfigDict(frozen=True)
@@ -37,7 +47,7 @@ class MemorySummary(BaseModel):
     binding: str = "kv_cache"
 
 
-class PerfSummary(BaseModel):
+class PerfSummary(_Bounded):
     """Predicted speed of a candidate (seconds, tokens/s)."""
 
     model_config = ConfigDict(frozen=True)
@@ -57,7 +67,7 @@ class PerfSummary(BaseModel):
     train_days: float | None = None
 
 
-class CostSummary(BaseModel):
+class CostSummary(_Bounded):
     """Money of a candidate (USD; ``None`` = unknown price)."""
 
     model_config = ConfigDict(frozen=True)
@@ -75,7 +85,7 @@ class CostSummary(BaseModel):
     unknowns: tuple[str, ...] = ()
 
 
-class Candidate(BaseModel):
+class Candidate(_Bounded):
     """One deployment option with the numbers behind it and the exact engine arguments it assumes."""
 
     model_config = ConfigDict(frozen=True)
@@ -107,7 +117,7 @@ class Candidate(BaseModel):
     notes: tuple[str, ...] = ()
 
 
-class PlanModel(BaseModel):
+class PlanModel(_Bounded):
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -119,7 +129,7 @@ class PlanModel(BaseModel):
     checkpoint_format: str | None = None
 
 
-class Rejection(BaseModel):
+class Rejection(_Bounded):
     model_config = ConfigDict(frozen=True)
 
     reason: str
@@ -127,7 +137,7 @@ class Rejection(BaseModel):
     nearest: str | None = None
 
 
-class PlanFile(BaseModel):
+class PlanFile(_Bounded):
     """A saved plan: the model, the request, ranked candidates (first = chosen), frontier, rejections, assumptions."""
 
     model_config = ConfigDict(frozen=True)
@@ -161,16 +171,19 @@ class PlanFile(BaseModel):
         return header + yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
     def dump(self, path: str | Path) -> Path:
-        out = Path(path)
-        out.write_text(self.to_yaml(), encoding="utf-8")
-        return out
+        """Write the plan atomically: a failed write never truncates an existing plan file."""
+        from gpuplan.safeio import atomic_write
+
+        return atomic_write(path, self.to_yaml())
 
     @classmethod
     def from_text(cls, text: str, source: str = "<text>") -> PlanFile:
         import yaml
 
+        from gpuplan.safeio import load_yaml
+
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text, source)
         except yaml.YAMLError as exc:
             raise MalformedFileError("planfile.not_yaml", path=source, detail=str(exc).splitlines()[0]) from None
         if not isinstance(data, dict):
@@ -181,16 +194,21 @@ class PlanFile(BaseModel):
                                      allowed=str(PLAN_SCHEMA_VERSION))
         try:
             return cls.model_validate(data)
+        except GpuplanError:
+            raise
         except ValidationError as exc:
             first = exc.errors()[0]
+            cause = (first.get("ctx") or {}).get("error")
+            if isinstance(cause, GpuplanError):
+                raise cause from None
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise MalformedFileError("planfile.invalid", path=source, field=where, detail=first.get("msg", "")) from None
 
     @classmethod
     def load(cls, path: str | Path) -> PlanFile:
+        from gpuplan.safeio import read_text
+
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise InvalidInputError("planfile.missing", path=str(p))
-        if p.stat().st_size > MAX_PLAN_FILE_BYTES:
-            raise MalformedFileError("planfile.too_big", path=str(p), limit_mib=MAX_PLAN_FILE_BYTES // 2**20)
-        return cls.from_text(p.read_text(encoding="utf-8", errors="replace"), source=str(p))
+        return cls.from_text(read_text(p, MAX_PLAN_FILE_BYTES), source=str(p))
