@@ -129,7 +129,8 @@ def catalog_matches(arch) -> list:
 
 def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1) -> int:
     """Tensor parallel size over the GPUs left after PP and DP: the largest that divides the attention heads."""
-    want = max(1, gpus // (pp * dp))
+    # A size above the head count cannot divide it: start there, so a huge --gpus cannot spin for ages.
+    want = max(1, min(gpus // max(1, pp * dp), max(1, heads)))
     while want > 1 and heads % want:
         want -= 1
     return want
@@ -142,12 +143,30 @@ def bottleneck_sentence(est) -> str:
     return t("perf.bottleneck_" + est.bottleneck_term, percent=f"{est.bottleneck_fraction * 100:.0f}")
 
 
+def refuse_empty(opts: dict, names: dict[str, tuple[str, str]]) -> None:
+    """An option given as '' (or spaces) is an error naming the choices, not a silent default."""
+    from gpuplan.errors import InvalidInputError
+
+    for name, (flag, allowed) in names.items():
+        value = opts.get(name)
+        if isinstance(value, str) and not value.strip():
+            raise InvalidInputError("safety.empty_option", option=flag, allowed=allowed)
+
+
 def build_request(opts: dict):
     """CLI/API options → PlanRequest: preset first, explicit flags over it; ms → s and CNY → USD once, here."""
     from gpuplan.errors import InvalidInputError
-    from gpuplan.plan import PRESETS, PlanRequest
-    from gpuplan.spec import TASKS, TrainingJob, check_choice
+    from gpuplan.plan import OBJECTIVES, PRESETS, PlanRequest
+    from gpuplan.spec import ENGINES, TASKS, TRAINING_ENGINES, TrainingJob, check_choice
 
+    refuse_empty(opts, {"preset": ("--preset", ", ".join(PRESETS)), "task": ("--task", ", ".join(TASKS)),
+                         "objective": ("--objective", ", ".join(OBJECTIVES))})
+    for engine in opts.get("engine") or ():
+        check_choice(engine, ENGINES + TRAINING_ENGINES, "--engine")
+    for weights in opts.get("weights") or ():
+        from gpuplan.memory.quant import get_format
+
+        get_format(weights)  # an unknown format is an error with suggestions, not an empty plan
     base: dict = {}
     preset = opts.get("preset")
     if preset:

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import typer
 
 from gpuplan.errors import GpuplanError
+from gpuplan.i18n import t
 
 EXIT_USER_ERROR = 2
 
@@ -20,7 +21,9 @@ def console():
     from rich.console import Console
 
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140"))
-    return Console(highlight=False, soft_wrap=False, width=width)
+    # markup=False: names and plan values are printed as given; '[/bold]' in a model name is text, not a tag
+    # (styles are set with rich Text objects where wanted).
+    return Console(highlight=False, soft_wrap=False, width=width, markup=False)
 
 
 def fail(sentence: str, code: int = EXIT_USER_ERROR) -> NoReturn:
@@ -50,7 +53,12 @@ def print_json(data: Any) -> None:
 
 
 def guard(fn):
-    """Decorator for command bodies: GpuplanError → one sentence, exit 2 (also under typer's test runner)."""
+    """Decorator for command bodies: GpuplanError → one sentence, exit 2 (also under typer's test runner).
+
+    Also one sentence, never a traceback: a pydantic ValidationError from a value the CLI accepted but a core
+    object bounds (``--users 10**24``, ``--rate inf``), input nested too deep to parse, and OS errors on the
+    user's paths (a full disk, a folder given as a file).
+    """
     import functools
 
     @functools.wraps(fn)
@@ -59,5 +67,28 @@ def guard(fn):
             return fn(*args, **kwargs)
         except GpuplanError as exc:
             fail(str(exc))
+        except RecursionError:
+            fail(t("safety.cli_too_deep"))
+        except OSError as exc:
+            fail(t("safety.cli_os_error", path=str(exc.filename or "?"), detail=exc.strerror or type(exc).__name__))
+        except Exception as exc:
+            from pydantic import ValidationError
+
+            if not isinstance(exc, ValidationError):
+                raise
+            fail(validation_sentence(exc))
 
     return wrapper
+
+
+def validation_sentence(exc) -> str:
+    """One sentence for the first error of a pydantic ValidationError: field, value given, what is allowed."""
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, GpuplanError):
+        return str(cause)
+    field = ".".join(str(p) for p in first.get("loc", ())) or "?"
+    given = first.get("input")
+    shown = repr(given) if not isinstance(given, int) or abs(given) < 10**30 else f"a {len(str(given))}-digit number"
+    return t("safety.cli_invalid", field=field, given=shown[:80], detail=first.get("msg", ""))

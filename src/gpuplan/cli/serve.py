@@ -60,9 +60,7 @@ def register(app: typer.Typer) -> None:
 def _serve(host: str, port: int, token: str | None, time_limit_s: float, jobs: int) -> None:
     check_bind(host, token)
 
-    from gpuplan.api import ApiSettings, create_app
-    from gpuplan.api.server import run_server
-
+    from gpuplan.api import ApiSettings, create_app, run_server
     # Without a token the server listens on loopback only: accept only requests addressed to a local name, so a
     # web page on another site cannot reach it through DNS rebinding.
     allowed = None if token else local_host_names(host)

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         context: int = typer.Option(None, "--context", min=1, help=t("size.opt_context")),
         concurrency: int = typer.Option(1, "--concurrency", min=1, help=t("size.opt_concurrency")),
         gpu: str = typer.Option(None, "--gpu", help=t("size.opt_gpu")),
-        gpus: int = typer.Option(1, "--gpus", min=1, help=t("size.opt_gpus")),
+        gpus: int = typer.Option(1, "--gpus", min=1, max=4096, help=t("size.opt_gpus")),
         tp: int = typer.Option(None, "--tensor-parallel-size", "--tp", min=1, help=t("size.opt_tp")),
         pp: int = typer.Option(1, "--pipeline-parallel-size", "--pp", min=1, help=t("size.opt_pp")),
         ep: int = typer.Option(1, "--expert-parallel-size", "--ep", min=1, help=t("size.opt_ep")),

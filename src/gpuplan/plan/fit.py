@@ -82,6 +82,13 @@ def _speed_class(tps: float | None) -> str:
 def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, host: HostSpec | None = None,
                 family: str | None = None, context_tokens: int = 4096) -> tuple[FitRow, ...]:
     gpu = get_gpu(gpu_id)
+    if family is not None:
+        families = sorted({m.family for m in list_models()})
+        if family.lower() not in families:  # an unknown family is an error, not an empty table
+            from gpuplan.errors import InvalidInputError
+
+            raise InvalidInputError("models.unknown_family", given=family, allowed=", ".join(families))
+        family = family.lower()
     rows: list[FitRow] = []
     for model in list_models():
         if family and model.family != family:
