@@ -9,7 +9,8 @@ what it is before anything uses it:
   counts of GPUs, nodes and parallel ranks at least 1 and at most ``MAX_COUNT``;
 * the model id: a Hugging Face id or a plain path (letters, digits, ``._-/~+``, not starting with ``-``);
 * ``engine_args``: keys are engine flags (``-x``, ``--name``) or snake_case settings; values are booleans, bounded
-  numbers, plain words (``SAFE_VALUE_RE``), short lists of those, or small JSON-like maps of those.
+  numbers, plain words (``SAFE_VALUE_RE``, not starting with ``-``), short lists of those, or small JSON-like maps of
+  those; flags that take a number (``NUMERIC_FLAGS``) must have one.
 
 The rules are keyed by type and by field name, so a field added later gets sensible bounds without an edit here.
 """
@@ -43,6 +44,15 @@ SETTING_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 SAFE_VALUE_RE = re.compile(r"^[A-Za-z0-9_.,:/=+@%~-]{0,512}$")
 #: Engine settings (non-flag keys) with a narrower range than a generic number.
 SETTING_RANGES = {"zero_stage": (0, 3), "micro_batch_size": (1, 65536)}
+#: Engine flags whose value is a number (vLLM, SGLang, llama.cpp spellings the planner writes): a word there is refused.
+NUMERIC_FLAGS = frozenset({
+    "--max-model-len", "--max-num-seqs", "--max-num-batched-tokens", "--block-size", "--gpu-memory-utilization",
+    "--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp",
+    "--data-parallel-size-local", "--tp-size", "--pp-size", "--dp-size", "--ep-size", "--context-length",
+    "--mem-fraction-static", "--max-running-requests", "--ctx-size", "-c", "--parallel", "-np", "--n-gpu-layers",
+    "--gpu-layers", "-ngl", "--n-cpu-moe", "--batch-size", "-b", "--ubatch-size", "-ub", "--threads", "-t",
+    "--nnodes", "--port", "--master-port",
+})
 #: Fields that name a catalog entry or a choice (they reach file paths and commands): one plain word each.
 WORD_FIELDS = frozenset({"gpu", "engine", "weight_format", "kv_dtype", "offload", "checkpoint_format", "task",
                          "objective", "currency"})
@@ -91,7 +101,7 @@ def check_engine_value(field: str, value: Any, depth: int = 0) -> None:
         check_number(field, value, low=-MAX_NUMBER)
         return
     if isinstance(value, str):
-        if not SAFE_VALUE_RE.match(value):
+        if not SAFE_VALUE_RE.match(value) or value.startswith("-"):  # '-x' would be read as another flag
             raise InvalidInputError("safety.bad_value", field=field, given=_short(value),
                                     allowed="letters, digits and . , : / = + @ % ~ - (no spaces, quotes or $)")
         return
@@ -116,6 +126,8 @@ def check_engine_args(args: dict[str, Any]) -> None:
     for key, value in args.items():
         if not isinstance(key, str) or not (FLAG_RE.match(key) or SETTING_RE.match(key)):
             raise InvalidInputError("safety.bad_flag", given=_short(key))
+        if key in NUMERIC_FLAGS and not (isinstance(value, int | float) and not isinstance(value, bool)):
+            raise InvalidInputError("safety.bad_value", field=key, given=_short(value), allowed="a number")
         if key in SETTING_RANGES:
             low, high = SETTING_RANGES[key]
             if not isinstance(value, int) or isinstance(value, bool):

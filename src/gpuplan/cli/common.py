@@ -27,7 +27,11 @@ def console():
 
 
 def fail(sentence: str, code: int = EXIT_USER_ERROR) -> NoReturn:
-    """Print one sentence to stderr and exit; never a traceback for user errors."""
+    """Print one sentence to stderr and exit; never a traceback for user errors. A value quoted in the sentence
+    cannot break it over lines or send terminal escapes: control characters are shown escaped."""
+    import re
+
+    sentence = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: repr(m.group())[1:-1], str(sentence))
     typer.echo(sentence, err=True)
     raise typer.Exit(code)
 
@@ -69,6 +73,8 @@ def guard(fn):
             fail(str(exc))
         except RecursionError:
             fail(t("safety.cli_too_deep"))
+        except OverflowError:
+            fail(t("safety.cli_overflow"))
         except OSError as exc:
             fail(t("safety.cli_os_error", path=str(exc.filename or "?"), detail=exc.strerror or type(exc).__name__))
         except Exception as exc:
