@@ -155,3 +155,26 @@ def test_in_flight_limit_answers_429_with_retry_after():
     assert r.status_code == 429
     assert r.headers["retry-after"] == "1"
     assert client.get("/api/v1/health").status_code == 200
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda p: p["model"].__setitem__("id", "$(touch pwned)"),
+    lambda p: p["candidates"][0]["engine_args"].__setitem__("--block-size", "16;touch pwned"),
+    lambda p: p.__setitem__("assumptions", ["line\ntouch pwned"]),
+    lambda p: p["candidates"][0].__setitem__("nodes", 0),
+])
+def test_render_endpoints_refuse_hostile_plans(mutate):
+    """The API's render endpoints read the same plan schema: a hostile plan is a 4xx sentence, no files."""
+    from pathlib import Path
+
+    import yaml
+    from fastapi.testclient import TestClient
+
+    plan = yaml.safe_load((Path(__file__).parent / "data" / "plans" / "8xh20-vllm-r1-distill-llama-70b.yaml")
+                          .read_text())
+    mutate(plan)
+    client = TestClient(create_app(ApiSettings()))
+    for path in ("/api/v1/render", "/api/v1/render.zip"):
+        r = client.post(path, json={"plan": plan, "targets": ["engine"]})
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
+        assert "\n" not in r.json()["detail"]
