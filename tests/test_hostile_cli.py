@@ -206,6 +206,8 @@ def test_reads_refuse_dev_zero_and_bound_size(tmp_path):
     lambda p: ["inspect", p],
     lambda p: ["plan", "show", p],
     lambda p: ["calibrate", p, "--model", MODEL, "--gpu", "l4"],
+    lambda p: ["cost", str(GOOD_PLAN), "--prices", p],
+    lambda p: ["bench", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--dataset", p, "--requests", "1"],
 ])
 @pytest.mark.parametrize("kind", ["fifo", "dev_zero", "binary"])
 def test_special_and_binary_files_are_one_sentence(tmp_path, args_of, kind):

@@ -195,8 +195,11 @@ def _read_user_file(path: Path) -> dict[str, Any]:
         raise InvalidInputError("cost.prices_missing", path=str(path))
     if path.stat().st_size > MAX_PRICES_FILE_BYTES:
         raise MalformedFileError("cost.prices_too_big", path=str(path), limit_kib=MAX_PRICES_FILE_BYTES // 1024)
+    from gpuplan.safeio import load_toml, read_bytes
+
+    text = read_bytes(path, MAX_PRICES_FILE_BYTES).decode("utf-8", errors="replace")  # regular file, bounded
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
+        return load_toml(text, str(path))  # nesting bounded
     except tomllib.TOMLDecodeError as exc:
         raise MalformedFileError("cost.prices_not_toml", path=str(path), detail=str(exc)) from None
 
