@@ -244,3 +244,27 @@ def test_moe_top_k_above_expert_count_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     text = one_sentence(run_cli("inspect", str(tmp_path)))
     assert "num_experts_per_tok" in text
+
+
+def test_safeio_parsers_refuse_aliases_and_deep_nesting():
+    from gpuplan.safeio import load_json, load_toml, load_yaml
+
+    assert load_yaml("a: &x 1\nb: 2\n") == {"a": 1, "b": 2}  # an anchor alone expands nothing
+    with pytest.raises(GpuplanError):
+        load_yaml("a: &x [1, 2]\nb: *x\n")
+    with pytest.raises(GpuplanError):
+        load_yaml("a: " + "[" * 200 + "]" * 200)
+    with pytest.raises(GpuplanError):
+        load_json("[" * 100 + "]" * 100)
+    assert load_json('{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
+    with pytest.raises(GpuplanError):
+        load_toml("x = " + "[" * 100 + "]" * 100)
+
+
+def test_atomic_write_keeps_permission_bits(tmp_path):
+    target = tmp_path / "cal.toml"
+    target.write_text("old")
+    target.chmod(0o600)
+    atomic_write(target, "new")
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o600

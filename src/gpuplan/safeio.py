@@ -198,7 +198,7 @@ def check_target(path: str | Path) -> Path:
 
 def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename); the old file survives
-    any failure. ``mode`` sets permission bits (default: 0o644 less the umask, as a plain ``open`` would)."""
+    any failure. ``mode`` sets permission bits (default: those of the file replaced, else 0o666 less the umask)."""
     p = check_target(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
@@ -210,7 +210,12 @@ def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+        if mode is None:  # keep an existing file's permission bits; a new one gets 0o666 less the umask
+            try:
+                mode = stat.S_IMODE(os.lstat(p).st_mode)
+            except FileNotFoundError:
+                mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, p)
     except OSError as exc:
         with contextlib.suppress(OSError):
