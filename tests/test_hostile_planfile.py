@@ -250,3 +250,31 @@ def test_failed_render_leaves_no_partial_folder(tmp_path):
     result = run_cli("render", str(p), "--out", str(tmp_path / "deploy"))
     assert result.exit_code == 2
     assert sorted(x.name for x in tmp_path.iterdir()) == ["plan.yaml"]
+
+
+def test_bounds_reach_nested_models_added_later():
+    """A nested model (as issue 11's checkpoint reference) is checked by the same rules: repository as a model id,
+    file/revision as path words, text without newlines, unit-named numbers not negative."""
+    from pydantic import BaseModel
+
+    from gpuplan.planbounds import check_model_fields
+
+    class Ref(BaseModel):
+        repo: str = "deepseek-ai/DeepSeek-V3"
+        file: str | None = "DeepSeek-V3-Q4_K_M/DeepSeek-V3-Q4_K_M-00001-of-00009.gguf"
+        revision: str | None = "main"
+        bytes: int | None = 10
+        note: str = "fine"
+
+    class Outer(BaseModel):
+        ref: Ref = Ref()
+        delta: float = -3.5  # no unit in the name: only finite and bounded
+        owned: dict = {"fleet": [{"gpu": "rtx-4090", "score": -1.0, "nested": {"a": {"b": {"c": 1}}}}]}
+
+    check_model_fields(Outer())
+    for bad in (Ref(repo="$(touch pwned)"), Ref(file="../../etc/passwd"), Ref(file="-rf"), Ref(revision="a b"),
+                Ref(note="x\ny"), Ref(bytes=-1)):
+        with pytest.raises(GpuplanError):
+            check_model_fields(Outer(ref=bad))
+    with pytest.raises(GpuplanError):
+        check_model_fields(Outer(delta=float("nan")))

@@ -5,9 +5,11 @@ what it is before anything uses it:
 
 * text: at most ``MAX_TEXT_CHARS`` characters and no control characters (no newline can break out of a comment
   line or a YAML scalar);
-* numbers: finite, at most ``MAX_NUMBER`` in size, not negative unless the field is listed in ``SIGNED_FIELDS``;
-  counts of GPUs, nodes and parallel ranks at least 1 and at most ``MAX_COUNT``;
-* the model id: a Hugging Face id or a plain path (letters, digits, ``._-/~+``, not starting with ``-``);
+* numbers: finite, at most ``MAX_NUMBER`` in size, not negative when the name carries a unit (``_bytes``, ``_s``,
+  ``_usd``, ...); counts of GPUs, nodes and parallel ranks at least 1 and at most ``MAX_COUNT``;
+* the model id and any repository field: a Hugging Face id or a plain path (letters, digits, ``._-/~+``, not
+  starting with ``-``); file, tag and revision fields: relative path words;
+* nested models (a checkpoint reference, a bill of materials) by the same rules, recursively;
 * ``engine_args``: keys are engine flags (``-x``, ``--name``) or snake_case settings; values are booleans, bounded
   numbers, plain words (``SAFE_VALUE_RE``, not starting with ``-``), short lists of those, or small JSON-like maps of
   those; flags that take a number (``NUMERIC_FLAGS``) must have one.
@@ -34,8 +36,12 @@ COUNT_FIELDS = frozenset({
     "gpu_count", "nodes", "gpus_per_node", "tensor_parallel_size", "pipeline_parallel_size",
     "data_parallel_size", "expert_parallel_size",
 })
-#: Numeric fields that may be negative (a ranking score is a difference for some objectives).
-SIGNED_FIELDS = frozenset({"score"})
+#: Numbers that cannot be negative, by unit in the name (STYLE habit 1): bytes, seconds, tokens, rates, money in
+#: USD, fractions, watts, counts. Other numbers (a score, a difference) only need to be finite and bounded.
+NONNEG_SUFFIXES = ("_bytes", "_s", "_tokens", "_per_s", "_fraction", "_usd", "_watts", "_count", "_size", "_len",
+                   "_seqs", "_users", "_months", "_years", "_hours", "_per_hour", "_per_year", "_per_token")
+NONNEG_PREFIXES = ("num_", "params_", "max_", "min_")
+NONNEG_NAMES = frozenset({"bytes", "years", "count", "quantity", "users"})
 
 HF_ID_RE = re.compile(r"^[A-Za-z0-9_.~/][A-Za-z0-9._/~+-]{0,255}$")
 FLAG_RE = re.compile(r"^--?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -57,6 +63,11 @@ NUMERIC_FLAGS = frozenset({
 WORD_FIELDS = frozenset({"gpu", "engine", "weight_format", "kv_dtype", "offload", "checkpoint_format", "task",
                          "objective", "currency"})
 WORD_RE = re.compile(r"^[A-Za-z0-9_.:+-]{1,128}$")
+#: Fields naming a repository (checked as a model id) and fields naming a file, tag or revision inside one
+#: (relative path words: no spaces, quotes, '$', no leading '-', no '..').
+REPO_FIELDS = frozenset({"repo", "repository", "hf_repo"})
+PATH_FIELDS = frozenset({"file", "hf_tag", "revision", "method", "quantization", "gguf_file"})
+PATH_RE = re.compile(r"^[A-Za-z0-9_.:+@/-]{0,300}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
@@ -71,9 +82,14 @@ def check_text(field: str, value: str, limit: int = MAX_TEXT_CHARS) -> None:
 
 
 def check_number(field: str, value: int | float, low: float | None = None, high: float | None = None) -> None:
-    """Finite, within [low, high] (defaults from the field name: counts ≥ 1, signed fields ± MAX_NUMBER, else ≥ 0)."""
+    """Finite, within [low, high] (defaults from the field name: counts ≥ 1, unit names ≥ 0, else ± MAX_NUMBER)."""
     if low is None:
-        low = 1 if field in COUNT_FIELDS else (-MAX_NUMBER if field in SIGNED_FIELDS else 0)
+        if field in COUNT_FIELDS:
+            low = 1
+        elif field.endswith(NONNEG_SUFFIXES) or field.startswith(NONNEG_PREFIXES) or field in NONNEG_NAMES:
+            low = 0
+        else:
+            low = -MAX_NUMBER
     if high is None:
         high = MAX_COUNT if field in COUNT_FIELDS else MAX_NUMBER
     ok = math.isfinite(value) if isinstance(value, float) else True
@@ -138,15 +154,20 @@ def check_engine_args(args: dict[str, Any]) -> None:
 
 
 def check_value(field: str, value: Any, depth: int = 0) -> None:
-    """Generic bounds by type: text, numbers, and items of tuples/lists/maps (nested models check themselves)."""
-    if value is None or isinstance(value, bool) or hasattr(type(value), "model_fields"):
+    """Generic bounds by type: text, numbers, items of tuples/lists/maps, and the fields of nested models."""
+    if value is None or isinstance(value, bool):
+        return
+    if hasattr(type(value), "model_fields"):
+        if depth > 8:
+            raise InvalidInputError("safety.bad_value", field=field, given="nesting", allowed="at most 8 levels")
+        check_model_fields(value, depth + 1)
         return
     if isinstance(value, int | float):
         check_number(field, value)
     elif isinstance(value, str):
         check_text(field, value)
     elif isinstance(value, list | tuple | dict):
-        if len(value) > MAX_ITEMS or depth > 4:
+        if len(value) > MAX_ITEMS or depth > 12:
             raise InvalidInputError("safety.bad_value", field=field, given=f"{len(value)} items",
                                     allowed=f"at most {MAX_ITEMS}")
         items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
@@ -156,17 +177,22 @@ def check_value(field: str, value: Any, depth: int = 0) -> None:
             check_value(field, item, depth + 1)
 
 
-def check_model_fields(model: Any) -> None:
-    """Check every field of a pydantic model instance (the plan-file models call this after validation)."""
+def check_model_fields(model: Any, depth: int = 0) -> None:
+    """Check every field of a pydantic model instance and of the models nested in it (the plan-file models call
+    this after validation; models added later, such as a checkpoint reference, are covered by the same rules)."""
     for name in type(model).model_fields:
         value = getattr(model, name)
         if name == "engine_args" and isinstance(value, dict):
             check_engine_args(value)
-        elif name == "id" and type(model).__name__ == "PlanModel" and isinstance(value, str):
+        elif isinstance(value, str) and (name in REPO_FIELDS or (name == "id" and type(model).__name__ == "PlanModel")):
             check_model_id(value)
+        elif name in PATH_FIELDS and isinstance(value, str):
+            if not PATH_RE.match(value) or value.startswith("-") or ".." in value.split("/"):
+                raise InvalidInputError("safety.bad_value", field=name, given=_short(value),
+                                        allowed="a relative path of letters, digits and _ . : + @ / -")
         elif name in WORD_FIELDS and isinstance(value, str):
             if not WORD_RE.match(value):
                 raise InvalidInputError("safety.bad_value", field=name, given=_short(value),
                                         allowed="one word of letters, digits and _ . : + -")
         else:
-            check_value(name, value)
+            check_value(name, value, depth)

@@ -20,7 +20,7 @@ import shlex
 from gpuplan.errors import InvalidInputError
 from gpuplan.planbounds import WORD_RE, check_engine_args, check_model_id
 
-_VAR = r"[A-Za-z_][A-Za-z0-9_]*"
+_VAR = r"[A-Z_][A-Z0-9_]*"  # the renderers' variables are upper case (NODE_RANK, LEADER_ADDR, LWS_*)
 #: The variable references the renderers themselves write (see module docstring).
 RENDERER_VAR_RE = re.compile(
     rf"^\$(?:{_VAR}|\{{{_VAR}(?::-[A-Za-z0-9_./-]+)?\}}|\(\({_VAR} \* [0-9]+\)\))(?::[0-9]+)?$"
