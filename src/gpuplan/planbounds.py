@@ -178,8 +178,9 @@ def check_value(field: str, value: Any, depth: int = 0) -> None:
 
 
 def check_model_fields(model: Any, depth: int = 0) -> None:
-    """Check every field of a pydantic model instance and of the models nested in it (the plan-file models call
-    this after validation; models added later, such as a checkpoint reference, are covered by the same rules)."""
+    """Check every field of a pydantic model instance and of the models nested in it (``PlanFile.from_text``, the
+    renderer and the API's plan bodies call this; models added later, such as a checkpoint reference, are covered by
+    the same rules)."""
     for name in type(model).model_fields:
         value = getattr(model, name)
         if name == "engine_args" and isinstance(value, dict):

@@ -9,26 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gpuplan.errors import GpuplanError, InvalidInputError, MalformedFileError
-from gpuplan.planbounds import check_model_fields
+from gpuplan.errors import InvalidInputError, MalformedFileError
 from gpuplan.spec import Slo, TrainingJob, Workload
 
 PLAN_SCHEMA_VERSION = 1
 MAX_PLAN_FILE_BYTES = 8 * 2**20
 
 
-class _Bounded(BaseModel):
-    """Plan-file models: every field bounded by ``planbounds`` (new fields included, by their type and unit name)."""
-
-    @model_validator(mode="after")
-    def _bounds(self):
-        check_model_fields(self)
-        return self
-
-
-class MemorySummary(_Bounded):
+class MemorySummary(BaseModel):
     """Per-GPU memory of a candidate (bytes)."""
 
     model_config = ConfigDict(frozen=True)
@@ -47,7 +37,7 @@ class MemorySummary(_Bounded):
     binding: str = "kv_cache"
 
 
-class PerfSummary(_Bounded):
+class PerfSummary(BaseModel):
     """Predicted speed of a candidate (seconds, tokens/s)."""
 
     model_config = ConfigDict(frozen=True)
@@ -67,7 +57,7 @@ class PerfSummary(_Bounded):
     train_days: float | None = None
 
 
-class CostSummary(_Bounded):
+class CostSummary(BaseModel):
     """Money of a candidate (USD; ``None`` = unknown price)."""
 
     model_config = ConfigDict(frozen=True)
@@ -85,7 +75,7 @@ class CostSummary(_Bounded):
     unknowns: tuple[str, ...] = ()
 
 
-class Candidate(_Bounded):
+class Candidate(BaseModel):
     """One deployment option with the numbers behind it and the exact engine arguments it assumes."""
 
     model_config = ConfigDict(frozen=True)
@@ -117,7 +107,7 @@ class Candidate(_Bounded):
     notes: tuple[str, ...] = ()
 
 
-class PlanModel(_Bounded):
+class PlanModel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -129,7 +119,7 @@ class PlanModel(_Bounded):
     checkpoint_format: str | None = None
 
 
-class Rejection(_Bounded):
+class Rejection(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     reason: str
@@ -137,7 +127,7 @@ class Rejection(_Bounded):
     nearest: str | None = None
 
 
-class PlanFile(_Bounded):
+class PlanFile(BaseModel):
     """A saved plan: the model, the request, ranked candidates (first = chosen), frontier, rejections, assumptions."""
 
     model_config = ConfigDict(frozen=True)
@@ -192,17 +182,16 @@ class PlanFile(_Bounded):
         if version != PLAN_SCHEMA_VERSION:
             raise MalformedFileError("planfile.bad_version", path=source, given=str(version),
                                      allowed=str(PLAN_SCHEMA_VERSION))
+        from gpuplan.planbounds import check_model_fields
+
         try:
-            return cls.model_validate(data)
-        except GpuplanError:
-            raise
+            plan = cls.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
-            cause = (first.get("ctx") or {}).get("error")
-            if isinstance(cause, GpuplanError):
-                raise cause from None
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise MalformedFileError("planfile.invalid", path=source, field=where, detail=first.get("msg", "")) from None
+        check_model_fields(plan)  # every field bounded, text one line, ids and engine flags what they claim to be
+        return plan
 
     @classmethod
     def load(cls, path: str | Path) -> PlanFile:

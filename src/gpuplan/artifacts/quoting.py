@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from gpuplan.errors import InvalidInputError
-from gpuplan.planbounds import WORD_RE, check_engine_args, check_model_id
+from gpuplan.planbounds import check_model_fields
 
 _VAR = r"[A-Z_][A-Z0-9_]*"  # the renderers' variables are upper case (NODE_RANK, LEADER_ADDR, LWS_*)
 #: The variable references the renderers themselves write (see module docstring).
@@ -46,12 +45,5 @@ def html_comment_text(text: str) -> str:
 
 
 def check_plan_values(plan) -> None:
-    """Re-check the plan values that reach scripts (a plan built in code may have skipped validation)."""
-    check_model_id(plan.model.id)
-    for cand in plan.candidates:
-        check_engine_args(cand.engine_args)
-        for name in ("gpu", "engine", "weight_format", "kv_dtype", "offload"):
-            value = str(getattr(cand, name))
-            if not WORD_RE.match(value):
-                raise InvalidInputError("safety.bad_value", field=name, given=value[:60],
-                                        allowed="one word of letters, digits and _ . : + -")
+    """Re-check every plan value before rendering (a plan built in code or sent to the API skipped the file reader)."""
+    check_model_fields(plan)
