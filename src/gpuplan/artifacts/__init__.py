@@ -75,10 +75,9 @@ def render_plan(plan: PlanFile, targets: Sequence[str], candidate: int = 0) -> t
 def _readme(ctx: RenderContext, files: list[RenderedFile]) -> RenderedFile:
     """README.md of the output folder: the plan statement (for JSON files, which cannot carry comments) + the list."""
     from gpuplan.artifacts.common import header_lines
-    from gpuplan.artifacts.quoting import html_comment_text
     from gpuplan.i18n import t
 
-    lines = [f"<!-- {html_comment_text(line)} -->" for line in header_lines(ctx, "README.md")]
+    lines = [f"<!-- {line} -->" for line in header_lines(ctx, "README.md")]
     lines += ["", f"# {t('render.readme_title', model=ctx.model_id)}", "", t("render.readme_json"), ""]
     lines += [f"- `{f.path}` ({f.kind})" for f in files]
     lines += ["", f"## {t('render.readme_start')}", ""]

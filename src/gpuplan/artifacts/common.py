@@ -189,9 +189,10 @@ def header_lines(ctx: RenderContext, what: str) -> list[str]:
     for note in ctx.plan.assumptions[:6]:
         lines.append(t("render.hdr_assumption", text=note))
     lines.append(t("render.hdr_regen"))
-    from gpuplan.artifacts.quoting import comment_line
+    from gpuplan.artifacts.quoting import html_comment_text
 
-    return [comment_line(line) for line in lines]
+    # One line each, and safe inside '#' comments and '<!-- -->' (README/report Markdown) alike.
+    return [html_comment_text(line) for line in lines]
 
 
 def hash_header(ctx: RenderContext, what: str) -> str:

@@ -29,7 +29,6 @@ from gpuplan.artifacts.common import (
     yaml_dump,
 )
 from gpuplan.artifacts.engines import Rendezvous, launch, shell_join, vllm_dp_local, vllm_dp_size
-from gpuplan.artifacts.quoting import html_comment_text
 from gpuplan.i18n import t
 from gpuplan.units import GIB
 
@@ -296,7 +295,7 @@ def blue_green_doc(ctx: RenderContext) -> str:
     patch_green, patch_blue = (
         json.dumps({"spec": {"selector": {"app.kubernetes.io/name": n, "track": track}}}, separators=(",", ":"))
         for track in ("green", "blue"))
-    lines = [f"<!-- {html_comment_text(line)} -->" for line in header_lines(ctx, t("render.what_bluegreen"))]
+    lines = [f"<!-- {line} -->" for line in header_lines(ctx, t("render.what_bluegreen"))]
     lines += [
         "",
         f"# {t('render.bg_title')}",

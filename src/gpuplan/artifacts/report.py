@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpuplan.artifacts.common import RenderContext, RenderedFile, header_lines
-from gpuplan.artifacts.quoting import html_comment_text
 from gpuplan.i18n import t
 from gpuplan.units import GIB, fmt_seconds
 
@@ -88,7 +87,7 @@ def _money(v: float | None) -> str:
 def report_files(ctx: RenderContext) -> list[RenderedFile]:
     p, c = ctx.plan, ctx.cand
     m, perf, cost = c.memory, c.perf, c.cost
-    L: list[str] = [f"<!-- {html_comment_text(line)} -->" for line in header_lines(ctx, t("render.what_report"))]
+    L: list[str] = [f"<!-- {line} -->" for line in header_lines(ctx, t("render.what_report"))]
     L += ["", f"# {t('render.rp_title', model=ctx.model_id)}", ""]
     L += [f"## {t('render.rp_hardware')}", "",
           f"| {t('render.rp_item')} | {t('render.rp_value')} |", "| --- | --- |",

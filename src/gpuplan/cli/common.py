@@ -82,19 +82,9 @@ def guard(fn):
 
             if not isinstance(exc, ValidationError):
                 raise
+            from gpuplan.cli.sentences import validation_sentence
+
             fail(validation_sentence(exc))
 
     return wrapper
 
-
-def validation_sentence(exc) -> str:
-    """One sentence for the first error of a pydantic ValidationError: field, value given, what is allowed."""
-    errors = exc.errors()
-    first = errors[0] if errors else {}
-    cause = (first.get("ctx") or {}).get("error")
-    if isinstance(cause, GpuplanError):
-        return str(cause)
-    field = ".".join(str(p) for p in first.get("loc", ())) or "?"
-    given = first.get("input")
-    shown = repr(given) if not isinstance(given, int) or abs(given) < 10**30 else f"a {len(str(given))}-digit number"
-    return t("safety.cli_invalid", field=field, given=shown[:80], detail=first.get("msg", ""))

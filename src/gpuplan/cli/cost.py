@@ -49,6 +49,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
+    from gpuplan.views import refuse_empty
+
+    refuse_empty(o, {"network": ("--network", "a network id from the price catalog"),
+                     "node_class": ("--node-class", "a node class from the price catalog"),
+                     "provider": ("--provider", "a cloud provider from the price catalog"),
+                     "electricity": ("--electricity", "a region from the price catalog"),
+                     "term": ("--term", "on-demand, reserved-1y")})
     from datetime import UTC, datetime
 
     from gpuplan.catalog.prices import load_prices
@@ -56,13 +63,7 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     from gpuplan.cost import CostInputs, cost_of
     from gpuplan.errors import InvalidInputError
     from gpuplan.planfile import PlanFile
-    from gpuplan.views import flag_overrides, gpu_tdp_watts, refuse_empty, training_cost_of_plan
-
-    refuse_empty(o, {"network": ("--network", "a network id from the price catalog"),
-                     "node_class": ("--node-class", "a node class from the price catalog"),
-                     "provider": ("--provider", "a cloud provider from the price catalog"),
-                     "electricity": ("--electricity", "a region from the price catalog"),
-                     "term": ("--term", "on-demand, reserved-1y")})
+    from gpuplan.views import flag_overrides, gpu_tdp_watts, training_cost_of_plan
 
     plan = PlanFile.load(plan_file)
     count = len(plan.candidates)

@@ -26,9 +26,9 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Option("serve", "--task", help=t("size.opt_task")),
         zero: int = typer.Option(0, "--zero", min=0, max=3, help=t("size.opt_zero")),
         offload: str = typer.Option("none", "--offload", help=t("size.opt_offload")),
-        seq_len: int = typer.Option(4096, "--seq-len", min=16, max=10_000_000, help=t("size.opt_seq_len")),
-        micro_batch: int = typer.Option(1, "--micro-batch-size", min=1, max=4096, help=t("size.opt_micro_batch")),
-        lora_rank: int = typer.Option(16, "--lora-rank", min=1, max=4096, help=t("size.opt_lora_rank")),
+        seq_len: int = typer.Option(4096, "--seq-len", min=16, help=t("size.opt_seq_len")),
+        micro_batch: int = typer.Option(1, "--micro-batch-size", min=1, help=t("size.opt_micro_batch")),
+        lora_rank: int = typer.Option(16, "--lora-rank", min=1, help=t("size.opt_lora_rank")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
