@@ -87,4 +87,3 @@ def guard(fn):
             fail(validation_sentence(exc))
 
     return wrapper
-
