@@ -164,6 +164,10 @@ def build_request(opts: dict):
         if rate is None:
             raise InvalidInputError("plan.no_exchange_rate")
         budget_usd = opts["budget_cny"] / rate.value
+    currency = display_currency(opts)
+    utilization = opts.get("utilization")
+    if utilization is not None and not 0 < utilization <= 1:
+        raise InvalidInputError("money.bad_utilization", given=utilization)
     req = {
         "model": opts["model"], "task": task,
         "users": opts.get("users") or base.get("users"),
@@ -179,10 +183,32 @@ def build_request(opts: dict):
         "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),
         "engines": tuple(opts.get("engine") or ()), "weight_formats": tuple(opts.get("weights") or ()),
         "years": opts.get("years") or 3, "top": opts.get("top") or 10,
+        "currency": currency, "market": opts.get("market"),
+        "utilization_fraction": utilization if utilization is not None else 0.5,
+        "electricity_region": opts.get("electricity"),
     }
     if task != "serve":
         req["training"] = TrainingJob(task="full" if task == "pretrain" else task)
     return PlanRequest(**req)
+
+
+def display_currency(opts: dict) -> str:
+    """The plan's currency: ``currency`` when given, else the budget's (CNY for ``budget_cny``, USD for
+    ``budget_usd``), else CNY when the language is Chinese, else USD."""
+    from gpuplan.errors import InvalidInputError
+    from gpuplan.i18n import get_language
+
+    given = opts.get("currency")
+    if given:
+        cur = str(given).upper()
+        if cur not in ("USD", "CNY"):
+            raise InvalidInputError("money.bad_currency", given=given, allowed="USD, CNY")
+        return cur
+    if opts.get("budget_cny"):
+        return "CNY"
+    if opts.get("budget_usd"):
+        return "USD"
+    return "CNY" if get_language() == "zh" else "USD"
 
 
 def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]:
