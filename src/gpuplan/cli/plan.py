@@ -105,8 +105,9 @@ def _money(usd: float | None, currency: str, shown: float | None = None, cost_cu
 def _cost_cells(c, currency: str) -> tuple[str, str, str]:
     """capex, TCO and cost per million output tokens of a candidate, in the plan's currency."""
     k = c.cost
-    return (_money(k.capex_usd, currency, k.capex, k.currency), _money(k.tco_usd, currency, k.tco, k.currency),
-            _money(k.usd_per_million_output_tokens, currency, k.per_million_output_tokens, k.currency))
+    cur = k.currency if k.priced is not None else None  # plan files from before issue 12 have USD fields only
+    return (_money(k.capex_usd, currency, k.capex, cur), _money(k.tco_usd, currency, k.tco, cur),
+            _money(k.usd_per_million_output_tokens, currency, k.per_million_output_tokens, cur))
 
 
 def print_bom(con, plan, index: int = 0) -> None:
@@ -163,7 +164,9 @@ def print_plan(plan) -> None:
         table = Table(title=t("plan.table_title", n=len(plan.candidates)))
         for col in ("rank", "hardware", "engine", "format", "layout", "memory", "ttft", "tpot", "throughput", "capex",
                     "tco", "per_mtok"):
-            table.add_column(t(f"plan.col_{col}"), justify="left" if col in ("hardware", "engine", "format", "layout") else "right")
+            title = t("money.col_per_mtok", sign="¥" if plan.currency == "CNY" else "$") if col == "per_mtok" \
+                else t(f"plan.col_{col}")
+            table.add_column(title, justify="left" if col in ("hardware", "engine", "format", "layout") else "right")
         unpriced_started = False
         for i, c in enumerate(plan.candidates, 1):
             if c.cost.priced is False and not unpriced_started and plan.objective != "throughput":
