@@ -133,6 +133,8 @@ def print_bom(con, plan, index: int = 0) -> None:
         table.add_row(t(f"money.kind_{item.kind}"), item.description, f"{item.quantity:,g}{unit}", unit_price, total,
                       item.rule)
     con.print(table)
+    for note in c.notes:
+        con.print("  ! " + note, markup=False, highlight=False)
 
 
 def print_plan(plan) -> None:

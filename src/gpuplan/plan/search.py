@@ -250,7 +250,9 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                 kept.append(cand)
     ranked = _rank(kept, req.objective)[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
-    ranked = [_with_bom(c, model, req, prices) for c in ranked]
+    native = native_format(model)
+    native_fits = any(c.weight_format == native for c in kept)
+    ranked = [_with_bom(c, model, req, prices, native_fits) for c in ranked]
     pareto = _pareto(ranked)
     assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
                    t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)]
@@ -458,7 +460,7 @@ def _cost_inputs(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, out_tps
                       electricity_region=req.electricity_region)
 
 
-def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices) -> Candidate:
+def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices, native_fits: bool = True) -> Candidate:
     """The candidate priced exactly (with its throughput) and its bill of materials, in the plan's currency."""
     from gpuplan.cost import cost_of
     from gpuplan.cost.bom import BomInputs, bill_of_materials
@@ -472,7 +474,13 @@ def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices) -> Cand
     bom = bill_of_materials(res, BomInputs(gpu_name=gpu.name, gpu_tdp_watts=gpu.tdp_watts,
                                            gpus_per_node=c.gpus_per_node, checkpoint_bytes=whole,
                                            host_bytes_per_node=c.memory.host_bytes), book)
-    return c.model_copy(update={"cost": to_cost_summary(res), "bill_of_materials": bom})
+    notes = c.notes
+    native = native_format(model)
+    if req.budget_usd and c.weight_format != native and (get_format(c.weight_format).bits_per_weight or 16) < \
+            (get_format(native).bits_per_weight or 16):
+        notes = (*notes, t("money.note_quantized" if native_fits else "money.note_quantized_budget",
+                           fmt=c.weight_format, native=native))
+    return c.model_copy(update={"cost": to_cost_summary(res), "bill_of_materials": bom, "notes": notes})
 
 
 _BASE_COSTS: dict = {}
