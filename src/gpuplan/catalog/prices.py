@@ -85,6 +85,8 @@ class NodeClass(BaseModel):
     base_fraction_of_gpu_cost: PriceFact | None = None
     base_watts: PriceFact | None = None
     rack_units: PriceFact | None = None
+    #: True for complete machines priced as one (DGX Spark, a Mac): the "GPU" price is the whole system's.
+    included_in_gpu_price: bool = False
 
 
 class NetworkPrice(BaseModel):
@@ -350,8 +352,11 @@ def _build(raw: Mapping[str, Any], src: str) -> PriceBook:
         max_gpus = entry.get("max_gpus")
         if isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or not 1 <= max_gpus <= 64:
             raise _fail(src, f"{where}.max_gpus", f"{max_gpus!r} is not an integer 1-64")
+        whole = entry.get("included_in_gpu_price", False)
+        if not isinstance(whole, bool):
+            raise _fail(src, f"{where}.included_in_gpu_price", f"{whole!r} is not true or false")
         classes[cid] = NodeClass(
-            id=cid, max_gpus=max_gpus, description=str(entry.get("description", "")),
+            id=cid, max_gpus=max_gpus, description=str(entry.get("description", "")), included_in_gpu_price=whole,
             base=_expect_units(_optional_fact(entry, "base", where, src), ("USD", "CNY"), f"{where}.base", src),
             base_fraction_of_gpu_cost=_expect_units(_optional_fact(entry, "base_fraction_of_gpu_cost", where, src),
                                                     ("fraction",), f"{where}.base_fraction_of_gpu_cost", src),

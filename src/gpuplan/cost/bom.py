@@ -89,12 +89,16 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
 
     units = node_class.rack_units
     base = node_class.base or node_class.base_fraction_of_gpu_cost
-    items.append(BomItem(
-        kind="server", description=f"{node_class.id}: {node_class.description}", quantity=nodes,
-        unit_price=each(result.capex_nodes_usd, nodes), total=money(result.capex_nodes_usd),
-        rule=(t("money.bom_rule_server_rack", lang=lang, u=f"{units.value:g}", total=f"{units.value * nodes:g}")
-              if units else t("money.bom_rule_server", lang=lang)),
-        source=f"{base.source} ({base.date})" if base else None))
+    if node_class.included_in_gpu_price:
+        items.append(BomItem(kind="server", description=f"{node_class.id}: {node_class.description}", quantity=nodes,
+                             included_in="gpu", rule=t("money.bom_rule_whole_system", lang=lang)))
+    else:
+        items.append(BomItem(
+            kind="server", description=f"{node_class.id}: {node_class.description}", quantity=nodes,
+            unit_price=each(result.capex_nodes_usd, nodes), total=money(result.capex_nodes_usd),
+            rule=(t("money.bom_rule_server_rack", lang=lang, u=f"{units.value:g}", total=f"{units.value * nodes:g}")
+                  if units else t("money.bom_rule_server", lang=lang)),
+            source=f"{base.source} ({base.date})" if base else None))
 
     nics = count if nodes > 1 else 0
     lanes = PCIE_LANES_PER_GPU * (per_node + (per_node if nics else 0))

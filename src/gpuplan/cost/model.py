@@ -10,7 +10,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict
 
-from gpuplan.catalog.prices import CLOUD_TERMS, CloudOffer, PriceBook
+from gpuplan.catalog.prices import CLOUD_TERMS, CloudOffer, PriceBook, PriceFact
 from gpuplan.cost import formulas as f
 from gpuplan.errors import InvalidInputError, UnknownNameError
 from gpuplan.i18n import t
@@ -159,18 +159,26 @@ def money(usd: float | None, currency: str, prices: PriceBook) -> float | None:
     raise InvalidInputError("cost.bad_currency", given=currency, allowed=", ".join(CURRENCIES))
 
 
+_ZERO_WATTS = PriceFact(value=0.0, unit="W", date="2026-12", source="the system's own power figure (gpus.csv tdp_watts)")
+
+
 def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = None) -> str:
     """The server class assumed when the plan names none.
 
     SXM/OAM boards (ids containing ``-sxm``, and b200, gb200, h20, mi300x, mi325x) → ``hgx-8gpu`` at any count (an
-    SXM module only runs on such a baseboard, never in a desktop); one consumer or workstation card →
-    ``workstation-1gpu``; otherwise (data-center PCIe cards, which need server airflow, or several cards) PCIe servers
+    SXM module only runs on such a baseboard, never in a desktop); unified-memory and embedded machines (Macs, DGX
+    Spark, Jetson) → ``whole-system`` (their price is the machine's); one consumer or workstation card →
+    ``workstation-1gpu``, two → ``workstation-2gpu``; otherwise (data-center PCIe cards, which need server airflow, or several cards) PCIe servers
     with 4 or 8 slots by GPUs per node.
     """
     if "-sxm" in gpu_id or gpu_id in _SXM_BOARD_IDS:
         return "hgx-8gpu"
+    if gpu_class in ("unified", "embedded") and gpus_per_node <= 1:
+        return "whole-system"
     if gpus_per_node <= 1 and gpu_class != "datacenter":
         return "workstation-1gpu"
+    if gpus_per_node == 2 and gpu_class in ("consumer", "workstation"):
+        return "workstation-2gpu"
     return "pcie-server-4gpu" if gpus_per_node <= 4 else "pcie-server-8gpu"
 
 
@@ -266,7 +274,7 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
             "gpu": x.gpu_id, "wanted": x.purchase, "used": gpu_kind}))
     capex_gpus = f.gpus_capex_usd(gpu_usd, x.gpu_count)
 
-    base_usd = prices.to_usd(use(node_class.base))
+    base_usd = 0.0 if node_class.included_in_gpu_price else prices.to_usd(use(node_class.base))
     fraction = use(node_class.base_fraction_of_gpu_cost)
     capex_nodes = f.nodes_capex_usd(base_usd, fraction.value if fraction else None, capex_gpus, x.nodes)
     if capex_nodes is None and base_usd is None and fraction is None:
@@ -284,6 +292,8 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
 
     # --- opex
     base_watts = use(node_class.base_watts)
+    if node_class.included_in_gpu_price and base_watts is None:
+        base_watts = _ZERO_WATTS  # the system's stated power (its "TDP") covers the whole machine
     if x.gpu_tdp_watts is None:
         unknowns.append(Note(key="cost.unknown_tdp", params={"gpu": x.gpu_id}))
     if base_watts is None:
