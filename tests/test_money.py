@@ -270,3 +270,14 @@ def test_whole_system_is_priced_once():
     bom = {i.kind: i for i in bill_of_materials(res, BomInputs(gpu_name="DGX Spark", gpu_tdp_watts=140,
                                                                gpus_per_node=1), prices)}
     assert bom["server"].included_in == "gpu" and bom["gpu"].total == pytest.approx(2999)
+
+
+def test_renting_says_when_a_cloud_sells_only_whole_8_gpu_instances():
+    prices = load_prices()
+    # AWS p5.48xlarge has 8 H100s (cloud.toml): one GPU is rented as a whole instance and the result says so.
+    res = cost_of(CostInputs(gpu_id="h100-sxm", gpu_count=1, gpu_tdp_watts=700, cloud_provider="aws"), prices)
+    assert res.cloud_gpus_per_instance == 8
+    assert res.cloud_usd_per_hour == pytest.approx(8 * 6.88)
+    notes = [n.text("en") for n in res.assumptions]
+    assert any("whole 8-GPU instances" in n and "for 8 GPUs, not 1" in n for n in notes)
+    assert any("HGX baseboards" in n for n in notes)

@@ -282,6 +282,8 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         unknowns.append(Note(key="cost.unknown_node_price", params={"node_class": node_class_id}))
     if fraction is not None and base_usd is None:
         assumptions.append(Note(key="cost.note_node_fraction", params={"fraction_pct": round(fraction.value * 100)}))
+    if node_class_id.startswith("hgx") and x.gpus_per_node < 4:
+        assumptions.append(Note(key="money.note_partial_hgx", params={"count": x.gpus_per_node}))
 
     capex_network = f.network_capex_usd(network_id, prices.to_usd(use(network.per_node)),
                                         prices.to_usd(use(network.per_gpu_rail)), x.nodes, x.gpu_count)
