@@ -164,11 +164,14 @@ TIERS = [
     ("deepseek-r1-distill-qwen-7b", 1, 1000, 1000, None, 20_000),      # personal
     ("deepseek-r1-distill-qwen-14b", 1, 1000, 1000, None, 30_000),     # personal
     ("deepseek-r1-distill-qwen-32b", 1, 1000, 1000, None, 30_000),     # personal (issue 12 "done when")
+    ("deepseek-r1-distill-llama-70b", 1, 1000, 1000, None, 30_000),   # personal
     ("deepseek-r1-distill-qwen-7b", 20, 1000, 1000, 50, 100_000),      # small team
     ("deepseek-r1-distill-qwen-32b", 50, 1000, 1000, 50, 300_000),     # small team ("done when")
+    ("deepseek-r1-distill-llama-70b", 50, 1000, 1000, 50, 300_000),   # small team
     ("deepseek-r1-distill-llama-70b", 200, 2000, 1000, 100, 1_000_000),  # enterprise
     ("deepseek-v3", 200, 2000, 1000, 100, 5_000_000),                  # enterprise ("done when")
     ("deepseek-r1", 200, 2000, 1000, 100, 5_000_000),                  # enterprise
+    ("deepseek-r1", 50, 2000, 1000, 100, 1_000_000),                   # enterprise, low end
 ]
 
 
