@@ -1,7 +1,8 @@
 """Plan search (DESIGN §8): enumerate → feasible? → estimate → price → rank, with the reasons for every rejection.
 
-Deterministic: candidates are enumerated in catalog order and ties break on (objective, GPU count, GPU id, engine,
-format). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
+Deterministic: candidates are enumerated in catalog order and ties break on (objective, higher throughput, lower
+TPOT and TTFT, GPU count, GPU id, engine, format). Budgets fail closed: an unknown price never passes a budget and, when
+ranking by cost, every priced candidate comes before every unpriced one (``cost.priced``, ``cost.missing``). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
 second.
 """
 
