@@ -284,3 +284,14 @@ def test_renting_says_when_a_cloud_sells_only_whole_8_gpu_instances():
     notes = [n.text("en") for n in res.assumptions]
     assert any("whole 8-GPU instances" in n and "for 8 GPUs, not 1" in n for n in notes)
     assert any("HGX baseboards" in n for n in notes)
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--currency", "EUR", "Currency 'EUR' is not supported"),
+    ("--utilization", "2", "outside (0, 1]"),
+    ("--market", "ebay", "Market 'ebay' is not known"),
+])
+def test_bad_money_flags_are_one_sentence(flag, value, needle):
+    r = runner.invoke(build_app(), ["plan", "deepseek-r1-distill-qwen-7b", "--users", "1", "--gpu", "rtx-4090",
+                                    flag, value])
+    assert r.exit_code != 0 and needle in r.output and "Traceback" not in r.output

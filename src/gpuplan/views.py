@@ -165,6 +165,8 @@ def build_request(opts: dict):
             raise InvalidInputError("plan.no_exchange_rate")
         budget_usd = opts["budget_cny"] / rate.value
     currency = display_currency(opts)
+    if opts.get("market") and opts["market"] not in ("new", "used", "china"):
+        raise InvalidInputError("money.bad_market", given=opts["market"], allowed="new, used, china")
     utilization = opts.get("utilization")
     if utilization is not None and not 0 < utilization <= 1:
         raise InvalidInputError("money.bad_utilization", given=utilization)
