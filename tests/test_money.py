@@ -295,3 +295,15 @@ def test_bad_money_flags_are_one_sentence(flag, value, needle):
     r = runner.invoke(build_app(), ["plan", "deepseek-r1-distill-qwen-7b", "--users", "1", "--gpu", "rtx-4090",
                                     flag, value])
     assert r.exit_code != 0 and needle in r.output and "Traceback" not in r.output
+
+
+def test_cost_in_another_currency_is_the_same_money_converted(tmp_path):
+    out = tmp_path / "plan.yaml"
+    r = runner.invoke(build_app(), ["plan", "deepseek-r1-distill-qwen-7b", "--users", "1", "--gpu", "rtx-4090",
+                                    "--budget-cny", "40000", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    k = PlanFile.load(out).candidates[0].cost
+    usd = json.loads(runner.invoke(build_app(), ["cost", str(out), "--currency", "USD", "--json"]).output)
+    assert usd["cost"]["currency"] == "USD" and usd["cost"]["capex"] == pytest.approx(k.capex_usd)
+    assert usd["cost"]["capex"] * 7.0197 == pytest.approx(k.capex)  # same China street price, shown in USD
+    assert usd["electricity_region"] == "cn-commercial"  # the plan's tariff, named

@@ -236,7 +236,8 @@ def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]
 def cost_inputs_for_plan(plan, c, o: dict[str, Any]):
     """CostInputs for one plan candidate from ``cost`` options (CLI flags or API fields), defaulting to what the plan
     itself was priced with, so ``gpuplan cost plan.yaml`` agrees with the plan: its currency, purchase market,
-    utilization and electricity region."""
+    utilization and electricity region (another ``--currency`` shows the same money converted; ``--market`` and
+    ``--electricity`` change what is priced)."""
     from gpuplan.cost import CostInputs
     from gpuplan.errors import InvalidInputError
 
@@ -248,8 +249,8 @@ def cost_inputs_for_plan(plan, c, o: dict[str, Any]):
         purchase = "used"
     elif o.get("market"):
         purchase = o["market"]
-    elif k.purchase in ("new", "china") and k.currency == currency:
-        purchase = k.purchase
+    elif k.purchase in ("new", "china"):
+        purchase = k.purchase  # the plan's own market: a currency is only how the same money is shown
     else:
         purchase = "china" if currency == "CNY" else "new"
     utilization = o.get("utilization")
@@ -257,7 +258,7 @@ def cost_inputs_for_plan(plan, c, o: dict[str, Any]):
         utilization = k.utilization_fraction if k.utilization_fraction is not None else 0.5
     if not 0 < utilization <= 1:
         raise InvalidInputError("money.bad_utilization", given=utilization)
-    region = o.get("electricity") or (k.electricity_region if k.currency == currency else None)
+    region = o.get("electricity") or k.electricity_region
     if o.get("usd_per_kwh") is not None or o.get("cny_per_kwh") is not None:
         region = None  # the flag's tariff is the book's default region
     return CostInputs(
