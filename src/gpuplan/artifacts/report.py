@@ -153,7 +153,8 @@ def cost_section(p, c) -> list[str]:
                 unit_price = total = t("money.included", item=t(f"money.kind_{_cell(item.included_in)}"))
             else:
                 unit_price, total = _money(item.unit_price, bom_cur), _money(item.total, bom_cur)
-            unit = "" if item.unit == "pcs" else f" {_cell(item.unit)}"
+            unit_text = t(f"money.unit_{item.unit}")
+            unit = "" if item.unit == "pcs" else " " + _cell(item.unit if unit_text.startswith("money.") else unit_text)
             L.append(f"| {t('money.kind_' + item.kind) if item.kind.isidentifier() else _cell(item.kind)} | "
                      f"{_cell(item.description)} | {item.quantity:,g}{unit} | {unit_price} | {total} | "
                      f"{_cell(item.rule)} |")

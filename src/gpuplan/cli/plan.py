@@ -110,6 +110,13 @@ def _cost_cells(c, currency: str) -> tuple[str, str, str]:
             _money(k.usd_per_million_output_tokens, currency, k.per_million_output_tokens, cur))
 
 
+def _unit(unit: str) -> str:
+    """A BOM unit in the user's language (sockets → 路); unknown units as given."""
+    key = f"money.unit_{unit}"
+    text = t(key)
+    return unit if text == key else text
+
+
 def print_bom(con, plan, index: int = 0) -> None:
     """The bill of materials of one candidate as a table (kind, item, quantity, unit price, total, rule)."""
     from rich.table import Table
@@ -129,7 +136,7 @@ def print_bom(con, plan, index: int = 0) -> None:
             unit_price = total = t("money.included", item=t(f"money.kind_{item.included_in}"))
         else:
             unit_price, total = fmt_money(item.unit_price, cur), fmt_money(item.total, cur)
-        unit = "" if item.unit == "pcs" else f" {item.unit}"
+        unit = "" if item.unit == "pcs" else " " + _unit(item.unit)
         table.add_row(t(f"money.kind_{item.kind}"), item.description, f"{item.quantity:,g}{unit}", unit_price, total,
                       item.rule)
     con.print(table)

@@ -92,7 +92,7 @@ function renderBom(c) {
     const inc = i.included_in ? t("money.included", { item: t(`money.kind_${i.included_in}`) }) : null;
     return el("tr", {}, [
       el("td", { text: t(`money.kind_${i.kind}`) }), el("td", { text: i.description }),
-      el("td", { class: "num", text: `${fmtNum(i.quantity, i.quantity % 1 ? 2 : 0)}${i.unit === "pcs" ? "" : " " + i.unit}` }),
+      el("td", { class: "num", text: `${fmtNum(i.quantity, i.quantity % 1 ? 2 : 0)}${i.unit === "pcs" ? "" : " " + (state.msgs[`money.unit_${i.unit}`] ? t(`money.unit_${i.unit}`) : i.unit)}` }),
       el("td", { class: "num", text: inc || fmtAmount(i.unit_price) }), el("td", { class: "num", text: inc || fmtAmount(i.total) }),
       el("td", { text: i.rule })]);
   });
