@@ -57,8 +57,37 @@ class PerfSummary(BaseModel):
     train_days: float | None = None
 
 
+class ExchangeRate(BaseModel):
+    """The dated USD→CNY rate a plan's money was converted with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cny_per_usd: float
+    date: str
+    source: str
+
+
+class BomItem(BaseModel):
+    """One line of a bill of materials: what, how many, the price in the plan's currency (``None`` = unknown) and
+    the rule that sized it. ``included_in`` names the line whose price already covers this one (e.g. RAM in the
+    server's price), so a ``None`` price there means "no separate price", not "unknown"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    description: str
+    quantity: float
+    unit: str = "pcs"
+    unit_price: float | None = None
+    total: float | None = None
+    included_in: str | None = None
+    rule: str = ""
+    source: str | None = None
+
+
 class CostSummary(BaseModel):
-    """Money of a candidate (USD; ``None`` = unknown price)."""
+    """Money of a candidate: the ``*_usd`` fields for machines, and the same amounts in ``currency`` (``capex``,
+    ``tco``, ...) converted with ``exchange_rate``; ``None`` = unknown price (``missing`` names what)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -73,6 +102,22 @@ class CostSummary(BaseModel):
     usd_per_million_input_tokens: float | None = None
     break_even_months: float | None = None
     unknowns: tuple[str, ...] = ()
+    currency: str = "USD"
+    capex: float | None = None
+    opex_per_year: float | None = None
+    tco: float | None = None
+    cloud_per_hour: float | None = None
+    cloud_total: float | None = None
+    per_million_output_tokens: float | None = None
+    per_million_input_tokens: float | None = None
+    exchange_rate: ExchangeRate | None = None
+    priced: bool | None = None
+    missing: tuple[str, ...] = ()
+    purchase: str | None = None
+    utilization_fraction: float | None = None
+    electricity_region: str | None = None
+    cloud_instance: str | None = None
+    cloud_gpus_per_instance: int | None = None
 
 
 class Candidate(BaseModel):
@@ -103,6 +148,7 @@ class Candidate(BaseModel):
     memory: MemorySummary
     perf: PerfSummary
     cost: CostSummary = Field(default_factory=CostSummary)
+    bill_of_materials: tuple[BomItem, ...] = ()
     score: float | None = None
     notes: tuple[str, ...] = ()
 
