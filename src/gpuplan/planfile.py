@@ -58,8 +58,37 @@ class PerfSummary(BaseModel):
     train_days: float | None = None
 
 
+class ExchangeRate(BaseModel):
+    """The dated USD→CNY rate a plan's money was converted with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cny_per_usd: float
+    date: str
+    source: str
+
+
+class BomItem(BaseModel):
+    """One line of a bill of materials: what, how many, the price in the plan's currency (``None`` = unknown) and
+    the rule that sized it. ``included_in`` names the line whose price already covers this one (e.g. RAM in the
+    server's price), so a ``None`` price there means "no separate price", not "unknown"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    description: str
+    quantity: float
+    unit: str = "pcs"
+    unit_price: float | None = None
+    total: float | None = None
+    included_in: str | None = None
+    rule: str = ""
+    source: str | None = None
+
+
 class CostSummary(BaseModel):
-    """Money of a candidate (USD; ``None`` = unknown price)."""
+    """Money of a candidate: the ``*_usd`` fields for machines, and the same amounts in ``currency`` (``capex``,
+    ``tco``, ...) converted with ``exchange_rate``; ``None`` = unknown price (``missing`` names what)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -74,6 +103,22 @@ class CostSummary(BaseModel):
     usd_per_million_input_tokens: float | None = None
     break_even_months: float | None = None
     unknowns: tuple[str, ...] = ()
+    currency: str = "USD"
+    capex: float | None = None
+    opex_per_year: float | None = None
+    tco: float | None = None
+    cloud_per_hour: float | None = None
+    cloud_total: float | None = None
+    per_million_output_tokens: float | None = None
+    per_million_input_tokens: float | None = None
+    exchange_rate: ExchangeRate | None = None
+    priced: bool | None = None
+    missing: tuple[str, ...] = ()
+    purchase: str | None = None
+    utilization_fraction: float | None = None
+    electricity_region: str | None = None
+    cloud_instance: str | None = None
+    cloud_gpus_per_instance: int | None = None
 
 
 class Candidate(BaseModel):
@@ -109,6 +154,7 @@ class Candidate(BaseModel):
     memory: MemorySummary
     perf: PerfSummary
     cost: CostSummary = Field(default_factory=CostSummary)
+    bill_of_materials: tuple[BomItem, ...] = ()
     score: float | None = None
     notes: tuple[str, ...] = ()
 
@@ -172,16 +218,19 @@ class PlanFile(BaseModel):
         return header + yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
     def dump(self, path: str | Path) -> Path:
-        out = Path(path)
-        out.write_text(self.to_yaml(), encoding="utf-8")
-        return out
+        """Write the plan atomically: a failed write never truncates an existing plan file."""
+        from gpuplan.safeio import atomic_write
+
+        return atomic_write(path, self.to_yaml())
 
     @classmethod
     def from_text(cls, text: str, source: str = "<text>") -> PlanFile:
         import yaml
 
+        from gpuplan.safeio import load_yaml
+
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text, source)
         except yaml.YAMLError as exc:
             raise MalformedFileError("planfile.not_yaml", path=source, detail=str(exc).splitlines()[0]) from None
         if not isinstance(data, dict):
@@ -190,18 +239,22 @@ class PlanFile(BaseModel):
         if version != PLAN_SCHEMA_VERSION:
             raise MalformedFileError("planfile.bad_version", path=source, given=str(version),
                                      allowed=str(PLAN_SCHEMA_VERSION))
+        from gpuplan.planbounds import check_model_fields
+
         try:
-            return cls.model_validate(data)
+            plan = cls.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise MalformedFileError("planfile.invalid", path=source, field=where, detail=first.get("msg", "")) from None
+        check_model_fields(plan)  # every field bounded, text one line, ids and engine flags what they claim to be
+        return plan
 
     @classmethod
     def load(cls, path: str | Path) -> PlanFile:
+        from gpuplan.safeio import read_text
+
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise InvalidInputError("planfile.missing", path=str(p))
-        if p.stat().st_size > MAX_PLAN_FILE_BYTES:
-            raise MalformedFileError("planfile.too_big", path=str(p), limit_mib=MAX_PLAN_FILE_BYTES // 2**20)
-        return cls.from_text(p.read_text(encoding="utf-8", errors="replace"), source=str(p))
+        return cls.from_text(read_text(p, MAX_PLAN_FILE_BYTES), source=str(p))

@@ -197,8 +197,7 @@ def plan(req: PlanRequest) -> PlanFile:
     plan_request = plan_request.model_copy(update={
         "max_gpus": min(plan_request.max_gpus, MAX_PLAN_GPUS),
         "max_nodes": min(plan_request.max_nodes, MAX_PLAN_NODES)})
-    currency = req.currency or ("CNY" if req.budget_cny else "USD")
-    return search(plan_request).model_copy(update={"currency": currency})
+    return search(plan_request)
 
 
 def plan_yaml(plan_file: PlanFile) -> str:
@@ -209,8 +208,8 @@ def plan_yaml(plan_file: PlanFile) -> str:
 def cost(req: CostRequest, lang: str) -> dict[str, Any]:
     """``cost PLAN --json``: the CostResult plus training cost and the notes rendered in ``lang``."""
     from gpuplan.catalog.prices import load_prices
-    from gpuplan.cost import CostInputs, cost_of
-    from gpuplan.views import flag_overrides, gpu_tdp_watts, training_cost_of_plan
+    from gpuplan.cost import cost_of
+    from gpuplan.views import cost_inputs_for_plan, flag_overrides, money_view, training_cost_of_plan
 
     plan_file = req.plan
     count = len(plan_file.candidates)
@@ -221,14 +220,7 @@ def cost(req: CostRequest, lang: str) -> dict[str, Any]:
     o = req.model_dump(exclude={"plan"})
     overrides = flag_overrides(c.gpu, o, datetime.now(UTC).strftime("%Y-%m"))
     prices = load_prices(None, overrides)
-    inputs = CostInputs(
-        gpu_id=c.gpu, gpu_count=c.gpu_count, nodes=c.nodes, node_class=req.node_class, network=req.network,
-        gpu_tdp_watts=req.gpu_tdp_watts or gpu_tdp_watts(c.gpu), load_fraction=req.load, years=req.years,
-        output_tokens_per_s=c.perf.output_tokens_per_s, input_tokens_per_s=c.perf.input_tokens_per_s,
-        utilization_fraction=req.utilization, prefix_cache_hit_fraction=plan_file.workload.prefix_cache_hit_fraction,
-        cloud_provider=req.provider, cloud_term=req.term, currency=req.currency,
-        electricity_region=req.electricity, purchase="used" if req.used else "new",
-    )
+    inputs = cost_inputs_for_plan(plan_file, c, o)
     result = cost_of(inputs, prices)
     data = result.model_dump(mode="json")
     training = training_cost_of_plan(plan_file, c, inputs, prices)
@@ -236,6 +228,7 @@ def cost(req: CostRequest, lang: str) -> dict[str, Any]:
     data["assumptions_text"] = [n.text(lang) for n in result.assumptions]
     data["unknowns_text"] = [n.text(lang) for n in result.unknowns]
     data["usd_to_cny"] = prices.usd_to_cny.value if prices.usd_to_cny else None
+    data["cost"] = money_view(result)
     return data
 
 

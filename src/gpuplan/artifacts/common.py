@@ -156,6 +156,9 @@ def make_context(plan: PlanFile, candidate: int = 0) -> RenderContext:
         raise InvalidInputError("planfile.no_candidates")
     if not 0 <= candidate < len(plan.candidates):
         raise InvalidInputError("render.bad_candidate", given=candidate, allowed=f"0..{len(plan.candidates) - 1}")
+    from gpuplan.artifacts.quoting import check_plan_values
+
+    check_plan_values(plan)
     cand = plan.candidates[candidate]
     try:
         gpu: GpuSpec | None = get_gpu(cand.gpu)
@@ -186,7 +189,10 @@ def header_lines(ctx: RenderContext, what: str) -> list[str]:
     for note in ctx.plan.assumptions[:6]:
         lines.append(t("render.hdr_assumption", text=note))
     lines.append(t("render.hdr_regen"))
-    return lines
+    from gpuplan.artifacts.quoting import html_comment_text
+
+    # One line each, and safe inside '#' comments and '<!-- -->' (README/report Markdown) alike.
+    return [html_comment_text(line) for line in lines]
 
 
 def hash_header(ctx: RenderContext, what: str) -> str:

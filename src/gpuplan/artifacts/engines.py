@@ -14,7 +14,6 @@ Two corrections are applied and stated in the file header:
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass, field
 
 from gpuplan.artifacts.common import DEEPSEEK_NATIVE_FP8_FORMATS, MODEL_CACHE_PATH, RenderContext
@@ -200,12 +199,9 @@ def _trtllm(ctx, flags, notes, extra, rdv) -> EngineLaunch:
 
 def shell_join(argv: tuple[str, ...] | list[str], keep_vars: bool = False) -> str:
     """argv as a shell line, one flag per continuation line; ``keep_vars`` leaves "$VAR" tokens expandable."""
-    parts: list[str] = []
-    for tok in argv:
-        if keep_vars and tok.startswith("$") and '"' not in tok:
-            parts.append(f'"{tok}"')
-        else:
-            parts.append(shlex.quote(tok))
+    from gpuplan.artifacts.quoting import shell_word
+
+    parts = [shell_word(tok, keep_vars) for tok in argv]
     lines: list[str] = []
     current: list[str] = []
     for tok in parts:

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     def estimate_cmd(
         model: str = typer.Argument(..., help=t("estimate.arg_model")),
         gpu: str = typer.Option(..., "--gpu", help=t("estimate.opt_gpu")),
-        gpus: int = typer.Option(1, "--gpus", min=1, help=t("estimate.opt_gpus")),
+        gpus: int = typer.Option(1, "--gpus", min=1, max=4096, help=t("estimate.opt_gpus")),
         tp: int = typer.Option(None, "--tensor-parallel-size", "--tp", min=1, help=t("estimate.opt_tp")),
         pp: int = typer.Option(1, "--pipeline-parallel-size", "--pp", min=1, help=t("estimate.opt_pp")),
         ep: int = typer.Option(1, "--expert-parallel-size", "--ep", min=1, help=t("estimate.opt_ep")),

@@ -59,9 +59,10 @@ def _inspect(ref: str, offline: bool, as_json: bool) -> None:
         print_json(data)
         return
     from rich.table import Table
+    from rich.text import Text
 
     con = console()
-    con.print(f"[bold]{display_id}[/bold]  ({arch.model_type})")
+    con.print(Text.assemble((str(display_id), "bold"), f"  ({arch.model_type})"))
     summary = Table(show_header=False, box=None)
     summary.add_column()
     summary.add_column()

@@ -83,8 +83,11 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def t(key: str, lang: str | None = None, **params: object) -> str:
-    """Render message ``key`` in ``lang`` (default: the current language), falling back to English."""
+def t(key: str, /, lang: str | None = None, **params: object) -> str:
+    """Render message ``key`` in ``lang`` (default: the current language), falling back to English.
+
+    ``key`` is positional-only, so a message may have a ``{key}`` placeholder (``t("calibrate.params", key=...)``).
+    """
     use = lang or get_language()
     template = catalog(use).get(key) or catalog("en").get(key)
     if template is None:

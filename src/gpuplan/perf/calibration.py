@@ -170,6 +170,9 @@ def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any
     return defaults, entries
 
 
+MAX_USER_CALIBRATION_BYTES = 16 * 2**20
+
+
 @lru_cache(maxsize=8)
 def load_calibration(user_file: str | None = None) -> CalibrationSet:
     """The shipped calibration, with a user file's entries (and defaults) taking precedence when given."""
@@ -177,10 +180,11 @@ def load_calibration(user_file: str | None = None) -> CalibrationSet:
     defaults, entries = _parse(data, "shipped", "calibration.toml")
     if user_file:
         path = Path(user_file)
+        from gpuplan.safeio import load_toml, read_text
+
         try:
-            user = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise MalformedFileError("perf.bad_calibration", path=str(path), reason=exc.strerror or str(exc)) from None
+            # A regular file of at most 16 MiB (a FIFO or /dev/zero is refused, not read forever).
+            user = load_toml(read_text(path, MAX_USER_CALIBRATION_BYTES), str(path))
         except tomllib.TOMLDecodeError as exc:
             raise MalformedFileError("perf.bad_calibration", path=str(path), reason=str(exc)) from None
         u_defaults, u_entries = _parse(user, "user", str(path))

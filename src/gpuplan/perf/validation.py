@@ -152,14 +152,15 @@ def parse_dataset(text: str, where: str) -> tuple[DatasetRow, ...]:
     return tuple(out)
 
 
+MAX_DATASET_BYTES = 64 * 2**20
+
+
 def load_dataset(path: str | Path) -> tuple[DatasetRow, ...]:
+    from gpuplan.safeio import read_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MalformedFileError("validate.unreadable", path=str(p), reason=getattr(exc, "strerror", None) or str(exc)) \
-            from None
-    return parse_dataset(text, p.name)
+    # A regular UTF-8 file of bounded size: a FIFO or /dev/zero is one sentence, not a hang or gigabytes of memory.
+    return parse_dataset(read_text(p, MAX_DATASET_BYTES), p.name)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -100,6 +100,11 @@ def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, h
     if quality not in QUALITY_LEVELS:
         raise InvalidInputError("checkpoint.bad_quality", given=quality, allowed=", ".join(QUALITY_LEVELS))
     gpu = get_gpu(gpu_id)
+    if family is not None:
+        families = sorted({m.family for m in list_models()})
+        if family.lower() not in families:  # an unknown family is an error, not an empty table
+            raise InvalidInputError("models.unknown_family", given=family, allowed=", ".join(families))
+        family = family.lower()
     rows: list[FitRow] = []
     for model in list_models():
         if family and model.family != family:

@@ -1,7 +1,8 @@
 """Plan search (DESIGN §8): enumerate → feasible? → estimate → price → rank, with the reasons for every rejection.
 
-Deterministic: candidates are enumerated in catalog order and ties break on (objective, GPU count, GPU id, engine,
-format). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
+Deterministic: candidates are enumerated in catalog order and ties break on (objective, higher throughput, lower
+TPOT and TTFT, GPU count, GPU id, engine, format). Budgets fail closed: an unknown price never passes a budget and, when
+ranking by cost, every priced candidate comes before every unpriced one (``cost.priced``, ``cost.missing``). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
 second.
 """
 
@@ -90,6 +91,16 @@ class PlanRequest(BaseModel):
     quality: str = "released"
     #: Allow formats no published checkpoint provides, made by a rendered quantization step (engine/quantize.sh).
     self_quantize: bool = False
+    # Money (issue 12): the display currency, the purchase market (None: "china" street prices for CNY plans, else
+    # "new"), the busy share of the time for cost per token, and the electricity tariff (None: the currency's default).
+    currency: str = "USD"
+    market: str | None = None
+    utilization_fraction: float = Field(0.5, gt=0, le=1)
+    electricity_region: str | None = None
+
+    @property
+    def purchase(self) -> str:
+        return self.market or ("china" if self.currency == "CNY" else "new")
 
 
 @dataclass
@@ -271,19 +282,35 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                                                     "engine_args": _engine_args(cand, checkpoint)}))
     ranked = _rank(kept, req.objective)[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
-    ranked = [_priced(c, req, prices) for c in ranked]
-    alternative = _lower_quality_option(ranked, lower, req, prices)
+    native_fits = any(c.weight_format == native for c in kept)
+    ranked = [_with_bom(c, model, req, prices, native_fits) for c in ranked]
+    alternative = _lower_quality_option(ranked, lower, req, prices, model, native_fits)
     pareto = _pareto(ranked)
     assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
-                   t("plan.assume_years", years=req.years)]
+                   t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)]
     return PlanFile(
         gpuplan_version=__version__, created=date.today().isoformat(),
         model=_plan_model(model), task="serve", workload=workload,
-        slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective,
+        slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective, currency=req.currency,
         quality=req.quality, candidates=tuple(ranked), lower_quality=alternative, pareto=tuple(pareto),
         rejections=rejects.as_list(), assumptions=tuple(assumptions),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
+
+
+def _money_assumptions(req: PlanRequest, prices) -> list[str]:
+    """The money assumptions in words: utilization, electricity tariff, exchange rate."""
+    from gpuplan.cost.model import default_region
+
+    book = prices or default_prices()
+    out = [t("money.note_utilization", util_pct=round(req.utilization_fraction * 100), util=f"{req.utilization_fraction:g}")]
+    region = req.electricity_region or default_region(book, req.currency)
+    if region:
+        out.append(t("money.note_electricity", region=region))
+    if book.usd_to_cny is not None:
+        out.append(t("money.exchange_line", currency=req.currency, rate=f"{book.usd_to_cny.value:g}",
+                     date=book.usd_to_cny.date, source=book.usd_to_cny.source))
+    return out
 
 
 def _whole_weights_bytes(model: ModelEntry, fmt: str) -> int | None:
@@ -352,9 +379,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     in_tps = (est.input_tokens_per_s or 0) * replicas
     base = _base_cost(gpu, count, nodes, req, prices)
     cost = base[0]
-    if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
-        rejects.add("budget", -cost.capex_usd / req.budget_usd,
-                    partial(t, "plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}", budget=f"{req.budget_usd:,.0f}"))
+    if req.budget_usd and _over_budget(cost, req, rejects, label):
         return None
     return Candidate(
         gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node, engine=engine,
@@ -384,6 +409,39 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     )
 
 
+def _over_budget(cost: CostSummary, req: PlanRequest, rejects: _Rejects, label: str) -> bool:
+    """Budgets fail closed: an unknown capex never passes (rejected as 'price_unknown', naming what is missing);
+    a known one passes when it is within the budget. Amounts in the rejection are in the plan's currency."""
+    from gpuplan.cost.summary import in_currency
+
+    budget = req.budget_usd or 0.0
+    if cost.capex_usd is None:
+        missing = ", ".join(t(f"money.missing_{m}") for m in cost.missing) or t("money.missing_gpu")
+        rejects.add("price_unknown", -1e18, partial(t, "money.near_unpriced", cand=label, missing=missing))
+        return True
+    if cost.capex_usd <= budget:
+        return False
+    rate = cost.exchange_rate.cny_per_usd if cost.exchange_rate else None
+    rejects.add("budget", -cost.capex_usd / budget, partial(
+        t, "money.near_budget", cand=label, cost=fmt_money(in_currency(cost.capex_usd, req.currency, rate), req.currency),
+        budget=fmt_money(in_currency(budget, req.currency, rate), req.currency)))
+    return True
+
+
+def fmt_money(value: float | None, currency: str) -> str:
+    """'$1,234', '¥8,765', '$0.432', '¥2.10'; '—' when unknown: enough digits that a cost is never shown as 0."""
+    if value is None:
+        return "—"
+    sign = "¥" if currency == "CNY" else "$"
+    if abs(value) >= 100:
+        return f"{sign}{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{sign}{value:,.2f}"
+    if value == 0:
+        return f"{sign}0"
+    return f"{sign}{value:.3g}"
+
+
 def _engine_args(cand: Candidate, checkpoint) -> dict:
     """The exact engine flags the memory model assumed, from the one module that spells them (artifacts.engine_argv).
 
@@ -400,13 +458,8 @@ def _engine_args(cand: Candidate, checkpoint) -> dict:
         offload=cand.offload, gpu_layers=cand.gpu_layers, cpu_moe_layers=cand.cpu_moe_layers))
 
 
-def _priced(c: Candidate, req: PlanRequest, prices) -> Candidate:
-    return c.model_copy(update={"cost": _price(get_gpu(c.gpu), c.gpu_count, c.nodes, c.perf.output_tokens_per_s or 0.0,
-                                               c.perf.input_tokens_per_s or 0.0, req, prices)})
-
-
-def _lower_quality_option(ranked: list[Candidate], lower: list[Candidate], req: PlanRequest,
-                          prices) -> Candidate | None:
+def _lower_quality_option(ranked: list[Candidate], lower: list[Candidate], req: PlanRequest, prices,
+                          model: ModelEntry, native_fits: bool) -> Candidate | None:
     """The best candidate below the allowed quality, when nothing fits at it or when it beats the first candidate on
     the objective (the cheaper option the user could open with ``--quality``)."""
     if not lower:
@@ -418,18 +471,50 @@ def _lower_quality_option(ranked: list[Candidate], lower: list[Candidate], req: 
     best = best.model_copy(update={"score": None if value in (math.inf, -math.inf) else value})
     if ranked and (best.score is None or ranked[0].score is None or best.score >= ranked[0].score):
         return None
-    return _priced(best, req, prices)
+    return _with_bom(best, model, req, prices, native_fits)
 
 
 def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest,
            prices) -> CostSummary:
     """Money of a candidate through the cost model (prices dated and sourced; unknown prices stay unknown)."""
-    from gpuplan.cost import CostInputs, cost_of, to_cost_summary
+    from gpuplan.cost import cost_of, to_cost_summary
 
-    res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts,
-                             years=req.years, output_tokens_per_s=out_tps or None,
-                             input_tokens_per_s=in_tps or None), prices or default_prices())
+    res = cost_of(_cost_inputs(gpu, count, nodes, req, out_tps or None, in_tps or None), prices or default_prices())
     return to_cost_summary(res)
+
+
+def _cost_inputs(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, out_tps: float | None = None,
+                 in_tps: float | None = None):
+    from gpuplan.cost import CostInputs
+
+    return CostInputs(gpu_id=gpu.id, gpu_class=gpu.gpu_class, gpu_count=count, nodes=nodes,
+                      gpu_tdp_watts=gpu.tdp_watts, years=req.years,
+                      output_tokens_per_s=out_tps, input_tokens_per_s=in_tps,
+                      utilization_fraction=req.utilization_fraction, currency=req.currency, purchase=req.purchase,
+                      electricity_region=req.electricity_region)
+
+
+def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices, native_fits: bool = True) -> Candidate:
+    """The candidate priced exactly (with its throughput) and its bill of materials, in the plan's currency."""
+    from gpuplan.cost import cost_of
+    from gpuplan.cost.bom import BomInputs, bill_of_materials
+    from gpuplan.cost.summary import to_cost_summary
+
+    gpu = get_gpu(c.gpu)
+    book = prices or default_prices()
+    res = cost_of(_cost_inputs(gpu, c.gpu_count, c.nodes, req, c.perf.output_tokens_per_s or None,
+                               c.perf.input_tokens_per_s or None), book)
+    whole = _whole_weights_bytes(model, c.weight_format) if c.weight_format else None
+    bom = bill_of_materials(res, BomInputs(gpu_name=gpu.name, gpu_tdp_watts=gpu.tdp_watts,
+                                           gpus_per_node=c.gpus_per_node, checkpoint_bytes=whole,
+                                           host_bytes_per_node=c.memory.host_bytes), book)
+    notes = c.notes
+    native = native_format(model)
+    if req.budget_usd and c.weight_format != native and (get_format(c.weight_format).bits_per_weight or 16) < \
+            (get_format(native).bits_per_weight or 16):
+        notes = (*notes, t("money.note_quantized" if native_fits else "money.note_quantized_budget",
+                           fmt=c.weight_format, native=native))
+    return c.model_copy(update={"cost": to_cost_summary(res), "bill_of_materials": bom, "notes": notes})
 
 
 _BASE_COSTS: dict = {}
@@ -438,13 +523,13 @@ _BASE_COSTS: dict = {}
 def _base_cost(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -> tuple[CostSummary, float | None]:
     """Capex/TCO/cloud of a hardware shape, without throughput (the same for every layout on it): cached per search
     shape. Returns the summary and the owned cost per year (for per-token ranking)."""
-    from gpuplan.cost import CostInputs, cost_of, to_cost_summary
+    from gpuplan.cost import cost_of, to_cost_summary
 
-    key = (gpu.id, count, nodes, req.years, id(prices))
+    key = (gpu.id, count, nodes, req.years, id(prices), req.currency, req.purchase, req.electricity_region,
+           req.utilization_fraction)
     hit = _BASE_COSTS.get(key)
     if hit is None:
-        res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts,
-                                 years=req.years), prices or default_prices())
+        res = cost_of(_cost_inputs(gpu, count, nodes, req), prices or default_prices())
         hit = (to_cost_summary(res), res.owned_usd_per_year)
         if len(_BASE_COSTS) > 20000:
             _BASE_COSTS.clear()
@@ -473,10 +558,21 @@ def _objective_value(c: Candidate, objective: str) -> float:
 
 
 def _rank(cands: Sequence[Candidate], objective: str) -> list[Candidate]:
-    """Sort by the objective; ties by fewer GPUs, then GPU id, engine and format (documented, deterministic)."""
+    """Sort by the objective; for cost objectives every priced candidate comes before every unpriced one (fail
+    closed). Ties break by higher throughput, then lower TPOT and TTFT, then fewer GPUs, GPU id, engine and format
+    (documented, deterministic)."""
     scored = [c.model_copy(update={"score": _objective_value(c, objective)}) for c in cands]
-    scored.sort(key=lambda c: (c.score if c.score is not None else math.inf, c.gpu_count, c.gpu, c.engine,
-                               c.weight_format, c.tensor_parallel_size))
+    by_cost = objective != "throughput"
+
+    def key(c: Candidate) -> tuple:
+        p = c.perf
+        unpriced = by_cost and c.cost.capex_usd is None
+        return (unpriced, c.score if c.score is not None else math.inf,
+                -(p.output_tokens_per_s or p.train_tokens_per_s or 0.0),
+                p.tpot_s if p.tpot_s is not None else math.inf, p.ttft_s if p.ttft_s is not None else math.inf,
+                c.gpu_count, c.gpu, c.engine, c.weight_format, c.tensor_parallel_size)
+
+    scored.sort(key=key)
     # Drop exact duplicates of (gpu, count, engine, format) keeping the best layout.
     seen: set = set()
     out = []
@@ -556,10 +652,7 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
                         except GpuplanError:
                             pass
                     cost = _price(gpu, count, nodes, 0.0, 0.0, req, prices)
-                    if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
-                        rejects.add("budget", -cost.capex_usd / req.budget_usd,
-                                    partial(t, "plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}",
-                                      budget=f"{req.budget_usd:,.0f}"))
+                    if req.budget_usd and _over_budget(cost, req, rejects, label):
                         continue
                     kept.append(Candidate(
                         gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node,
@@ -583,7 +676,7 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
         gpuplan_version=__version__, created=date.today().isoformat(), model=_plan_model(model), task=job.task,
         training=(job.model_copy(update={"zero_stage": ranked[0].engine_args["zero_stage"],
                                          "recompute": ranked[0].engine_args["recompute"]}) if ranked else job),
-        objective=objective, candidates=tuple(ranked[: req.top]), pareto=(),
+        objective=objective, currency=req.currency, candidates=tuple(ranked[: req.top]), pareto=(),
         rejections=rejects.as_list(), assumptions=(t("memory.assume_training"),),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
