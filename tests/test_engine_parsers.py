@@ -364,3 +364,25 @@ def test_self_quantized_candidates_render_their_quantization_step():
             proc = subprocess.run(["shellcheck", "-s", "bash", "-"], input=script, capture_output=True, text=True)
             assert proc.returncode == 0, proc.stdout
     assert not search(SCENARIOS["7b-self-quantized"].model_copy(update={"self_quantize": False})).candidates
+
+
+def test_fit_rows_carry_launch_flags_the_engines_accept():
+    """fit on one RTX 4090 with 64 GiB RAM (issue 11: 70B with RAM offload): the llama.cpp rows name their GGUF and
+    offload (-ngl N for layers, --cpu-moe for MoE experts) with llama-server's own option names; the vLLM rows parse
+    with vLLM's parser back to the row's numbers."""
+    from gpuplan.plan.fit import fit_machine
+
+    rows = fit_machine("rtx-4090", ram_bytes=64 * 2**30)
+    options = _llama_options()
+    hybrid = [r for r in rows if r.placement == "hybrid"]
+    assert any(r.model == "deepseek-ai/DeepSeek-R1-Distill-Llama-70B" for r in hybrid)
+    for r in hybrid:
+        assert set(r.engine_args) <= set(options), r.engine_args
+        assert r.engine_args["-hf"] == f"{r.checkpoint.repo}:{r.checkpoint.hf_tag}"
+        assert "--cpu-moe" in r.engine_args or 0 < r.engine_args["--n-gpu-layers"] < 999
+    parser = _vllm_parser()
+    for r in (r for r in rows if r.engine == "vllm"):
+        argv = [r.checkpoint.repo] + [tok for k, v in r.engine_args.items() for tok in ((k,) if v is True else (k, str(v)))]
+        args = parser.parse_args(argv)
+        assert args.model_tag == r.checkpoint.repo and args.max_num_seqs == 1
+        assert args.quantization == r.checkpoint.quantization

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags
 from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, list_models
 from gpuplan.catalog.checkpoints import (
     QUALITY_LEVELS,
@@ -49,6 +50,8 @@ class FitRow(BaseModel):
     speed_class: str
     quality: str | None = None
     checkpoint: CheckpointRef | None = None
+    #: The engine flags that realize this row (artifacts.engine_argv), model reference included for llama.cpp.
+    engine_args: dict = {}
 
 
 def _engine_for(fmt: str) -> str:
@@ -148,7 +151,8 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
                           weight_format=fmt, engine=engine, placement="gpu", weights_bytes=res.weights_bytes,
                           gpu_bytes=res.per_gpu.total_bytes if res.per_gpu else 0, host_bytes=0,
                           max_context_tokens=res.max_context_tokens, decode_tokens_per_s_bound=tps,
-                          speed_class=_speed_class(tps), quality=tier, checkpoint=checkpoint)
+                          speed_class=_speed_class(tps), quality=tier, checkpoint=checkpoint,
+                          engine_args=_flags(dep, res, checkpoint, ctx))
         if ram_bytes and engine == "llama.cpp":
             hybrid_candidates.append((fmt, dep, tier, checkpoint))
     if not ram_bytes:
@@ -156,9 +160,11 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
     for fmt, dep, tier, checkpoint in hybrid_candidates:
         offload = "experts" if model.arch.is_moe else "layers"
         if offload == "experts":
-            res = _try(model, dep.model_copy(update={"offload": "experts"}), ctx, gpu)
+            dep = dep.model_copy(update={"offload": "experts"})
+            res = _try(model, dep, ctx, gpu)
         else:
-            res = _most_layers_on_gpu(model, dep, ctx, gpu)
+            res, layers = _most_layers_on_gpu(model, dep, ctx, gpu)
+            dep = dep.model_copy(update={"offload": "layers", "gpu_layers": layers})
         if res is not None:
             if res.host_bytes + HOST_RESERVE_BYTES <= ram_bytes:
                 tps = _decode_bound(model, res, gpu, host)
@@ -167,7 +173,7 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
                               weights_bytes=res.weights_bytes, gpu_bytes=res.per_gpu.total_bytes if res.per_gpu else 0,
                               host_bytes=res.host_bytes, max_context_tokens=res.max_context_tokens,
                               decode_tokens_per_s_bound=tps, speed_class=_speed_class(tps), quality=tier,
-                              checkpoint=checkpoint)
+                              checkpoint=checkpoint, engine_args=_flags(dep, res, checkpoint, ctx))
     return None
 
 
@@ -181,12 +187,23 @@ def _try(model: ModelEntry, dep: Deployment, ctx: int, gpu: GpuSpec):
 
 def _most_layers_on_gpu(model: ModelEntry, dep: Deployment, ctx: int, gpu: GpuSpec):
     """Binary search for the largest ``-ngl`` (layers on the GPU) that still fits (llama.cpp offloads the last n)."""
-    lo, hi, best = 0, model.arch.num_layers, None
+    lo, hi, best, best_layers = 0, model.arch.num_layers, None, None
     while lo <= hi:
         mid = (lo + hi) // 2
         res = _try(model, dep.model_copy(update={"offload": "layers", "gpu_layers": mid}), ctx, gpu)
         if res is not None:
-            best, lo = res, mid + 1
+            best, best_layers, lo = res, mid, mid + 1
         else:
             hi = mid - 1
-    return best
+    return best, best_layers
+
+
+def _flags(dep: Deployment, res, checkpoint: CheckpointRef, ctx: int) -> dict:
+    """The launch flags of a fit row: one sequence of ``ctx`` tokens, the layout and placement it was sized with."""
+    return engine_flags(EngineConfig(
+        engine=dep.engine, checkpoint=checkpoint, weight_format=dep.weight_format, kv_dtype=res.kv_dtype,
+        tensor_parallel_size=dep.tensor_parallel_size, context_tokens=ctx, max_seqs=1,
+        memory_fraction=res.engine_args.get("gpu_memory_utilization"),
+        max_num_batched_tokens=res.engine_args.get("max_num_batched_tokens"),
+        block_size=res.engine_args.get("block_size"), offload=dep.offload, gpu_layers=dep.gpu_layers,
+        cpu_moe_layers=dep.cpu_moe_layers))
