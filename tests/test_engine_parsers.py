@@ -1,7 +1,8 @@
 """Every candidate of every plan renders to a command the engine's own parser reads back as the plan's numbers.
 
 Issue 11: a plan is a promise. Scenarios cover a 4090 with 7B/32B distills, 70B on a 4090, team 32B on L40S/H100,
-DeepSeek-V3/R1 on 8×H200 and 2×8 H20, V3 over several nodes, MI300X, and R1 with 4-bit allowed. Each candidate is
+DeepSeek-V3/R1 on 8×H200 and 2×8 H20, V3 over several nodes, MI300X, R1 with 4-bit allowed, R1's 1.58-bit GGUF on
+a unified-memory machine, and self-quantized formats. (70B with RAM offload is a ``fit`` row: see the last test.) Each candidate is
 rendered (``gpuplan render --target engine``) and its command is parsed by
 
 * SGLang's ``sglang.srt.server_args.prepare_server_args`` (``pip install --no-deps sglang`` + small packages, .ci/run),
@@ -60,6 +61,7 @@ SCENARIOS = {
     "7b-self-quantized": PlanRequest(model="deepseek-r1-distill-qwen-7b", users=4, gpus=("rtx-4090",), max_gpus=1,
                                      quality="4bit", self_quantize=True, weight_formats=("awq-int4", "gguf-q6_k"),
                                      top=6),
+    "r1-any-unified": PlanRequest(model="deepseek-r1", users=1, classes=("unified",), quality="any", top=6),
     "r1-4bit": PlanRequest(model="deepseek-r1", users=64, gpus=("h200-sxm", "a100-sxm4-80gb"), max_nodes=2,
                            quality="4bit", top=8),
 }
@@ -133,15 +135,23 @@ def test_candidate_loads_a_real_checkpoint_of_its_format(name, i):
         assert ref.quantization == "fp8" and c.engine in ("vllm", "sglang")
 
 
-@pytest.mark.parametrize("name,i", CANDIDATES)
+WITH_BYTES = [(n, i) for n, i in CANDIDATES if planned(n).candidates[i].checkpoint.bytes
+              and planned(n).candidates[i].checkpoint.provided_by != "online"]
+
+
+def test_published_bytes_are_exercised():
+    """The release bytes of V3/R1/distills and Unsloth's GGUF sizes appear among the candidates."""
+    assert len(WITH_BYTES) >= 10
+    assert {planned(n).candidates[i].checkpoint.provided_by for n, i in WITH_BYTES} >= {"release", "community"}
+
+
+@pytest.mark.parametrize("name,i", WITH_BYTES)
 def test_checkpoint_bytes_match_planned_weights(name, i):
     """Published checkpoint bytes vs the planner's weights (±3%): the whole model, and per GPU when every tensor is
     sharded (TP/PP without attention-DP). DeepSeek-V3's release includes its MTP layer (~2.2%), which engines do not
     load for plain decoding."""
     plan = planned(name)
     c = plan.candidates[i]
-    if not c.checkpoint or not c.checkpoint.bytes or c.checkpoint.provided_by == "online":
-        pytest.skip("no published bytes for this checkpoint")
     model = get_model(plan.model.id)
     model_tensor_bytes(model, c.weight_format)
     whole = _whole_weights(model.id, c.weight_format)[0]
