@@ -36,7 +36,7 @@ from gpuplan.planfile import (
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 
 OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
-SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "vllm-ascend")
 GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
 PRESETS: dict[str, dict] = {
     # A developer with one consumer GPU: one user, llama.cpp/GGUF allowed, consumer and workstation cards.
@@ -158,6 +158,8 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
     if gpu.vendor == "nvidia" and fmt.min_compute_capability and (gpu.compute_capability or 0) < fmt.min_compute_capability:
         return "format_cc"
     if engine in ("vllm", "sglang") and gpu.vendor not in ("nvidia", "amd"):
+        return "engine_vendor"
+    if engine == "vllm-ascend" and gpu.vendor != "huawei":
         return "engine_vendor"
     return None
 
@@ -378,6 +380,10 @@ def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
             args["--ep-size"] = dep.expert_parallel_size
         if mem.kv_dtype.startswith("fp8"):
             args["--kv-cache-dtype"] = "fp8_e4m3"
+    elif dep.engine == "vllm-ascend":
+        from gpuplan.artifacts.ascend import vllm_ascend_args
+
+        args = vllm_ascend_args(dep, mem, max_seqs)
     elif dep.engine in ("llama.cpp", "ollama"):
         args = {"--ctx-size": mem.context_tokens * max_seqs, "--parallel": max_seqs, "--n-gpu-layers": 999}
     return args
