@@ -107,3 +107,35 @@ def test_heldout_tpot_n076_within_the_stated_band() -> None:
     est = estimate_serving(get_model(row["model"]), dep, Workload(input_tokens=233, output_tokens=221, concurrency=4))
     measured = float(row["value"])
     assert abs(est.tpot_s - measured) / measured <= est.uncertainty_fraction
+
+
+def test_render_ascend_plan_uses_the_device_plugin_and_the_cann_image(tmp_path: Path) -> None:
+    """k8s asks for huawei.com/Ascend910 (Ascend device plugin), the image is vLLM-Ascend on CANN, the command is
+    `vllm serve` with the planned flags, and compose mounts the host driver files the vLLM-Ascend docs list."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from gpuplan.cli.main import build_app
+    from gpuplan.i18n import set_language
+
+    set_language("en")
+    runner = CliRunner()
+    plan_file = tmp_path / "plan.yaml"
+    res = runner.invoke(build_app(), ["plan", "deepseek-r1-distill-qwen-32b", "--users", "20", "--gpu", "ascend-910b",
+                                      "-o", str(plan_file)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "deploy"
+    res = runner.invoke(build_app(), ["render", str(plan_file), "--target", "engine,k8s,compose,docker",
+                                      "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    serve = (out / "engine" / "serve.sh").read_text()
+    assert "vllm serve deepseek-ai/DeepSeek-R1-Distill-Qwen-32B" in serve and "--block-size 128" in serve
+    docs = [d for d in yaml.safe_load_all((out / "k8s" / "deployment.yaml").read_text()) if d]
+    container = docs[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "quay.io/ascend/vllm-ascend:v0.23.0"
+    assert container["resources"]["limits"]["huawei.com/Ascend910"] == "2"
+    compose = yaml.safe_load((out / "docker" / "docker-compose.yml").read_text())
+    volumes = compose["services"]["engine"]["volumes"]
+    assert "/usr/local/Ascend/driver/lib64/:/usr/local/Ascend/driver/lib64/:ro" in volumes
+    assert "/dev/davinci1" in compose["services"]["engine"]["devices"]
+    assert (out / "docker" / "Dockerfile").read_text().count("FROM quay.io/ascend/vllm-ascend:v0.23.0") == 1

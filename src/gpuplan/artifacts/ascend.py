@@ -44,12 +44,12 @@ def vllm_ascend_args(dep: Any, mem: Any, max_seqs: int) -> dict[str, Any]:
     return args
 
 
-def vllm_ascend_argv(model_id: str, port: int, args: dict[str, Any]) -> list[str]:
-    """``vllm serve MODEL --host 0.0.0.0 --port PORT`` followed by the planned flags (booleans as bare flags)."""
-    argv = ["vllm", "serve", model_id, "--host", "0.0.0.0", "--port", str(port)]
-    for flag, value in args.items():
-        if value is True:
-            argv.append(flag)
-        elif value is not None and value is not False:
-            argv += [flag, str(value)]
-    return argv
+# Host driver files an Ascend container needs, read-only (vllm-ascend docs/source/installation.md, the `docker run`
+# of the A2/A3 image: /usr/local/dcmi, npu-smi, the driver's lib64 and version.info, /etc/ascend_install.info).
+ASCEND_DRIVER_MOUNTS = (
+    "/usr/local/dcmi:/usr/local/dcmi:ro",
+    "/usr/local/bin/npu-smi:/usr/local/bin/npu-smi:ro",
+    "/usr/local/Ascend/driver/lib64/:/usr/local/Ascend/driver/lib64/:ro",
+    "/usr/local/Ascend/driver/version.info:/usr/local/Ascend/driver/version.info:ro",
+    "/etc/ascend_install.info:/etc/ascend_install.info:ro",
+)
