@@ -53,6 +53,7 @@ def entry_from_info(info, ref: str) -> ModelEntry:
     except GpuplanError:
         raise UnsupportedError("anymodel.no_format", given=ref) from None
     return ModelEntry(
+        kept_16bit_modules=_kept_16bit_modules(info, fmt),
         id=ref, name=Path(ref).name if info.source != "hub" else ref.split("/")[-1], family="imported", config=config,
         config_source=f"read from {ref} ({info.source})",
         checkpoint=Checkpoint(weight_format=fmt, bytes=info.total_bytes or None,
@@ -68,3 +69,15 @@ def install(*, hub_offline: bool = False) -> None:
     from gpuplan.catalog.models import set_model_resolver
 
     set_model_resolver(partial(resolve_entry, hub_offline=hub_offline))
+
+
+_SIXTEEN_BIT = {"BF16", "F16", "F32"}
+
+
+def _kept_16bit_modules(info, fmt: str) -> list[str]:
+    """Modules whose ``.weight`` matrix the safetensors headers show in 16/32 bits while the checkpoint's format is a
+    quantized one: the dtype map read from the files themselves (a mixed FP8 checkpoint's BF16 attention, say)."""
+    if fmt in ("bf16", "fp16", "fp32") or fmt.startswith("gguf-") or info.source == "gguf":
+        return []
+    return sorted(t.name.removesuffix(".weight") for t in info.tensors
+                  if t.name.endswith(".weight") and len(t.shape) >= 2 and t.dtype in _SIXTEEN_BIT)
