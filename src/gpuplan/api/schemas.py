@@ -130,6 +130,8 @@ class PlanRequest(_Request):
     preset: str | None = Field(None, min_length=1, max_length=32)
     years: float = Field(3, ge=0.1, le=20)
     top: int = Field(10, ge=1, le=MAX_PLAN_TOP)
+    have: list[str] = Field(default_factory=list, max_length=16,
+                            description="GPUs you own, e.g. ['2xrtx-4090', '1xrtx-3090']: planned with zero capex.")
 
 
 class PlanBody(_Request):

@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         top: int = typer.Option(10, "--top", min=1, max=200, help=t("plan.opt_top")),
         output: str = typer.Option(None, "-o", "--output", help=t("plan.opt_output_file")),
         calibration: Path = typer.Option(None, "--calibration", help=t("plan.opt_calibration")),
+        have: list[str] = typer.Option(None, "--have", help=t("owned.opt_have")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard

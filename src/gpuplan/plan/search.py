@@ -78,6 +78,8 @@ class PlanRequest(BaseModel):
     years: float = Field(3, gt=0, le=20)
     top: int = Field(10, ge=1, le=200)
     training: TrainingJob | None = None
+    # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
+    have: tuple[str, ...] = ()
 
 
 @dataclass
@@ -195,6 +197,10 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     started = time.perf_counter()
     if req.objective not in OBJECTIVES:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
+    if req.have:
+        from gpuplan.plan.owned import search_owned
+
+        return search_owned(req, prices, calibration)
     model = get_model(req.model)
     if req.task != "serve":
         return _search_training(req, model, prices, started, calibration)
