@@ -65,7 +65,7 @@ HOST_COLUMNS = [
 ]
 RATE_COLUMNS = [c for c in GPU_COLUMNS if c.startswith("dense_")]
 
-VENDORS = {"nvidia", "amd", "huawei", "apple", "intel"}
+VENDORS = {"nvidia", "amd", "huawei", "apple", "intel", "moorethreads"}
 CLASSES = {"consumer", "workstation", "datacenter", "unified", "embedded"}
 ARCHITECTURES = {
     "pascal",
@@ -80,6 +80,7 @@ ARCHITECTURES = {
     "cdna4",
     "rdna3",
     "davinci",
+    "musa3",
     "apple-m1",
     "apple-m2",
     "apple-m3",
@@ -87,7 +88,7 @@ ARCHITECTURES = {
     "orin",
 }
 # "nvlink2" is not in the list the brief gave (it stops at nvlink3). It is used only for V100 SXM2.
-INTERCONNECTS = {"nvlink2", "nvlink3", "nvlink4", "nvlink5", "nvlink-bridge", "xgmi", "hccs", "pcie", "none"}
+INTERCONNECTS = {"nvlink2", "nvlink3", "nvlink4", "nvlink5", "nvlink-bridge", "xgmi", "hccs", "mtlink", "pcie", "none"}
 MEMORY_BASES = {"driver", "label", "unified"}
 SLUG = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
 
