@@ -139,3 +139,19 @@ def test_render_ascend_plan_uses_the_device_plugin_and_the_cann_image(tmp_path: 
     assert "/usr/local/Ascend/driver/lib64/:/usr/local/Ascend/driver/lib64/:ro" in volumes
     assert "/dev/davinci1" in compose["services"]["engine"]["devices"]
     assert (out / "docker" / "Dockerfile").read_text().count("FROM quay.io/ascend/vllm-ascend:v0.23.0") == 1
+
+
+def test_mindie_needs_an_explicit_fraction_and_uses_128_token_blocks() -> None:
+    """MindIE: kv_cache = total x memory_fraction - weights - workspace (MindIE error reference MIE05E01000A); the
+    default fraction is unpublished, so gpuplan asks for it; cacheBlockSize 128 (MindIE Service config docs)."""
+    from gpuplan.catalog import get_model
+    from gpuplan.errors import UnsupportedError
+
+    model = get_model("qwen/qwen3-8b")
+    with pytest.raises(UnsupportedError):
+        size_inference(model, Deployment(gpu_id="ascend-910b", engine="mindie", weight_format="bf16"),
+                       context_tokens=4096, concurrency=1)
+    mem = size_inference(model, Deployment(gpu_id="ascend-910b", engine="mindie", weight_format="bf16",
+                                           gpu_memory_utilization=0.8), context_tokens=4096, concurrency=1)
+    assert mem.engine_args["block_size"] == 128
+    assert mem.per_gpu.budget_bytes == int(0.8 * get_gpu("ascend-910b").memory_bytes)
