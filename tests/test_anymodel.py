@@ -113,3 +113,21 @@ def test_api_accepts_a_local_directory(my_model: Path) -> None:
     client = TestClient(create_app())
     r = client.post("/api/v1/size", json={"model": str(my_model), "gpu": "l40s"})
     assert r.status_code == 200, r.text
+
+
+def test_cached_hub_id_is_accepted_offline(tmp_path: Path, monkeypatch) -> None:
+    """A Hub id that is not in the catalog, read before into gpuplan's cache, sizes offline (HF_HUB_OFFLINE=1)."""
+    if not REF.exists():
+        pytest.skip("shared/reference/configs is not checked out here")
+    from huggingface_hub import constants
+
+    from gpuplan.importers.hub import _cache_file, _write_cache
+    from gpuplan.importers.model import build_info
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    config = json.loads(REF.read_text())
+    repo = "someone/qwen3-8b-copy"
+    _write_cache(_cache_file(repo, None), build_info(source="hub", ref=repo, config=config, tensors=()))
+    data = run_json("size", repo, "--gpu", "l40s")
+    catalog = run_json("size", "Qwen/Qwen3-8B", "--gpu", "l40s")
+    assert data["weights_bytes"] == catalog["weights_bytes"]
