@@ -131,3 +131,19 @@ def test_cached_hub_id_is_accepted_offline(tmp_path: Path, monkeypatch) -> None:
     data = run_json("size", repo, "--gpu", "l40s")
     catalog = run_json("size", "Qwen/Qwen3-8B", "--gpu", "l40s")
     assert data["weights_bytes"] == catalog["weights_bytes"]
+
+
+@pytest.mark.parametrize(("query", "first"), [
+    ("deepseek r1", "deepseek-ai/DeepSeek-R1"),
+    ("深度求索 R1", "deepseek-ai/DeepSeek-R1"),
+    ("qwen3 8b", "Qwen/Qwen3-8B"),
+    ("deepseek-ai/DeepSeek-7B", "deepseek-ai/deepseek-llm-7b-base"),  # no match → closest names, the 7B first
+])
+def test_api_model_search_box(query: str, first: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from gpuplan.api.app import create_app
+
+    r = TestClient(create_app()).get("/api/v1/models", params={"q": query})
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["id"] == first
