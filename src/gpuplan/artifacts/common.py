@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from gpuplan.artifacts.ascend import vllm_ascend_image
 from gpuplan.catalog.gpus import GpuSpec, get_gpu
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
@@ -44,8 +45,8 @@ ENGINE_IMAGES = {
     "llama.cpp": "ghcr.io/ggml-org/llama.cpp:server-cuda",
     "ollama": "ollama/ollama:latest",
     "trtllm": "nvcr.io/nvidia/tensorrt-llm/release:latest",
-    # vLLM-Ascend on the CANN toolkit image (engines.toml [vllm_ascend].image, with its source)
-    "vllm-ascend": "quay.io/ascend/vllm-ascend:v0.23.0",
+    # vLLM-Ascend on the CANN toolkit image: engines.toml [vllm_ascend].image, with its source (one place)
+    "vllm-ascend": vllm_ascend_image(),
 }
 
 #: Engine binaries that are not on PATH inside their official image: llama.cpp's server image puts the binary at

@@ -165,9 +165,9 @@ def _router(req, owned: tuple[Owned, ...], users: int, prices, calibration) -> d
     feasible = all(p["candidate"] for p in parts)
     out_tps = sum((p["candidate"]["perf"]["output_tokens_per_s"] or 0.0) for p in parts if p["candidate"])
     desc = " + ".join(
-        f"{p['users']} users on "
-        + (f"{p['candidate']['gpu_count']}×{p['gpu']} {p['candidate']['engine']} {p['candidate']['weight_format']}"
-           if p["candidate"] else f"{p['gpu']} (does not fit)") for p in parts)
+        t("owned.router_part", users=p["users"],
+          cand=f"{p['candidate']['gpu_count']}×{p['gpu']} {p['candidate']['engine']} {p['candidate']['weight_format']}")
+        if p["candidate"] else t("owned.router_part_none", users=p["users"], gpu=p["gpu"]) for p in parts)
     sentence = (t("owned.router", parts=desc, tps=f"{out_tps:,.0f}") if feasible
                 else t("owned.router_infeasible", parts=desc))
     return {"feasible": feasible, "output_tokens_per_s": out_tps if feasible else None, "parts": parts,
