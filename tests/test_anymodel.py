@@ -131,6 +131,9 @@ def test_cached_hub_id_is_accepted_offline(tmp_path: Path, monkeypatch) -> None:
     data = run_json("size", repo, "--gpu", "l40s")
     catalog = run_json("size", "Qwen/Qwen3-8B", "--gpu", "l40s")
     assert data["weights_bytes"] == catalog["weights_bytes"]
+    # inspect still reads it through the importers (source and catalog matches), not as a bare resolved entry
+    info = run_json("inspect", repo)
+    assert info["source"] == "hub" and "Qwen/Qwen3-8B" in info["catalog_matches"]
 
 
 @pytest.mark.parametrize(("query", "first"), [

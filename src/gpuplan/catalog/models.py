@@ -120,14 +120,14 @@ def normalize_model_name(ref: str) -> str:
     return re.sub(r"-{2,}", "-", text).strip("-")
 
 
-def get_model(ref: str) -> ModelEntry:
+def get_model(ref: str, *, resolve: bool = True) -> ModelEntry:
     """A model by HF id (any case), its repo name or an alias, typed with spaces or Chinese family names too;
-    else a registered or resolvable imported model; 'did you mean …' otherwise."""
+    else a registered or (``resolve``) resolvable imported model; 'did you mean …' otherwise."""
     key = ref.strip().lower()
     hit = _USER_MODELS.get(key) or _index().get(key) or _index().get(normalize_model_name(ref))
     if hit is not None:
         return hit
-    for resolver in _RESOLVER:
+    for resolver in _RESOLVER if resolve else ():
         found = resolver(ref)
         if found is not None:
             return register_model(found)
