@@ -122,9 +122,9 @@ def normalize_model_name(ref: str) -> str:
 
 def get_model(ref: str, *, resolve: bool = True) -> ModelEntry:
     """A model by HF id (any case), its repo name or an alias, typed with spaces or Chinese family names too;
-    else a registered or (``resolve``) resolvable imported model; 'did you mean …' otherwise."""
+    else (``resolve``) a registered or resolvable imported model; 'did you mean …' otherwise."""
     key = ref.strip().lower()
-    hit = _USER_MODELS.get(key) or _index().get(key) or _index().get(normalize_model_name(ref))
+    hit = (_USER_MODELS.get(key) if resolve else None) or _index().get(key) or _index().get(normalize_model_name(ref))
     if hit is not None:
         return hit
     for resolver in _RESOLVER if resolve else ():
