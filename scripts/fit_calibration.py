@@ -37,7 +37,9 @@ from gpuplan.perf.predict import predict_value  # noqa: E402
 from gpuplan.perf.validation import HELDOUT_RULE, is_heldout, load_dataset, percentile  # noqa: E402
 
 DEFAULT_DATASETS = (ROOT.parent / "shared" / "calibration" / "public-normalized.csv",
-                    ROOT / "tests" / "data" / "calibration" / "extra-normalized.csv")
+                    ROOT / "tests" / "data" / "calibration" / "extra-normalized.csv",
+                    # vLLM-Ascend rows N076-N081 of shared/calibration/public-2-normalized.csv (GPUStack, 910B)
+                    ROOT / "tests" / "data" / "calibration" / "ascend-normalized.csv")
 OUT = ROOT / "src" / "gpuplan" / "catalog" / "data" / "calibration.toml"
 SPEED_METRICS = ("decode_tokens_per_s", "prefill_tokens_per_s", "output_tokens_per_s", "ttft_s", "itl_s",
                  "train_tokens_per_s_per_gpu", "mfu_fraction")

@@ -193,6 +193,9 @@ class PlanFile(BaseModel):
     rejections: tuple[Rejection, ...] = ()
     assumptions: tuple[str, ...] = ()
     search: dict[str, float] = Field(default_factory=dict)
+    # Plans on owned hardware (``--have``): the owned GPUs and the mixed-fleet options (a router over one replica per
+    # GPU type; llama.cpp split over all cards), each with its feasibility and numbers (gpuplan.plan.owned).
+    owned: dict[str, Any] | None = None
 
     @property
     def chosen(self) -> Candidate:

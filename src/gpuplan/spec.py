@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gpuplan.errors import InvalidInputError
 
-ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers")
+ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers", "vllm-ascend", "mindie")
 TRAINING_ENGINES = ("deepspeed", "fsdp", "megatron")
 TASKS = ("serve", "lora", "qlora", "full", "pretrain")
 KV_DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla", "q8_0", "q4_0")
 
-Engine = Literal["vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers"]
+Engine = Literal["vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers", "vllm-ascend", "mindie"]
 Task = Literal["serve", "lora", "qlora", "full", "pretrain"]
 
 

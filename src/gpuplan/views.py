@@ -207,6 +207,7 @@ def build_request(opts: dict):
         "currency": currency, "market": opts.get("market"),
         "utilization_fraction": utilization if utilization is not None else 0.5,
         "electricity_region": opts.get("electricity"),
+        "have": tuple(opts.get("have") or ()),
     }
     if task != "serve":
         req["training"] = TrainingJob(task="full" if task == "pretrain" else task)

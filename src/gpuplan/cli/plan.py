@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         utilization: float = typer.Option(None, "--utilization", help=t("money.opt_utilization")),
         market: str = typer.Option(None, "--market", help=t("money.opt_market"), metavar="new|used|china"),
         electricity: str = typer.Option(None, "--electricity", help=t("money.opt_electricity"), metavar="REGION"),
+        have: list[str] = typer.Option(None, "--have", help=t("owned.opt_have")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard

@@ -25,7 +25,7 @@ from gpuplan.errors import MalformedFileError
 
 # Engines that share a runtime with another engine, for parameters not fitted on themselves.
 ENGINE_FALLBACK = {"ollama": "llama.cpp", "ktransformers": "llama.cpp", "sglang": "vllm", "transformers": "vllm",
-                   "vllm": "sglang", "trtllm": "vllm"}
+                   "vllm": "sglang", "trtllm": "vllm", "vllm-ascend": "vllm", "mindie": "vllm-ascend"}
 
 PARAM_NAMES = (
     "mem_efficiency_fraction", "compute_efficiency_fraction", "compute_half_m_tokens", "step_overhead_s",

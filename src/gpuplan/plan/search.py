@@ -37,7 +37,7 @@ from gpuplan.planfile import (
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 
 OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
-SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "vllm-ascend")
 GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
 PRESETS: dict[str, dict] = {
     # A developer with one consumer GPU: one user, llama.cpp/GGUF allowed, consumer and workstation cards.
@@ -89,6 +89,8 @@ class PlanRequest(BaseModel):
     @property
     def purchase(self) -> str:
         return self.market or ("china" if self.currency == "CNY" else "new")
+    # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
+    have: tuple[str, ...] = ()
 
 
 @dataclass
@@ -170,6 +172,8 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_cc"
     if engine in ("vllm", "sglang") and gpu.vendor not in ("nvidia", "amd"):
         return "engine_vendor"
+    if engine == "vllm-ascend" and gpu.vendor != "huawei":
+        return "engine_vendor"
     return None
 
 
@@ -204,6 +208,10 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     started = time.perf_counter()
     if req.objective not in OBJECTIVES:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
+    if req.have:
+        from gpuplan.plan.owned import search_owned
+
+        return search_owned(req, prices, calibration)
     model = get_model(req.model)
     if req.task != "serve":
         return _search_training(req, model, prices, started, calibration)
@@ -436,6 +444,10 @@ def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
             args["--ep-size"] = dep.expert_parallel_size
         if mem.kv_dtype.startswith("fp8"):
             args["--kv-cache-dtype"] = "fp8_e4m3"
+    elif dep.engine == "vllm-ascend":
+        from gpuplan.artifacts.ascend import vllm_ascend_args
+
+        args = vllm_ascend_args(dep, mem, max_seqs)
     elif dep.engine in ("llama.cpp", "ollama"):
         args = {"--ctx-size": mem.context_tokens * max_seqs, "--parallel": max_seqs, "--n-gpu-layers": 999}
     return args
