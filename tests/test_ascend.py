@@ -135,11 +135,14 @@ def test_render_ascend_plan_uses_the_device_plugin_and_the_cann_image(tmp_path: 
     docs = [d for d in yaml.safe_load_all((out / "k8s" / "deployment.yaml").read_text()) if d]
     container = docs[0]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "quay.io/ascend/vllm-ascend:v0.23.0"
-    assert container["resources"]["limits"]["huawei.com/Ascend910"] == "2"
+    from gpuplan.planfile import PlanFile
+
+    chosen = PlanFile.load(plan_file).chosen
+    assert container["resources"]["limits"]["huawei.com/Ascend910"] == str(chosen.gpus_per_node)
     compose = yaml.safe_load((out / "docker" / "docker-compose.yml").read_text())
     volumes = compose["services"]["engine"]["volumes"]
     assert "/usr/local/Ascend/driver/lib64/:/usr/local/Ascend/driver/lib64/:ro" in volumes
-    assert "/dev/davinci1" in compose["services"]["engine"]["devices"]
+    assert f"/dev/davinci{chosen.gpus_per_node - 1}" in compose["services"]["engine"]["devices"]
     assert (out / "docker" / "Dockerfile").read_text().count("FROM quay.io/ascend/vllm-ascend:v0.23.0") == 1
 
 
