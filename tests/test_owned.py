@@ -70,3 +70,19 @@ def test_cli_and_api_take_have() -> None:
                                                             "have": ["1xa100-80gb", "2xt4"]})
     assert r.status_code == 200, r.text
     assert all(c["cost"]["capex_usd"] == 0.0 for c in r.json()["candidates"])
+
+
+def test_owned_plan_file_round_trips_and_renders(tmp_path) -> None:
+    """The owned-fleet facts survive plan.yaml (the reader's bounds accept them) and render still works."""
+    from gpuplan.planfile import PlanFile
+
+    set_language("en")
+    plan_file = tmp_path / "plan.yaml"
+    runner = CliRunner()
+    res = runner.invoke(build_app(), ["plan", "qwen/qwen3-32b", "--users", "30", "--have", "1xa100-80gb,2xt4",
+                                      "-o", str(plan_file)])
+    assert res.exit_code == 0, res.output
+    loaded = PlanFile.load(plan_file)
+    assert loaded.owned and loaded.owned["router"]["feasible"] in (True, False)
+    res = runner.invoke(build_app(), ["render", str(plan_file), "--target", "engine", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
