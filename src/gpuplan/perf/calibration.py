@@ -30,7 +30,7 @@ ENGINE_FALLBACK = {"ollama": "llama.cpp", "ktransformers": "llama.cpp", "sglang"
 PARAM_NAMES = (
     "mem_efficiency_fraction", "compute_efficiency_fraction", "compute_half_m_tokens", "step_overhead_s",
     "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "prefill_chunk_tokens", "mfu_fraction",
-    "uncertainty_fraction",
+    "uncertainty_fraction", "host_mem_efficiency_fraction", "host_compute_efficiency_fraction",
 )
 
 
@@ -47,6 +47,8 @@ class CalibrationParams(BaseModel):
     * ``format_mem_factors`` / ``format_compute_factors``: multipliers on η for a weight format (dequantization cost).
     * ``mfu_fraction``: model FLOPs utilization for training frameworks.
     * ``uncertainty_fraction``: the ± band reported with an estimate (the fit's residual on its own rows).
+    * ``host_mem_efficiency_fraction`` / ``host_compute_efficiency_fraction``: achieved / peak host memory bandwidth
+      and CPU FLOP/s for weights in host RAM (experts on the CPU, layers left on the host).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -61,6 +63,8 @@ class CalibrationParams(BaseModel):
     prefill_chunk_tokens: float = 8192.0
     mfu_fraction: float = 0.4
     uncertainty_fraction: float = 0.35
+    host_mem_efficiency_fraction: float = 0.6
+    host_compute_efficiency_fraction: float = 0.4
     format_mem_factors: dict[str, float] = {}
     format_compute_factors: dict[str, float] = {}
 
@@ -80,7 +84,13 @@ class CalibrationEntry(BaseModel):
     architecture: str = "*"
     params: dict[str, Any]
     fitted_on: dict[str, tuple[str, ...]] = {}
+    versions: tuple[str, ...] = ()   # engine versions of the rows it was fitted on (as the sources state them)
     origin: str = "shipped"
+
+    @property
+    def rows(self) -> frozenset[str]:
+        """The measured rows behind this entry (union over its parameters)."""
+        return frozenset(r for ids in self.fitted_on.values() for r in ids)
 
 
 class Calibration(BaseModel):
@@ -91,6 +101,8 @@ class Calibration(BaseModel):
     id: str
     params: CalibrationParams
     exact: bool  # True when an (engine, architecture) entry was fitted for this very pair
+    rows: int = 0  # measured rows behind the entries used (calibration_rows): 0 = priors only
+    versions: tuple[str, ...] = ()  # engine versions those rows were measured on (empty: not stated)
 
 
 class CalibrationSet(BaseModel):
@@ -148,7 +160,16 @@ def _resolve(cal: CalibrationSet, engine: str, arch: str, gpu_class: str) -> Cal
         used.append(f"{e.engine}/{e.architecture}")
     exact = any(cal._find(engine, k) is not None for k in specific)
     ident = "+".join(reversed(used)) if used else "defaults"
-    return Calibration(id=ident, params=CalibrationParams(**merged), exact=exact)
+    rows: set[str] = set()
+    versions: set[str] = set()
+    for key in chain:
+        e = cal._find(*key)
+        if e is not None:
+            rows |= e.rows
+            if e.engine == engine:
+                versions.update(e.versions)
+    return Calibration(id=ident, params=CalibrationParams(**merged), exact=exact, rows=len(rows),
+                       versions=tuple(sorted(versions)))
 
 
 def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any], list[CalibrationEntry]]:
@@ -159,10 +180,11 @@ def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any
             engine = str(raw.pop("engine"))
             arch = str(raw.pop("architecture", "*")).lower()
             fitted = {k: tuple(v) for k, v in dict(raw.pop("fitted_on", {})).items()}
+            versions = tuple(str(v) for v in raw.pop("versions", ()))
             raw.pop("note", None)
             CalibrationParams(**raw)  # validates names and types
             entries.append(CalibrationEntry(engine=engine, architecture=arch, params=raw, fitted_on=fitted,
-                                            origin=origin))
+                                            versions=versions, origin=origin))
         defaults = dict(data.get("defaults", {}))
         CalibrationParams(**defaults)
     except (KeyError, TypeError, ValueError, ValidationError) as exc:

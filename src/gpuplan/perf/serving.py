@@ -98,8 +98,25 @@ def _peak(gpu: GpuSpec, dtype: str) -> float | None:
     return None
 
 
+def host_rates(dep: Deployment, host_bytes_per_s: float | None = None) -> tuple[float, float]:
+    """(memory bytes/s, CPU FLOP/s) of the deployment's host for weights kept in host RAM; 0 = not stated.
+
+    The CPU rate is the AVX-512/AVX2 FP32 FMA peak (llama.cpp's and KTransformers 0.2's llamafile kernels); without a
+    stated rate the host path is priced by its memory bandwidth alone.
+    """
+    bw = host_bytes_per_s or 0.0
+    flops = 0.0
+    if dep.host_id:
+        from gpuplan.catalog import get_host
+
+        host = get_host(dep.host_id)
+        bw = bw or (host.memory_bandwidth_bytes_per_s or 0.0)
+        flops = host.cpu_fp32_flops_per_s or 0.0
+    return bw, flops
+
+
 def hardware_for(gpu: GpuSpec, dep: Deployment, weight_format: str, *, host_bytes_per_s: float = 0.0,
-                 allow_unknown_compute: bool = False) -> Hardware:
+                 host_flops_per_s: float = 0.0, allow_unknown_compute: bool = False) -> Hardware:
     """The per-GPU rates and layout the step model needs, from the catalog GPU and the deployment."""
     if not gpu.memory_bandwidth_bytes_per_s:
         raise UnsupportedError("perf.no_bandwidth", gpu=gpu.id)
@@ -125,8 +142,21 @@ def hardware_for(gpu: GpuSpec, dep: Deployment, weight_format: str, *, host_byte
         gemm_flops_per_s=gemm_peak, attention_flops_per_s=attention_peak,
         tp=dep.tensor_parallel_size, pp=dep.pipeline_parallel_size, ep=ep, dp_attention=dp_att,
         intra_node_bytes_per_s=tp_link, ep_link_bytes_per_s=ep_link, host_bytes_per_s=host_bytes_per_s,
-        host_experts=dep.offload == "experts", host_resident_fraction=0.0,
+        host_experts=dep.offload == "experts", host_resident_fraction=0.0, host_flops_per_s=host_flops_per_s,
     )
+
+
+def offload_hardware(hw: Hardware, dep: Deployment, tab) -> Hardware:
+    """``hw`` with the host's share of the weights: layers left on the host (llama.cpp ``-ngl`` below the layer count)
+    or the routed experts of the first N MoE layers (llama.cpp ``--n-cpu-moe N``; all of them for KTransformers)."""
+    update: dict[str, float] = {}
+    if dep.offload == "layers" and dep.gpu_layers is not None:
+        update["host_resident_fraction"] = 1 - min(dep.gpu_layers, tab.num_layers) / tab.num_layers
+    if dep.offload == "experts" and dep.cpu_moe_layers is not None and tab.num_moe_layers:
+        update["host_expert_fraction"] = min(dep.cpu_moe_layers, tab.num_moe_layers) / tab.num_moe_layers
+    if not update:
+        return hw
+    return Hardware(**{**{f: getattr(hw, f) for f in hw.__slots__}, **update})
 
 
 def _calibration(cal: Calibration | CalibrationSet | None, engine: str, gpu: GpuSpec) -> Calibration:
@@ -211,21 +241,15 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
     cal = _calibration(calibration, engine, gpu)
     p = cal.params
     assumptions: list[str] = []
-    host_bw = host_bytes_per_s or 0.0
+    host_bw, host_flops = host_rates(dep, host_bytes_per_s) if dep.offload != "none" else (0.0, 0.0)
     if dep.offload != "none":
-        if not host_bw and dep.host_id:
-            from gpuplan.catalog import get_host
-
-            host_bw = get_host(dep.host_id).memory_bandwidth_bytes_per_s
         if not host_bw:
             raise InvalidInputError("perf.offload_needs_host", offload=dep.offload)
         assumptions.append("perf.assume_host")
-    hw = hardware_for(gpu, dep, fmt, host_bytes_per_s=host_bw)
+    hw = hardware_for(gpu, dep, fmt, host_bytes_per_s=host_bw, host_flops_per_s=host_flops)
     dp_att = hw.dp_attention
     tab = model_table(entry.id, fmt, kv_dtype, dep.tensor_parallel_size, dep.expert_parallel_size, dp_att)
-    if dep.offload == "layers" and dep.gpu_layers is not None:
-        hw = Hardware(**{**{f: getattr(hw, f) for f in hw.__slots__},
-                         "host_resident_fraction": 1 - min(dep.gpu_layers, tab.num_layers) / tab.num_layers})
+    hw = offload_hardware(hw, dep, tab)
     inp, out = float(workload.input_tokens), float(workload.output_tokens)
     cached = inp * workload.prefix_cache_hit_fraction
     context = int(inp + out)

@@ -24,6 +24,8 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet
 REQUIRED_COLUMNS = ("id", "task", "model", "weight_format", "gpu", "gpu_count", "engine", "batch", "input_tokens",
                     "output_tokens", "metric", "value")
 SPEED_METRICS = ("decode_tokens_per_s", "prefill_tokens_per_s", "output_tokens_per_s")
+# Every speed or latency metric (the per-engine and per-family tables group these).
+TIMING_METRICS = SPEED_METRICS + ("ttft_s", "itl_s")
 HELDOUT_RULE = ("A row is held out when the integer in its id (M137 → 137) is divisible by 4: every fourth id, "
                 "independent of file order, never used by scripts/fit_calibration.py.")
 MAX_ROWS = 100_000
@@ -49,6 +51,8 @@ class DatasetRow(BaseModel):
     metric: str
     value: float
     source_id: str | None = None
+    host: str | None = None              # host catalog id (CPU+GPU hybrid rows)
+    engine_version: str | None = None    # as the source states it ("0.5.6.post2", "b7315", "vllm-ascend 0.9.1")
     dataset: str = ""
 
 
@@ -66,6 +70,9 @@ class RowResult(BaseModel):
     ape_fraction: float | None
     heldout: bool
     reason: str | None = None  # why it was not predicted
+    task: str = ""
+    engine_version: str | None = None
+    family: str = "unknown"    # model family group (model_family): deepseek-mla-moe, moe, dense
 
 
 class MetricSummary(BaseModel):
@@ -93,6 +100,9 @@ class ValidationReport(BaseModel):
     heldout_speed: MetricSummary
     fitted: MetricSummary
     heldout_rule: str
+    by_engine: dict[str, MetricSummary] = {}          # "sglang 0.5.3": speed rows of that engine and version
+    by_family: dict[str, MetricSummary] = {}          # speed rows per model family
+    heldout_by_family: dict[str, MetricSummary] = {}  # held-out speed rows per model family ("moe serving" too)
     worst: tuple[RowResult, ...]
     unpredicted: tuple[RowResult, ...]
     rows: tuple[RowResult, ...]
@@ -148,6 +158,8 @@ def parse_dataset(text: str, where: str) -> tuple[DatasetRow, ...]:
             output_tokens=_opt_int(raw.get("output_tokens"), "output_tokens", rid, where),
             metric=(raw.get("metric") or "").strip(), value=value,
             source_id=(raw.get("source_id") or "").strip() or None, dataset=where,
+            host=(raw.get("host") or "").strip().lower() or None,
+            engine_version=(raw.get("engine_version") or "").strip() or None,
         ))
     return tuple(out)
 
@@ -180,6 +192,25 @@ def summarize(results: Iterable[RowResult]) -> MetricSummary:
                          p90_ape_fraction=percentile(apes, 90))
 
 
+def model_family(model_ref: str) -> str:
+    """The family group a dataset model reports under: ``deepseek-mla-moe`` (MLA + routed experts: DeepSeek-V2/V3/R1,
+    Kimi-K2), ``moe`` (other routed-expert models), ``dense``; ``unknown`` when the model is not in the catalog."""
+    from gpuplan.perf.predict import find_model
+
+    try:
+        arch = find_model(model_ref).arch
+    except GpuplanError:
+        return "unknown"
+    if arch.num_experts:
+        return "deepseek-mla-moe" if arch.attention[0].kind == "mla" else "moe"
+    return "dense"
+
+
+def engine_label(engine: str, version: str | None) -> str:
+    """'sglang 0.5.3', or 'sglang (version not stated)'."""
+    return f"{engine} {version}" if version else f"{engine} (version not stated)"
+
+
 def predict_row(row: DatasetRow, calibration: Calibration | CalibrationSet | None = None) -> float:
     """The model's value for ``row``'s metric; raises GpuplanError (with the reason) when it cannot say."""
     from gpuplan.perf.predict import predict_value
@@ -200,9 +231,20 @@ def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | Calibra
             reason = str(exc)
         results.append(RowResult(id=row.id, dataset=row.dataset, metric=row.metric, model=row.model, gpu=row.gpu,
                                  engine=row.engine, measured=row.value, predicted=predicted, ape_fraction=ape,
-                                 heldout=is_heldout(row.id), reason=reason))
+                                 heldout=is_heldout(row.id), reason=reason, task=row.task,
+                                 engine_version=row.engine_version, family=model_family(row.model)))
     by_metric = {m: summarize(r for r in results if r.metric == m) for m in sorted({r.metric for r in results})}
     overall = summarize(results)
+    speed = [r for r in results if r.metric in TIMING_METRICS]
+    by_engine = {k: summarize(r for r in speed if engine_label(r.engine, r.engine_version) == k)
+                 for k in sorted({engine_label(r.engine, r.engine_version) for r in speed})}
+    families = sorted({r.family for r in speed})
+    by_family = {f: summarize(r for r in speed if r.family == f) for f in families}
+    held = [r for r in speed if r.heldout]
+    heldout_by_family = {f: summarize(r for r in held if r.family == f) for f in families}
+    moe_serving = [r for r in held if r.family != "dense" and r.task == "serving"]
+    if moe_serving:
+        heldout_by_family["moe serving (all MoE families)"] = summarize(moe_serving)
     ranked = sorted((r for r in results if r.ape_fraction is not None), key=lambda r: -(r.ape_fraction or 0))
     return ValidationReport(
         datasets=tuple(dict.fromkeys(r.dataset for r in rows)), rows_total=overall.rows,
@@ -210,7 +252,8 @@ def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | Calibra
         median_ape_fraction=overall.median_ape_fraction, p90_ape_fraction=overall.p90_ape_fraction,
         by_metric=by_metric, heldout=summarize(r for r in results if r.heldout),
         heldout_speed=summarize(r for r in results if r.heldout and r.metric in SPEED_METRICS),
-        fitted=summarize(r for r in results if not r.heldout), heldout_rule=HELDOUT_RULE,
+        fitted=summarize(r for r in results if not r.heldout), heldout_rule=HELDOUT_RULE, by_engine=by_engine,
+        by_family=by_family, heldout_by_family=heldout_by_family,
         worst=tuple(ranked[:worst]), unpredicted=tuple(r for r in results if r.predicted is None),
         rows=tuple(results),
     )
