@@ -55,7 +55,9 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
 
     if concurrency is not None and rate is not None:
         fail(t("estimate.both_load"))
-    check_choice(engine, ENGINES, "engine")
+    from gpuplan.perf.engine_version import parse_engine_spec
+
+    engine, engine_version = parse_engine_spec(engine, ENGINES)
     check_choice(offload, ("none", "experts", "layers"), "offload")
     entry = get_model(model)
     if tp is None:
@@ -63,7 +65,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     from gpuplan.cli.calibrate import user_calibration_path
 
     cal = load_calibration(user_calibration_path(calibration))
-    dep = Deployment(gpu_id=gpu, gpu_count=gpus, engine=engine, weight_format=weights, kv_dtype=kv_dtype,
+    dep = Deployment(gpu_id=gpu, gpu_count=gpus, engine=engine, engine_version=engine_version, weight_format=weights, kv_dtype=kv_dtype,
                      tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
                      data_parallel_size=dp, enable_dp_attention=dp_attention, offload=offload, host_id=host,
                      gpu_layers=gpu_layers)
@@ -132,10 +134,13 @@ def _render(entry, dep, wl, est, sentence, sim) -> None:
     table.add_row(t("estimate.row_max_concurrency"), "—" if est.max_concurrency is None else str(est.max_concurrency),
                   "")
     con.print(table)
+    con.print(_breakdown(est))
     con.print(t("estimate.why", sentence=sentence))
     if est.saturated and est.requests_per_s:
         con.print(t("perf.saturated", max_rps=f"{est.requests_per_s:.2f}"))
     con.print(t("estimate.calibration", id=est.calibration, percent=f"{u * 100:.0f}"))
+    con.print(t("speedmodel.calibration_rows", rows=est.calibration_rows,
+                versions=", ".join(est.calibration_versions) or t("speedmodel.versions_none")))
     for key in est.assumptions:
         con.print("· " + t(key))
     if sim is not None:
@@ -145,3 +150,20 @@ def _render(entry, dep, wl, est, sentence, sim) -> None:
         for p, row in zip(sim.percentiles, sim.rows, strict=True):
             pt.add_row(f"P{p:g}", fmt_seconds(row.ttft_s), fmt_seconds(row.tpot_s), fmt_seconds(row.e2e_s))
         con.print(pt)
+
+
+def _breakdown(est):
+    """The decode step by operator: time, what bounds it, share of the step."""
+    from rich.table import Table
+
+    from gpuplan.units import fmt_seconds
+
+    table = Table(title=t("speedmodel.breakdown_title", step=fmt_seconds(est.decode_step_s)))
+    table.add_column(t("speedmodel.col_operator"))
+    table.add_column(t("speedmodel.col_time"), justify="right")
+    table.add_column(t("speedmodel.col_bound"))
+    table.add_column(t("speedmodel.col_share"), justify="right")
+    for op in est.decode_step_operations:
+        table.add_row(t("speedmodel.op_" + op.name), fmt_seconds(op.time_s), t("speedmodel.bound_" + op.bound),
+                      f"{op.share_fraction * 100:.1f}%")
+    return table

@@ -30,6 +30,7 @@ from gpuplan.memory.quant import get_format
 from gpuplan.memory.weights import CACHE_CLEARERS, resolve_format
 from gpuplan.memory.weights import entry as entry_for_id
 from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibration
+from gpuplan.perf.engine_version import version_covered
 from gpuplan.perf.step import Hardware, StepTime, decode_step, prefill_time
 from gpuplan.perf.tables import model_table
 from gpuplan.spec import Deployment, Workload
@@ -43,6 +44,8 @@ PCIE4_X16_BYTES_PER_S = 31.5e9
 MTP_ACCEPTANCE_FRACTION = 0.85
 # Uncertainty band multiplier when the calibration falls back to another engine or architecture.
 FALLBACK_UNCERTAINTY_FACTOR = 1.5
+# Uncertainty band multiplier when no measured row stands behind the calibration cell (priors only).
+NO_ROWS_UNCERTAINTY_FACTOR = 2.0
 
 _COMPUTE_DTYPE = {"w16a16": "bf16", "w8a8-fp8": "fp8", "w8a8-int8": "int8", "w8a16-fp8": "bf16", "w4a16": "bf16",
                   "w4a4-fp4": "fp4", "gguf-dequant": "fp16"}
@@ -50,6 +53,17 @@ _COMPUTE_DTYPE = {"w16a16": "bf16", "w8a8-fp8": "fp8", "w8a8-int8": "int8", "w8a
 BOTTLENECK_KEYS = {"weights": "memory_bandwidth", "kv": "memory_bandwidth", "compute": "compute",
                    "attention": "compute", "communication": "communication", "host": "host_bandwidth",
                    "overhead": "overhead"}
+
+
+class OperationShare(BaseModel):
+    """One operator of the decode step: seconds, what bounds it, and its share of the step."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str              # dense_gemm | moe_experts | attention | elementwise | sampling | tp_allreduce | ...
+    time_s: float
+    bound: str             # memory | compute | communication | host_memory | host_compute | overhead
+    share_fraction: float
 
 
 class ServingEstimate(BaseModel):
@@ -80,6 +94,10 @@ class ServingEstimate(BaseModel):
     calibration_exact: bool
     uncertainty_fraction: float
     assumptions: tuple[str, ...] = ()
+    decode_step_operations: tuple[OperationShare, ...] = ()
+    calibration_rows: int = 0                 # measured rows behind the calibration cell (0: priors only)
+    calibration_versions: tuple[str, ...] = ()  # engine versions those rows were measured on
+    engine_version: str | None = None         # the version asked for (None: the calibrated versions apply)
 
 
 def _peak(gpu: GpuSpec, dtype: str) -> float | None:
@@ -288,6 +306,16 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         unc *= FALLBACK_UNCERTAINTY_FACTOR  # no measured row with offload or speculative decoding in the fit
     if not cal.exact:
         assumptions.append("perf.assume_fallback")
+    if cal.rows == 0:
+        unc *= NO_ROWS_UNCERTAINTY_FACTOR
+        assumptions.append("speedmodel.assume_no_rows")
+    if dep.engine_version:
+        covered = version_covered(dep.engine_version, cal.versions)
+        if covered is None:
+            assumptions.append("speedmodel.assume_version_unknown")
+        elif not covered:
+            unc *= FALLBACK_UNCERTAINTY_FACTOR
+            assumptions.append("speedmodel.assume_version_outside")
     terms = {"weights_read_s": step.weights_read_s, "gemm_compute_s": step.gemm_compute_s,
              "kv_read_s": step.kv_read_s, "attention_compute_s": step.attention_compute_s, "comm_s": step.comm_s,
              "host_s": step.host_s, "overhead_s": step.overhead_s}
@@ -301,7 +329,15 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         bottleneck=bottleneck, bottleneck_term=term, bottleneck_fraction=frac, decode_step_s=step.total_s,
         decode_step_terms_s=terms, weight_format=fmt, kv_dtype=kv_dtype, calibration=cal.id, calibration_exact=cal.exact,
         uncertainty_fraction=min(unc, 0.9), assumptions=tuple(assumptions),
+        decode_step_operations=_operation_shares(step), calibration_rows=cal.rows,
+        calibration_versions=cal.versions, engine_version=dep.engine_version,
     )
+
+
+def _operation_shares(step: StepTime) -> tuple[OperationShare, ...]:
+    total = step.total_s or 1.0
+    return tuple(OperationShare(name=op.name, time_s=op.time_s, bound=op.bound, share_fraction=op.time_s / total)
+                 for op in step.operations)
 
 
 def _solve_little(tab, hw, p, fmt, rate: float, inp: float, out: float, cached: float, spec: int, accept: float,
