@@ -65,6 +65,7 @@ def _render(report) -> None:
                       _pct(s.p90_ape_fraction))
     con.print(table)
     con.print(t("validate.heldout_rule", rule=report.heldout_rule))
+    _render_groups(con, report)
     if report.worst:
         wt = Table(title=t("validate.worst_title"))
         for col in ("col_id", "col_metric", "col_model", "col_gpu", "col_engine", "col_measured", "col_prediction",
@@ -82,3 +83,28 @@ def _render(report) -> None:
         for r in report.unpredicted:
             ut.add_row(r.id, r.metric, r.reason or "")
         con.print(ut)
+
+
+def _render_groups(con, report) -> None:
+    """Speed and latency rows per engine and version, and per model family (all rows and held-out rows)."""
+    from rich.table import Table
+
+    if report.by_engine:
+        et = Table(title=t("speedmodel.validate_by_engine"))
+        for col in ("col_group", "col_rows", "col_predicted", "col_median", "col_p90"):
+            et.add_column(t(("speedmodel." if col == "col_group" else "validate.") + col),
+                          justify="left" if col == "col_group" else "right")
+        for key, s in report.by_engine.items():
+            et.add_row(key, str(s.rows), str(s.predicted), _pct(s.median_ape_fraction), _pct(s.p90_ape_fraction))
+        con.print(et)
+    if report.by_family:
+        ft = Table(title=t("speedmodel.validate_by_family"))
+        for key in ("col_group", "col_rows", "col_median", "col_heldout_rows", "col_heldout_median"):
+            ft.add_column(t("speedmodel." + key if key not in ("col_rows", "col_median") else "validate." + key),
+                          justify="left" if key == "col_group" else "right")
+        for fam in dict.fromkeys([*report.by_family, *report.heldout_by_family]):
+            s = report.by_family.get(fam)
+            h = report.heldout_by_family.get(fam)
+            ft.add_row(fam, str(s.predicted) if s else "—", _pct(s.median_ape_fraction) if s else "—",
+                       str(h.predicted) if h else "—", _pct(h.median_ape_fraction) if h else "—")
+        con.print(ft)

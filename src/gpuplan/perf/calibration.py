@@ -31,6 +31,7 @@ PARAM_NAMES = (
     "mem_efficiency_fraction", "compute_efficiency_fraction", "compute_half_m_tokens", "step_overhead_s",
     "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "prefill_chunk_tokens", "mfu_fraction",
     "uncertainty_fraction", "host_mem_efficiency_fraction", "host_compute_efficiency_fraction",
+    "internode_latency_s",
 )
 
 
@@ -42,9 +43,13 @@ class CalibrationParams(BaseModel):
       η_comp(M) = η_max · M / (M + M½) (small batches cannot fill the tensor cores).
     * ``step_overhead_s``, ``layer_overhead_s``, ``seq_overhead_s``: fixed time per step, per layer per step, per
       sequence per step (launches, sampling, scheduling).
-    * ``allreduce_latency_s`` α: per-hop latency of a ring all-reduce.
+    * ``allreduce_latency_s`` α: per-hop latency of a ring all-reduce; ``internode_latency_s``: the same when the
+      group spans nodes (InfiniBand/RoCE hops through the NIC instead of NVLink loads and stores).
     * ``prefill_chunk_tokens``: tokens per chunked-prefill step (weights re-read per chunk).
     * ``format_mem_factors`` / ``format_compute_factors``: multipliers on η for a weight format (dequantization cost).
+    * ``family_mem_factors`` / ``family_compute_factors``: multipliers on η for a model family (the catalog's
+      ``family``: an engine's kernels for gpt-oss or DeepSeek-V3.2 mature at their own pace) — the model-family key
+      of a calibration cell.
     * ``mfu_fraction``: model FLOPs utilization for training frameworks.
     * ``uncertainty_fraction``: the ± band reported with an estimate (the fit's residual on its own rows).
     * ``host_mem_efficiency_fraction`` / ``host_compute_efficiency_fraction``: achieved / peak host memory bandwidth
@@ -55,7 +60,7 @@ class CalibrationParams(BaseModel):
 
     mem_efficiency_fraction: float = 0.75
     compute_efficiency_fraction: float = 0.6
-    compute_half_m_tokens: float = 48.0
+    compute_half_m_tokens: float = 16.0
     step_overhead_s: float = 3e-4
     layer_overhead_s: float = 1e-5
     seq_overhead_s: float = 1e-5
@@ -63,16 +68,19 @@ class CalibrationParams(BaseModel):
     prefill_chunk_tokens: float = 8192.0
     mfu_fraction: float = 0.4
     uncertainty_fraction: float = 0.35
+    internode_latency_s: float = 2e-5
     host_mem_efficiency_fraction: float = 0.6
     host_compute_efficiency_fraction: float = 0.4
     format_mem_factors: dict[str, float] = {}
     format_compute_factors: dict[str, float] = {}
+    family_mem_factors: dict[str, float] = {}
+    family_compute_factors: dict[str, float] = {}
 
-    def mem_factor(self, weight_format: str) -> float:
-        return self.format_mem_factors.get(weight_format, 1.0)
+    def mem_factor(self, weight_format: str, family: str = "") -> float:
+        return self.format_mem_factors.get(weight_format, 1.0) * self.family_mem_factors.get(family, 1.0)
 
-    def compute_factor(self, weight_format: str) -> float:
-        return self.format_compute_factors.get(weight_format, 1.0)
+    def compute_factor(self, weight_format: str, family: str = "") -> float:
+        return self.format_compute_factors.get(weight_format, 1.0) * self.family_compute_factors.get(family, 1.0)
 
 
 class CalibrationEntry(BaseModel):

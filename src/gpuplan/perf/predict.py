@@ -30,6 +30,7 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibrati
 from gpuplan.spec import ENGINES, TRAINING_ENGINES, Deployment, TrainingJob, Workload
 
 SERVING_ENGINES = tuple(e for e in ENGINES)
+GPUS_PER_HGX_NODE = 8
 
 
 def find_model(ref: str) -> ModelEntry:
@@ -48,7 +49,10 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
     kv = row.kv_dtype or ("fp8" if engine == "trtllm" and row.weight_format in ("fp8", "nvfp4") else "auto")
     # A row with a host is a CPU+GPU hybrid: routed experts in host RAM (KTransformers; llama.cpp -ot exps=CPU).
     hybrid = bool(getattr(row, "host", None)) and entry.arch.num_experts > 0
-    return Deployment(gpu_id=row.gpu, gpu_count=n, engine=engine, weight_format=row.weight_format, kv_dtype=kv,
+    # More than 8 GPUs span nodes: every published multi-node row in the data is on 8-GPU HGX/DGX nodes.
+    nodes = -(-n // GPUS_PER_HGX_NODE) if n > GPUS_PER_HGX_NODE else 1
+    return Deployment(gpu_id=row.gpu, gpu_count=n, nodes=nodes, engine=engine, weight_format=row.weight_format,
+                      kv_dtype=kv,
                       tensor_parallel_size=tp, pipeline_parallel_size=pp,
                       host_id=row.host if hybrid else None, offload="experts" if hybrid else "none")
 

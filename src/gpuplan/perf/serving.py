@@ -160,6 +160,7 @@ def hardware_for(gpu: GpuSpec, dep: Deployment, weight_format: str, *, host_byte
         gemm_flops_per_s=gemm_peak, attention_flops_per_s=attention_peak,
         tp=dep.tensor_parallel_size, pp=dep.pipeline_parallel_size, ep=ep, dp_attention=dp_att,
         intra_node_bytes_per_s=tp_link, ep_link_bytes_per_s=ep_link, host_bytes_per_s=host_bytes_per_s,
+        tp_spans_nodes=dep.tensor_parallel_size > dep.gpus_per_node, ep_spans_nodes=ep > dep.gpus_per_node,
         host_experts=dep.offload == "experts", host_resident_fraction=0.0, host_flops_per_s=host_flops_per_s,
     )
 

@@ -78,6 +78,8 @@ class Hardware:
     host_experts: bool = False            # routed experts in host RAM (KTransformers, --n-cpu-moe)
     host_flops_per_s: float = 0.0         # host CPU peak for the experts' compute (0 = not stated: memory only)
     host_expert_fraction: float = 1.0     # share of the MoE layers whose experts are on the host (--n-cpu-moe N)
+    tp_spans_nodes: bool = False          # the TP group crosses nodes (its all-reduce hops through the NIC)
+    ep_spans_nodes: bool = False          # the EP group crosses nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +122,9 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
     eta_mem = cal.mem_efficiency_fraction
     bw = hw.memory_bandwidth_bytes_per_s
     eta_max, half_m = cal.compute_efficiency_fraction, cal.compute_half_m_tokens
-    eta_w = min(eta_mem * cal.mem_factor(weight_format), MAX_MEM_EFFICIENCY_FRACTION)
+    eta_w = min(eta_mem * cal.mem_factor(weight_format, tab.family), MAX_MEM_EFFICIENCY_FRACTION)
     w_rate = bw * eta_w / weight_passes          # weights are read once per pass
-    peak = hw.gemm_flops_per_s * cal.compute_factor(weight_format)
+    peak = hw.gemm_flops_per_s * cal.compute_factor(weight_format, tab.family)
     tokens_per_pass = new_tokens / max(weight_passes, 1.0)
     ops: list[OpTime] = []
 
@@ -183,11 +185,13 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
     if hw.tp > 1:
         msg = tokens_per_pass * share * tab.hidden_size * ACTIVATION_BYTES
         ops.append(tp_allreduce_op(message_bytes=msg, ranks=att_group, calls=weight_passes * 2 * layers,
-                                   link_bytes_per_s=hw.intra_node_bytes_per_s, latency_s=alpha))
+                                   link_bytes_per_s=hw.intra_node_bytes_per_s,
+                                   latency_s=cal.internode_latency_s if hw.tp_spans_nodes else alpha))
     if hw.ep > 1 and tab.num_moe_layers:
         sent = tokens_per_pass * share * tab.top_k * tab.hidden_size * ACTIVATION_BYTES
         ops.append(ep_all_to_all_op(bytes_per_rank=sent, ranks=hw.ep, calls=weight_passes * 2 * tab.num_moe_layers,
-                                    link_bytes_per_s=hw.ep_link_bytes_per_s, latency_s=alpha))
+                                    link_bytes_per_s=hw.ep_link_bytes_per_s,
+                                    latency_s=cal.internode_latency_s if hw.ep_spans_nodes else alpha))
     if hw.pp > 1:
         ops.append(pp_send_op(message_bytes=tokens_per_pass * tab.hidden_size * ACTIVATION_BYTES,
                               hops=weight_passes * (hw.pp - 1), link_bytes_per_s=hw.intra_node_bytes_per_s,

@@ -49,6 +49,7 @@ class ModelTable:
     is_mla: bool
     num_heads: int
     attention_flops_per_context_token_prefill: float = 0.0   # MLA prefill runs un-absorbed (MHA over decompressed KV)
+    family: str = ""                             # catalog family (the calibration cell's model-family key)
     vocab_size: int = 0                          # sampling reads vocab_size fp32 logits per sequence
     elementwise_bytes_per_token: float = 0.0     # norms, residuals, activations per token, whole model, one GPU
     sparse_topk_tokens: int = 0                  # DeepSeek-V3.2 DSA: keys the main attention reads per query
@@ -149,7 +150,7 @@ def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, e
         kv_bytes_per_context_token_per_gpu=main_kv,
         kv_window_bytes_per_token_per_gpu=layout.window_bytes_per_token,
         kv_window_tokens=layout.window_tokens,
-        is_mla=att0.kind == "mla", num_heads=att0.num_heads, vocab_size=arch.vocab_size,
+        is_mla=att0.kind == "mla", num_heads=att0.num_heads, vocab_size=arch.vocab_size, family=model.family,
         elementwise_bytes_per_token=float(ELEMENTWISE_HIDDEN_PASSES * arch.hidden_size * 2 * arch.num_layers),
         sparse_topk_tokens=topk, indexer_kv_bytes_per_context_token_per_gpu=indexer_bytes,
         indexer_flops_per_context_token=indexer_flops,

@@ -207,8 +207,14 @@ def model_family(model_ref: str) -> str:
 
 
 def engine_label(engine: str, version: str | None) -> str:
-    """'sglang 0.5.3', or 'sglang (version not stated)'."""
-    return f"{engine} {version}" if version else f"{engine} (version not stated)"
+    """'sglang 0.5.3'; a version that names its own runtime stays as stated ('vllm-ascend 0.9.1');
+    'sglang (version not stated)'."""
+    if not version:
+        return f"{engine} (version not stated)"
+    first = version.split()[0]
+    if " " in version and not first[0].isdigit():
+        return version
+    return f"{engine} {version}"
 
 
 def predict_row(row: DatasetRow, calibration: Calibration | CalibrationSet | None = None) -> float:
