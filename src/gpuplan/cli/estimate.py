@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         offload: str = typer.Option("none", "--offload", help=t("estimate.opt_offload")),
         host: str = typer.Option(None, "--host", help=t("estimate.opt_host")),
         gpu_layers: int = typer.Option(None, "--gpu-layers", "-ngl", min=0, help=t("estimate.opt_gpu_layers")),
+        n_cpu_moe: int = typer.Option(None, "--n-cpu-moe", min=0, help=t("speedmodel.opt_n_cpu_moe")),
         calibration: Path = typer.Option(None, "--calibration", help=t("estimate.opt_calibration")),
         percentiles: bool = typer.Option(False, "--percentiles", help=t("estimate.opt_percentiles")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
@@ -41,12 +42,12 @@ def register(app: typer.Typer) -> None:
 
         guard(_estimate)(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens,
                          output_tokens, concurrency, rate, prefix_hit, speculative, accept, offload, host,
-                         gpu_layers, calibration, percentiles, as_json)
+                         gpu_layers, calibration, percentiles, as_json, n_cpu_moe)
 
 
 def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens, output_tokens,
               concurrency, rate, prefix_hit, speculative, accept, offload, host, gpu_layers, calibration,
-              percentiles, as_json) -> None:
+              percentiles, as_json, n_cpu_moe=None) -> None:
     from gpuplan.catalog import get_model
     from gpuplan.cli.common import fail, print_json
     from gpuplan.perf import estimate_serving, load_calibration
@@ -58,6 +59,8 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     from gpuplan.perf.engine_version import parse_engine_spec
 
     engine, engine_version = parse_engine_spec(engine, ENGINES)
+    if n_cpu_moe is not None and offload == "none":
+        offload = "experts"  # llama.cpp --n-cpu-moe N: the routed experts of the first N MoE layers on the CPU
     check_choice(offload, ("none", "experts", "layers"), "offload")
     entry = get_model(model)
     if tp is None:
@@ -68,7 +71,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     dep = Deployment(gpu_id=gpu, gpu_count=gpus, engine=engine, engine_version=engine_version, weight_format=weights, kv_dtype=kv_dtype,
                      tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=ep,
                      data_parallel_size=dp, enable_dp_attention=dp_attention, offload=offload, host_id=host,
-                     gpu_layers=gpu_layers)
+                     gpu_layers=gpu_layers, cpu_moe_layers=n_cpu_moe)
     load = {"rate_per_s": rate} if rate is not None else {"concurrency": concurrency or 1}
     wl = Workload(input_tokens=input_tokens, output_tokens=output_tokens, prefix_cache_hit_fraction=prefix_hit,
                   **load)

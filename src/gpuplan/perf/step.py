@@ -174,8 +174,9 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
 
     # Element-wise kernels and sampling.
     if tab.elementwise_bytes_per_token:
-        ops.append(elementwise_op(bytes_per_token=tab.elementwise_bytes_per_token, tokens=new_tokens * share,
-                                  bytes_per_s=bw * eta_mem))
+        ops.append(elementwise_op(bytes_per_token=tab.elementwise_bytes_per_token * weight_passes,
+                                  tokens=tokens_per_pass * share, bytes_per_s=bw * eta_mem,
+                                  hidden_bytes_per_token=tab.hidden_size * ACTIVATION_BYTES))
     if tab.vocab_size:
         ops.append(sampling_op(vocab_size=tab.vocab_size, num_seqs=num_seqs * share, bytes_per_s=bw * eta_mem))
 
