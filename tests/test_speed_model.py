@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gpuplan.catalog import get_model
@@ -182,3 +184,24 @@ def test_validate_groups_by_engine_version_and_family():
     assert set(rep.by_family) == {"deepseek-mla-moe", "dense"}
     assert "moe serving (all MoE families)" in rep.heldout_by_family  # N040 is held out (40 % 4 == 0)
     assert model_family("Qwen/Qwen3-30B-A3B") == "moe"
+
+
+# ----------------------------------------------------------------------------- GPUStack rows (data)
+
+_GPUSTACK = Path(__file__).resolve().parent / "data" / "calibration" / "gpustack-normalized.csv"
+
+
+def test_gpustack_rows_are_sourced_and_predictable():
+    """Every GPUStack row has its quote (URL at a commit, the command, the quoted numbers) in gpustack-sources.md,
+    names a catalog model and GPU, and is predicted by validate."""
+    from gpuplan.perf.validation import load_dataset
+
+    rows = load_dataset(_GPUSTACK)
+    sources = _GPUSTACK.with_name("gpustack-sources.md").read_text(encoding="utf-8")
+    assert len(rows) >= 100
+    for r in rows:
+        block = sources.split(f"### {r.id} ")[1].split("### ")[0]
+        assert "github.com/gpustack/gpustack/blob/" in block and f"Output token throughput (tok/s): {r.value:g}" in block
+        assert r.engine_version and r.batch and int(r.batch) >= 1
+    rep = validate_rows(rows)
+    assert rep.rows_predicted == len(rows)
