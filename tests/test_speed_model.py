@@ -205,3 +205,65 @@ def test_gpustack_rows_are_sourced_and_predictable():
         assert r.engine_version and r.batch and int(r.batch) >= 1
     rep = validate_rows(rows)
     assert rep.rows_predicted == len(rows)
+
+
+# ----------------------------------------------------------------------------- measured extra (AIConfigurator)
+
+
+def test_measured_adapter_converts_units(monkeypatch):
+    """perf.measured turns AIConfigurator's milliseconds into the row's metric: predict_decode_latency(bs, isl, osl)
+    is (osl − 1) steps in ms (0.12.0: osl = 2 → one step), predict_prefill_latency(bs, isl) one prefill in ms. A stub
+    stands in for the optional package (not installed in the test environment); its numbers are arbitrary."""
+    import sys
+    import types
+
+    from gpuplan.perf import measured
+
+    calls = []
+
+    class Handle:
+        @classmethod
+        def compile(cls, model, system, backend, **kw):
+            calls.append((model, system, backend, kw["tp_size"]))
+            return cls()
+
+        def predict_decode_latency(self, bs, isl, osl):
+            return 12.5 * (osl - 1)
+
+        def predict_prefill_latency(self, bs, isl, prefix=0):
+            return 250.0
+
+    pkg = types.ModuleType("aiconfigurator_core")
+    sdk = types.ModuleType("aiconfigurator_core.sdk")
+    sdk.EngineHandle = Handle
+    monkeypatch.setitem(sys.modules, "aiconfigurator_core", pkg)
+    monkeypatch.setitem(sys.modules, "aiconfigurator_core.sdk", sdk)
+    measured._engine.cache_clear()
+    text = ("id,task,model,weight_format,kv_dtype,gpu,gpu_count,engine,tensor_parallel_size,batch,input_tokens,"
+            "output_tokens,metric,value,host,engine_version,source_id\n"
+            "X1,serving,deepseek-ai/DeepSeek-R1-0528,fp8-block,,h200-sxm,8,sglang,8,8,1024,1024,itl_s,0.0128,,,X1\n"
+            "X2,serving,deepseek-ai/DeepSeek-R1-0528,fp8-block,,h200-sxm,8,sglang,8,8,1024,1024,ttft_s,0.3306,,,X2\n"
+            "X3,inference,meta-llama/Llama-2-7b-hf,gguf-q4_0,,rtx-4090,1,llama.cpp,,1,512,128,"
+            "decode_tokens_per_s,150,,,X3\n")
+    rows = parse_dataset(text, "m.csv")
+    assert measured.measured_value(rows[0]).value == pytest.approx(0.0125)
+    assert measured.measured_value(rows[1]).value == pytest.approx(0.25)
+    assert measured.measured_value(rows[2]).value is None  # GeForce + llama.cpp: not covered
+    assert calls[0] == ("deepseek-ai/DeepSeek-R1", "h200_sxm", "sglang", 8)
+    rep = validate_rows(rows, measured=True)
+    assert rep.measured is not None and rep.measured.rows == 2
+    assert rep.measured.aic_median_ape_fraction == pytest.approx(
+        (abs(0.0125 - 0.0128) / 0.0128 + abs(0.25 - 0.3306) / 0.3306) / 2)
+    measured._engine.cache_clear()
+
+
+def test_validate_without_the_extra_has_no_comparison():
+    from gpuplan.perf.measured import measured_available
+
+    text = ("id,task,model,weight_format,kv_dtype,gpu,gpu_count,engine,tensor_parallel_size,batch,input_tokens,"
+            "output_tokens,metric,value\n"
+            "X1,serving,deepseek-ai/DeepSeek-R1-0528,fp8-block,,h200-sxm,8,sglang,8,8,1024,1024,itl_s,0.0128\n")
+    rep = validate_rows(parse_dataset(text, "m.csv"), measured=False)
+    assert rep.measured is None
+    if not measured_available():
+        assert validate_rows(parse_dataset(text, "m.csv")).measured is None

@@ -66,6 +66,7 @@ def _render(report) -> None:
     con.print(table)
     con.print(t("validate.heldout_rule", rule=report.heldout_rule))
     _render_groups(con, report)
+    _render_measured(con, report)
     if report.worst:
         wt = Table(title=t("validate.worst_title"))
         for col in ("col_id", "col_metric", "col_model", "col_gpu", "col_engine", "col_measured", "col_prediction",
@@ -108,3 +109,27 @@ def _render_groups(con, report) -> None:
             ft.add_row(fam, str(s.predicted) if s else "—", _pct(s.median_ape_fraction) if s else "—",
                        str(h.predicted) if h else "—", _pct(h.median_ape_fraction) if h else "—")
         con.print(ft)
+
+
+def _render_measured(con, report) -> None:
+    """gpuplan and AIConfigurator side by side on the rows AIConfigurator covers (gpuplan[measured])."""
+    from rich.table import Table
+
+    m = report.measured
+    if m is None:
+        return
+    con.print(t("speedmodel.measured_summary", rows=m.rows, gpuplan=_pct(m.gpuplan_median_ape_fraction),
+                aic=_pct(m.aic_median_ape_fraction), gpuplan_held=_pct(m.gpuplan_heldout_median_ape_fraction),
+                aic_held=_pct(m.aic_heldout_median_ape_fraction)))
+    covered = [r for r in report.rows if r.aic_predicted is not None]
+    if not covered:
+        return
+    mt = Table(title=t("speedmodel.measured_title"))
+    for key in ("validate.col_id", "validate.col_metric", "validate.col_model", "validate.col_gpu",
+                "validate.col_engine", "validate.col_measured", "speedmodel.col_gpuplan", "speedmodel.col_aic"):
+        mt.add_column(t(key))
+    for r in covered:
+        mt.add_row(r.id, r.metric, r.model.split("/")[-1], r.gpu or "—", r.engine, f"{r.measured:.4g}",
+                   f"{r.predicted:.4g} ({_pct(r.ape_fraction)})" if r.predicted is not None else "—",
+                   f"{r.aic_predicted:.4g} ({_pct(r.aic_ape_fraction)})")
+    con.print(mt)

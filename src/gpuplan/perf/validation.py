@@ -73,6 +73,8 @@ class RowResult(BaseModel):
     task: str = ""
     engine_version: str | None = None
     family: str = "unknown"    # model family group (model_family): deepseek-mla-moe, moe, dense
+    aic_predicted: float | None = None     # AIConfigurator's value (gpuplan[measured]) where it has data
+    aic_ape_fraction: float | None = None
 
 
 class MetricSummary(BaseModel):
@@ -82,6 +84,18 @@ class MetricSummary(BaseModel):
     predicted: int
     median_ape_fraction: float | None
     p90_ape_fraction: float | None
+
+
+class MeasuredComparison(BaseModel):
+    """gpuplan and AIConfigurator side by side, on the rows AIConfigurator covers (gpuplan[measured])."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: int                                   # rows both predicted
+    gpuplan_median_ape_fraction: float | None
+    aic_median_ape_fraction: float | None
+    gpuplan_heldout_median_ape_fraction: float | None
+    aic_heldout_median_ape_fraction: float | None
 
 
 class ValidationReport(BaseModel):
@@ -103,6 +117,7 @@ class ValidationReport(BaseModel):
     by_engine: dict[str, MetricSummary] = {}          # "sglang 0.5.3": speed rows of that engine and version
     by_family: dict[str, MetricSummary] = {}          # speed rows per model family
     heldout_by_family: dict[str, MetricSummary] = {}  # held-out speed rows per model family ("moe serving" too)
+    measured: MeasuredComparison | None = None        # present when aiconfigurator-core is installed
     worst: tuple[RowResult, ...]
     unpredicted: tuple[RowResult, ...]
     rows: tuple[RowResult, ...]
@@ -224,9 +239,33 @@ def predict_row(row: DatasetRow, calibration: Calibration | CalibrationSet | Non
     return predict_value(row, calibration)
 
 
+def _compare_measured(results: list[RowResult], rows: Sequence[DatasetRow]) -> tuple[list[RowResult],
+                                                                                   MeasuredComparison]:
+    """AIConfigurator's value beside gpuplan's for every row it covers (perf.measured)."""
+    from gpuplan.perf.measured import measured_value
+
+    out = []
+    for res, row in zip(results, rows, strict=True):
+        mv = measured_value(row)
+        if mv.value is not None and mv.value > 0:
+            res = res.model_copy(update={"aic_predicted": mv.value,
+                                         "aic_ape_fraction": abs(mv.value - row.value) / row.value})
+        out.append(res)
+    both = [r for r in out if r.aic_ape_fraction is not None and r.ape_fraction is not None]
+    held = [r for r in both if r.heldout]
+    return out, MeasuredComparison(
+        rows=len(both), gpuplan_median_ape_fraction=percentile([r.ape_fraction for r in both], 50),
+        aic_median_ape_fraction=percentile([r.aic_ape_fraction for r in both], 50),
+        gpuplan_heldout_median_ape_fraction=percentile([r.ape_fraction for r in held], 50),
+        aic_heldout_median_ape_fraction=percentile([r.aic_ape_fraction for r in held], 50))
+
+
 def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | CalibrationSet | None = None,
-                  worst: int = 10) -> ValidationReport:
-    """Predict every row and summarize the errors per metric, overall, held-out and fitted."""
+                  worst: int = 10, measured: bool | None = None) -> ValidationReport:
+    """Predict every row and summarize the errors per metric, overall, held-out and fitted.
+
+    ``measured``: also ask AIConfigurator (gpuplan[measured]) for the rows it covers; default: when installed.
+    """
     results = []
     for row in rows:
         predicted = reason = ape = None
@@ -239,6 +278,13 @@ def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | Calibra
                                  engine=row.engine, measured=row.value, predicted=predicted, ape_fraction=ape,
                                  heldout=is_heldout(row.id), reason=reason, task=row.task,
                                  engine_version=row.engine_version, family=model_family(row.model)))
+    comparison = None
+    if measured is None:
+        from gpuplan.perf.measured import measured_available
+
+        measured = measured_available()
+    if measured:
+        results, comparison = _compare_measured(results, rows)
     by_metric = {m: summarize(r for r in results if r.metric == m) for m in sorted({r.metric for r in results})}
     overall = summarize(results)
     speed = [r for r in results if r.metric in TIMING_METRICS]
@@ -259,7 +305,7 @@ def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | Calibra
         by_metric=by_metric, heldout=summarize(r for r in results if r.heldout),
         heldout_speed=summarize(r for r in results if r.heldout and r.metric in SPEED_METRICS),
         fitted=summarize(r for r in results if not r.heldout), heldout_rule=HELDOUT_RULE, by_engine=by_engine,
-        by_family=by_family, heldout_by_family=heldout_by_family,
+        by_family=by_family, heldout_by_family=heldout_by_family, measured=comparison,
         worst=tuple(ranked[:worst]), unpredicted=tuple(r for r in results if r.predicted is None),
         rows=tuple(results),
     )
