@@ -267,3 +267,55 @@ def test_validate_without_the_extra_has_no_comparison():
     assert rep.measured is None
     if not measured_available():
         assert validate_rows(parse_dataset(text, "m.csv")).measured is None
+
+
+# ----------------------------------------------------------------------------- more operator formulas, hand-worked
+
+
+def test_elementwise_stays_in_l2_for_decode_and_streams_for_prefill():
+    """Element-wise traffic reaches DRAM only when one activation tensor (tokens × hidden × 2 B) exceeds the 50 MB L2
+    of an H100 (NVIDIA H100 whitepaper). DeepSeek-V3 hidden 7168: 256 tokens = 3.67 MB (cached, 0 s); 8192 tokens =
+    117 MB → 8192 × 20 · 7168 · 2 · 61 B = 143.3 GB at 1 TB/s = 0.1433 s."""
+    from gpuplan.perf.operations.elementwise import elementwise_op, sampling_op
+
+    per_token = 20 * 7168 * 2 * 61
+    assert elementwise_op(bytes_per_token=per_token, tokens=256, bytes_per_s=1e12,
+                          hidden_bytes_per_token=7168 * 2).time_s == 0.0
+    op = elementwise_op(bytes_per_token=per_token, tokens=8192, bytes_per_s=1e12, hidden_bytes_per_token=7168 * 2)
+    assert op.time_s == pytest.approx(8192 * per_token / 1e12)
+    # Sampling: vocab 129,280 (DeepSeek-V3 config.json) × 4 B × 100 sequences at 1 TB/s = 51.7 µs.
+    assert sampling_op(vocab_size=129_280, num_seqs=100, bytes_per_s=1e12).time_s == pytest.approx(5.1712e-5)
+
+
+def test_internode_latency_applies_when_tp_spans_nodes():
+    # TP 16 over two 8-GPU nodes: 2·15 ring steps × α per all-reduce; α_inter = 20 µs vs α_intra = 1 µs.
+    tab = model_table("deepseek-ai/DeepSeek-V3", "fp8-block", "bf16", 16, 1, 1)
+    cal = CalibrationParams(allreduce_latency_s=1e-6, internode_latency_s=2e-5)
+    base = dict(memory_bandwidth_bytes_per_s=3.35e12, gemm_flops_per_s=1979e12, attention_flops_per_s=989e12, tp=16,
+                intra_node_bytes_per_s=50e9)
+    inside = decode_step(tab, Hardware(**base), cal, "fp8-block", batch=1, context_tokens=100)
+    across = decode_step(tab, Hardware(**base, tp_spans_nodes=True), cal, "fp8-block", batch=1, context_tokens=100)
+    ar = {n: next(o for o in st.operations if o.name == "tp_allreduce").time_s
+          for n, st in (("in", inside), ("x", across))}
+    # 61 layers × 2 all-reduces × 30 steps × (20 − 1) µs.
+    assert ar["x"] - ar["in"] == pytest.approx(61 * 2 * 30 * 19e-6, rel=1e-9)
+
+
+def test_family_factor_scales_only_its_family():
+    cal = CalibrationParams(family_mem_factors={"qwen": 0.5})
+    assert cal.mem_factor("bf16", "qwen") == 0.5
+    assert cal.mem_factor("bf16", "llama") == 1.0
+    q = model_table("Qwen/Qwen3-8B", "bf16", "bf16", 1, 1, 1)
+    hw = Hardware(memory_bandwidth_bytes_per_s=1e12, gemm_flops_per_s=1e15, attention_flops_per_s=1e15)
+    slow = decode_step(q, hw, cal, "bf16", batch=1, context_tokens=0)
+    fast = decode_step(q, hw, CalibrationParams(), "bf16", batch=1, context_tokens=0)
+    dense = {n: next(o for o in st.operations if o.name == "dense_gemm").time_s for n, st in (("s", slow), ("f", fast))}
+    assert dense["s"] == pytest.approx(2 * dense["f"])
+
+
+def test_host_layers_hand_worked():
+    from gpuplan.perf.operations.host import host_layers_op
+
+    # 20 GB on the host at 50 GB/s → 0.4 s per pass.
+    op = host_layers_op(weight_bytes=20e9, host_bytes_per_s=50e9)
+    assert op.time_s == pytest.approx(0.4) and op.bound == "host_memory"

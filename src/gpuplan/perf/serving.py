@@ -337,8 +337,9 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
 
 def _operation_shares(step: StepTime) -> tuple[OperationShare, ...]:
     total = step.total_s or 1.0
-    return tuple(OperationShare(name=op.name, time_s=op.time_s, bound=op.bound, share_fraction=op.time_s / total)
-                 for op in step.operations)
+    # model_construct: the values are computed here, not user input (the planner calls this thousands of times).
+    return tuple(OperationShare.model_construct(name=op.name, time_s=op.time_s, bound=op.bound,
+                                                share_fraction=op.time_s / total) for op in step.operations)
 
 
 def _solve_little(tab, hw, p, fmt, rate: float, inp: float, out: float, cached: float, spec: int, accept: float,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gpuplan.perf.calibration import CalibrationParams
 from gpuplan.perf.operations import OpTime
@@ -82,9 +83,9 @@ class Hardware:
     ep_spans_nodes: bool = False          # the EP group crosses nodes
 
 
-@dataclass(frozen=True, slots=True)
-class StepTime:
-    """Seconds of one step by term; ``total_s`` is the sum of ``operations`` (module docstring)."""
+class StepTime(NamedTuple):
+    """Seconds of one step by term; ``total_s`` is the sum of ``operations`` (module docstring). A named tuple:
+    immutable and cheap to build (the planner computes thousands of steps)."""
 
     weights_read_s: float
     gemm_compute_s: float
