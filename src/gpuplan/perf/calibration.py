@@ -109,7 +109,7 @@ class Calibration(BaseModel):
     id: str
     params: CalibrationParams
     exact: bool  # True when an (engine, architecture) entry was fitted for this very pair
-    rows: int = 0  # measured rows behind the entries used (calibration_rows): 0 = priors only
+    rows: int = 0  # measured rows of this engine behind the entries used (calibration_rows): 0 = none of its own
     versions: tuple[str, ...] = ()  # engine versions those rows were measured on (empty: not stated)
 
 
@@ -172,10 +172,9 @@ def _resolve(cal: CalibrationSet, engine: str, arch: str, gpu_class: str) -> Cal
     versions: set[str] = set()
     for key in chain:
         e = cal._find(*key)
-        if e is not None:
+        if e is not None and e.engine == engine:  # the engine's own rows: a fallback engine's stand behind nothing
             rows |= e.rows
-            if e.engine == engine:
-                versions.update(e.versions)
+            versions.update(e.versions)
     return Calibration(id=ident, params=CalibrationParams(**merged), exact=exact, rows=len(rows),
                        versions=tuple(sorted(versions)))
 
