@@ -319,3 +319,18 @@ def test_host_layers_hand_worked():
     # 20 GB on the host at 50 GB/s → 0.4 s per pass.
     op = host_layers_op(weight_bytes=20e9, host_bytes_per_s=50e9)
     assert op.time_s == pytest.approx(0.4) and op.bound == "host_memory"
+
+
+def test_estimate_measured_without_the_extra_is_one_sentence():
+    from typer.testing import CliRunner
+
+    from gpuplan.cli.main import build_app
+    from gpuplan.perf.measured import measured_available
+
+    if measured_available():
+        pytest.skip("aiconfigurator-core is installed here; the sentence is for machines without it")
+    res = CliRunner().invoke(build_app(), ["estimate", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "8", "--engine",
+                                           "sglang==0.5.6", "--input-tokens", "1000", "--output-tokens", "100",
+                                           "--measured"])
+    assert res.exit_code == 2 and "pip install 'gpuplan[measured]'" in res.output
+    assert "Traceback" not in res.output

@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option(None, "--host", help=t("estimate.opt_host")),
         gpu_layers: int = typer.Option(None, "--gpu-layers", "-ngl", min=0, help=t("estimate.opt_gpu_layers")),
         n_cpu_moe: int = typer.Option(None, "--n-cpu-moe", min=0, help=t("speedmodel.opt_n_cpu_moe")),
+        measured: bool = typer.Option(False, "--measured", help=t("speedmodel.opt_measured")),
         calibration: Path = typer.Option(None, "--calibration", help=t("estimate.opt_calibration")),
         percentiles: bool = typer.Option(False, "--percentiles", help=t("estimate.opt_percentiles")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
@@ -42,12 +43,12 @@ def register(app: typer.Typer) -> None:
 
         guard(_estimate)(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens,
                          output_tokens, concurrency, rate, prefix_hit, speculative, accept, offload, host,
-                         gpu_layers, calibration, percentiles, as_json, n_cpu_moe)
+                         gpu_layers, calibration, percentiles, as_json, n_cpu_moe, measured)
 
 
 def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens, output_tokens,
               concurrency, rate, prefix_hit, speculative, accept, offload, host, gpu_layers, calibration,
-              percentiles, as_json, n_cpu_moe=None) -> None:
+              percentiles, as_json, n_cpu_moe=None, measured=False) -> None:
     from gpuplan.catalog import get_model
     from gpuplan.cli.common import fail, print_json
     from gpuplan.perf import estimate_serving, load_calibration
@@ -84,6 +85,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
         sim = simulate_serving(entry, dep, wl, cal, speculative_tokens=speculative,
                                speculative_acceptance_fraction=accept)
     sentence = bottleneck_sentence(est)
+    aic = _measured_step(entry, dep, wl, est) if measured else None
     if as_json:
         data = est.model_dump(mode="json")
         data["bottleneck_sentence"] = sentence
@@ -92,9 +94,20 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
         data["workload"] = wl.model_dump(mode="json")
         if sim is not None:
             data["percentiles"] = sim.model_dump(mode="json")
+        if aic is not None:
+            data["measured_decode_step_s"] = aic.value
+            data["measured_reason"] = aic.reason
         print_json(data)
         return
     _render(entry, dep, wl, est, sentence, sim)
+    if aic is not None:
+        from gpuplan.cli.common import console
+        from gpuplan.units import fmt_seconds
+
+        if aic.value is not None:
+            console().print(t("speedmodel.measured_step", aic=fmt_seconds(aic.value), ours=fmt_seconds(est.decode_step_s)))
+        else:
+            console().print(t("speedmodel.measured_none", reason=aic.reason or ""))
 
 
 def _render(entry, dep, wl, est, sentence, sim) -> None:
@@ -170,3 +183,14 @@ def _breakdown(est):
         table.add_row(t("speedmodel.op_" + op.name), fmt_seconds(op.time_s), t("speedmodel.bound_" + op.bound),
                       f"{op.share_fraction * 100:.1f}%")
     return table
+
+
+def _measured_step(entry, dep, wl, est):
+    """AIConfigurator's decode step for this deployment (gpuplan[measured]); a sentence when it is not installed."""
+    from gpuplan.cli.common import fail
+    from gpuplan.perf.measured import measured_available, measured_decode_step
+
+    if not measured_available():
+        fail(t("speedmodel.measured_missing"))
+    return measured_decode_step(entry.id, dep.gpu_id, dep.engine, dep.tensor_parallel_size, round(est.concurrency),
+                                wl.input_tokens, wl.output_tokens)

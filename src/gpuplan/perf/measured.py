@@ -80,3 +80,18 @@ def measured_value(row) -> MeasuredValue:
         return MeasuredValue(prefill_s if row.metric == "ttft_s" else isl / prefill_s)
     except Exception as exc:  # noqa: BLE001 — the optional package's errors are reported, never raised
         return MeasuredValue(None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+
+
+def measured_decode_step(model_id: str, gpu_id: str, engine: str, tp: int, batch: int, input_tokens: int,
+                         output_tokens: int) -> MeasuredValue:
+    """AIConfigurator's decode step (seconds) for a deployment ``estimate`` describes, where it has data."""
+    system, backend, model = SYSTEMS.get(gpu_id), ENGINES.get(engine), MODELS.get(model_id)
+    if not (system and backend and model):
+        return MeasuredValue(None, "GPU, engine or model not covered")
+    osl = max(int(output_tokens), 2)
+    try:
+        eng = _engine(model, system, backend, tp)
+        return MeasuredValue(eng.predict_decode_latency(max(int(batch), 1), max(int(input_tokens), 1), osl)
+                             / (osl - 1) / 1000.0)
+    except Exception as exc:  # noqa: BLE001 — the optional package's errors are reported, never raised
+        return MeasuredValue(None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
