@@ -334,3 +334,15 @@ def test_estimate_measured_without_the_extra_is_one_sentence():
                                            "--measured"])
     assert res.exit_code == 2 and "pip install 'gpuplan[measured]'" in res.output
     assert "Traceback" not in res.output
+
+
+def test_estimate_json_breakdowns_sum_to_their_steps():
+    est = estimate_serving(get_model("deepseek-ai/DeepSeek-R1-0528"),
+                           Deployment(gpu_id="h200-sxm", gpu_count=8, tensor_parallel_size=8, engine="sglang",
+                                      weight_format="fp8-block"),
+                           Workload(input_tokens=4000, output_tokens=200, concurrency=16))
+    assert sum(o.time_s for o in est.decode_step_operations) == pytest.approx(est.decode_step_s)
+    assert sum(o.share_fraction for o in est.decode_step_operations) == pytest.approx(1.0)
+    assert sum(o.share_fraction for o in est.prefill_operations) == pytest.approx(1.0)
+    # A 4000-token prefill on 8 × H200 is compute-bound in its GEMMs, unlike the decode step.
+    assert next(o for o in est.prefill_operations if o.name == "moe_experts").bound == "compute"

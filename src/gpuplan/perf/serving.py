@@ -95,6 +95,7 @@ class ServingEstimate(BaseModel):
     uncertainty_fraction: float
     assumptions: tuple[str, ...] = ()
     decode_step_operations: tuple[OperationShare, ...] = ()
+    prefill_operations: tuple[OperationShare, ...] = ()   # one prompt alone, by operator (chunked passes summed)
     calibration_rows: int = 0                 # measured rows behind the calibration cell (0: priors only)
     calibration_versions: tuple[str, ...] = ()  # engine versions those rows were measured on
     engine_version: str | None = None         # the version asked for (None: the calibrated versions apply)
@@ -330,7 +331,8 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         bottleneck=bottleneck, bottleneck_term=term, bottleneck_fraction=frac, decode_step_s=step.total_s,
         decode_step_terms_s=terms, weight_format=fmt, kv_dtype=kv_dtype, calibration=cal.id, calibration_exact=cal.exact,
         uncertainty_fraction=min(unc, 0.9), assumptions=tuple(assumptions),
-        decode_step_operations=_operation_shares(step), calibration_rows=cal.rows,
+        decode_step_operations=_operation_shares(step), prefill_operations=_operation_shares(alone),
+        calibration_rows=cal.rows,
         calibration_versions=cal.versions, engine_version=dep.engine_version,
     )
 
