@@ -39,6 +39,11 @@ PAGES = {
     "glm-4.x/h100.md": ("zai-org/GLM-4.5", "h100-sxm", "UNSURE: GLM-4.6 measured, mapped to GLM-4.5 (same architecture)"),
     "glm-4.x/a100.md": ("zai-org/GLM-4.5", "a100-80gb-sxm",
                         "UNSURE: GLM-4.6 measured, mapped to GLM-4.5 (same architecture)"),
+    # Appended later (ids of the rows above stay as they were): Ascend 910B with vLLM-Ascend, the convention of
+    # public-2's N076-N081 (engine vllm, engine_version "vllm-ascend X"); MindIE blocks are skipped.
+    "qwen3-30b-a3b/910b.md": ("Qwen/Qwen3-30B-A3B", "ascend-910b", ""),
+    "qwen3-8b/910b.md": ("Qwen/Qwen3-8B", "ascend-910b",
+                         "the page's Model section names Qwen/Qwen3-30B-A3B, but its commands serve Qwen/Qwen3-8B"),
 }
 ENGINE_NAMES = {"vllm": "vllm", "sglang": "sglang", "tensorrt-llm": "trtllm"}
 SKIP_FLAGS = ("--enable-expert-parallel", "--ep-size", " --ep ", "--enable-dp-attention", "--dp-size", "--dp ",
@@ -61,6 +66,8 @@ def engine_versions(text: str) -> dict[str, str]:
         m = re.match(r"\s*-\s*([A-Za-z\-]+):\s*v?([0-9][\w.\-]*)", line)
         if m and m.group(1).lower() in ENGINE_NAMES:
             out[ENGINE_NAMES[m.group(1).lower()]] = m.group(2)
+        elif m and m.group(1).lower() == "vllm-ascend":
+            out.setdefault("vllm", f"vllm-ascend {m.group(2)}")
     return out
 
 
@@ -100,8 +107,8 @@ def blocks(text: str):
     i = 0
     while i < len(lines):
         line = lines[i]
-        if ("vllm serve" in line or "sglang.launch_server" in line or "trtllm-serve" in line) \
-                and "bench" not in line:
+        if ("vllm serve" in line or "sglang.launch_server" in line or "trtllm-serve" in line
+                or "mindie serve" in line) and "bench" not in line:
             full = line
             while full.rstrip().endswith("\\") and i + 1 < len(lines):
                 i += 1
