@@ -10,8 +10,8 @@ the block's "Peak concurrent requests") becomes one ``output_tokens_per_s`` row:
 totals divided by its successful requests; the engine, tensor-parallel size and weights come from the last serving
 command above the block; the engine version from the page's "Engine Version" list. Blocks that gpuplan's dataset
 format cannot express are skipped and counted: expert parallelism, data parallelism, DP-attention, speculative
-decoding, non-default attention backends, LMCache, crashes. Rows that repeat an existing dataset row (same engine,
-model, tokens and value) are skipped. The script is a data fetcher kept outside the package (STYLE.md).
+decoding, non-default attention backends, LMCache, crashes. Rows that repeat an existing dataset row (same model
+and value) are skipped. The script is a data fetcher kept outside the package (STYLE.md).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     seen = set()
     for p in args.existing:
         for r in csv.DictReader(p.open(encoding="utf-8")):
-            seen.add((r["engine"], r["model"], r["value"]))
+            seen.add((r["model"], f'{float(r["value"]):g}'))
     rows, quotes, skipped = [], [], {}
     n = 0
     for page, (model, gpu, note) in PAGES.items():
@@ -155,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             out = round(number(block, "Total generated tokens") / ok)
             batch = int(number(block, "Peak concurrent requests") or ok)
             value = f"{out_tps:g}"
-            if (parsed["engine"], model, value) in seen:
+            if (model, value) in seen:  # any engine name: another file may spell vLLM-Ascend "vllm-ascend"
                 skipped[page] = skipped.get(page, 0) + 1
                 continue
-            seen.add((parsed["engine"], model, value))
+            seen.add((model, value))
             n += 1
             rid = f"G{n:03d}"
             rows.append({"id": rid, "task": "serving", "model": model, "weight_format": parsed["fmt"],
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         w = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    src = args.out.with_name(args.out.name.replace("-normalized.csv", "-sources.md"))
+    stem = args.out.name.removesuffix(".csv").removesuffix("-normalized")
+    src = args.out.with_name(stem + "-sources.md")
     src.write_text("# GPUStack performance-lab rows (written by scripts/import_gpustack_lab.py)\n\n"
                    "Each row: one `vllm bench serve` result block (all prompts sent at once; the batch is its peak "
                    "concurrency; tokens are its totals over its successful requests), with the serving command "
