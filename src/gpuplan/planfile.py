@@ -53,6 +53,7 @@ class PerfSummary(BaseModel):
     bottleneck: str | None = None
     calibration: str | None = None
     uncertainty_fraction: float | None = None
+    calibration_rows: int | None = None   # measured rows behind the calibration cell (0: priors only, band doubled)
     train_tokens_per_s: float | None = None
     train_days: float | None = None
 

@@ -380,6 +380,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
             max_concurrency=(mem.max_concurrency or 0) * (replicas if not dpa else 1), concurrency=users,
             bottleneck=est.bottleneck, calibration=est.calibration,
             uncertainty_fraction=getattr(est, "uncertainty_fraction", None),
+            calibration_rows=getattr(est, "calibration_rows", None),
         ),
         cost=cost,
         # per-token ranking: owned cost per year over output tokens/s is proportional to $/Mtok (same workload split)
