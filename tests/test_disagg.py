@@ -129,3 +129,60 @@ def test_disagg_refuses_dense_models_and_other_engines():
     with pytest.raises(InvalidInputError):
         estimate_disaggregated(get_model(R1), DisaggDeployment(gpu_id="h100-sxm", engine="vllm"), input_tokens=100,
                                output_tokens=10)
+
+
+# ----------------------------------------------------------------------------------------------- capacity mode
+
+
+def test_plan_capacity_mode_reports_users_and_layout():
+    from gpuplan.plan import PlanRequest, search
+
+    req = PlanRequest(model=R1, gpus=("h200-sxm",), gpu_count=16, ttft_s=2.0, tpot_s=0.05)
+    assert req.capacity_mode
+    plan = search(req)
+    assert plan.capacity is not None and plan.capacity.users >= 1
+    best = plan.candidates[0]
+    assert best.gpu_count == 16 and best.capacity_users == plan.capacity.users
+    # Ranked by users: nobody below serves more, and every candidate meets the SLO at its capacity.
+    assert all((c.capacity_users or 0) <= plan.capacity.users for c in plan.candidates)
+    for c in plan.candidates:
+        assert c.perf.ttft_s <= 2.0 and c.perf.tpot_s <= 0.05
+    layouts = {c.disaggregation.label if c.disaggregation else "aggregated" for c in plan.candidates}
+    assert "aggregated" in layouts and "1P1D" in layouts
+    assert plan.capacity.layout in layouts
+    # The file round-trips with the capacity result.
+    from gpuplan.planfile import PlanFile
+
+    again = PlanFile.from_text(plan.to_yaml())
+    assert again.capacity == plan.capacity
+
+
+def test_aggregated_capacity_is_the_boundary():
+    # Bisection result C*: C* meets the SLO and C* + 1 does not (or C* is the KV capacity).
+    from gpuplan.perf import estimate_serving
+    from gpuplan.plan.capacity import aggregated_capacity
+    from gpuplan.spec import Deployment, Slo, Workload
+
+    entry = get_model("qwen3-32b")
+    dep = Deployment(gpu_id="h100-sxm", engine="vllm", tensor_parallel_size=1, weight_format="fp8")
+    wl = Workload(input_tokens=2000, output_tokens=500)
+    slo = Slo(ttft_s=2.0, tpot_s=0.05)
+    users, est, limit = aggregated_capacity(entry, dep, wl, slo, estimate_serving)
+    assert est.tpot_s <= 0.05 and est.ttft_s <= 2.0
+    nxt = estimate_serving(entry, dep, wl.model_copy(update={"concurrency": users + 1}))
+    assert limit == "kv_capacity" or nxt.tpot_s > 0.05 or nxt.ttft_s > 2.0
+
+
+def test_plan_capacity_cli_json():
+    import json
+
+    from typer.testing import CliRunner
+
+    from gpuplan.cli.main import build_app
+
+    res = CliRunner().invoke(build_app(), ["plan", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "16", "--ttft-ms", "2000",
+                                   "--tpot-ms", "50", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["capacity"]["users"] >= 1 and data["capacity"]["layout"]
+    assert all(c["gpu_count"] == 16 for c in data["candidates"])

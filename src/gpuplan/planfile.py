@@ -75,6 +75,42 @@ class CostSummary(BaseModel):
     unknowns: tuple[str, ...] = ()
 
 
+class DisaggSummary(BaseModel):
+    """A prefill/decode-disaggregated layout (xPyD): two pools, each DP-attention with EP over all its GPUs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefill_nodes: int
+    decode_nodes: int
+    gpus_per_node: int
+    prefill_expert_parallel_size: int
+    decode_expert_parallel_size: int
+    prefill_tokens_per_gpu: int
+    decode_batch_per_gpu: int
+    speculative_tokens: int = 0
+    kv_transfer_s: float
+    prefill_tokens_per_s_per_node: float
+    decode_tokens_per_s_per_node: float
+    bottleneck_pool: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.prefill_nodes}P{self.decode_nodes}D"
+
+
+class CapacityResult(BaseModel):
+    """Capacity mode: the most concurrent users the chosen candidate serves within the SLO, and what limits it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    users: int
+    layout: str                  # "aggregated" or "xPyD" (e.g. "1P1D")
+    limit: str                   # slo_ttft | slo_tpot | kv_capacity | prefill | engine_max
+    ttft_s: float | None
+    tpot_s: float | None
+    output_tokens_per_s: float | None
+
+
 class Candidate(BaseModel):
     """One deployment option with the numbers behind it and the exact engine arguments it assumes."""
 
@@ -105,6 +141,9 @@ class Candidate(BaseModel):
     cost: CostSummary = Field(default_factory=CostSummary)
     score: float | None = None
     notes: tuple[str, ...] = ()
+    capacity_users: int | None = None          # capacity mode: most concurrent users within the SLO
+    capacity_limit: str | None = None          # what stops one more user (CapacityResult.limit)
+    disaggregation: DisaggSummary | None = None
 
 
 class PlanModel(BaseModel):
@@ -147,6 +186,7 @@ class PlanFile(BaseModel):
     rejections: tuple[Rejection, ...] = ()
     assumptions: tuple[str, ...] = ()
     search: dict[str, float] = Field(default_factory=dict)
+    capacity: CapacityResult | None = None
 
     @property
     def chosen(self) -> Candidate:

@@ -179,6 +179,7 @@ def build_request(opts: dict):
         "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),
         "engines": tuple(opts.get("engine") or ()), "weight_formats": tuple(opts.get("weights") or ()),
         "years": opts.get("years") or 3, "top": opts.get("top") or 10,
+        "gpu_count": opts.get("gpus"),
     }
     if task != "serve":
         req["training"] = TrainingJob(task="full" if task == "pretrain" else task)

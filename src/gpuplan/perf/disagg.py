@@ -134,6 +134,9 @@ class DisaggEstimate(BaseModel):
     decode: PhaseEstimate
     decode_batch_per_gpu: int
     max_decode_batch_per_gpu: int
+    decode_weights_bytes_per_gpu: float
+    decode_budget_bytes_per_gpu: float
+    kv_bytes_per_token_per_gpu: float
     tokens_per_decode_step: float     # accepted tokens per sequence per step (MTP)
     kv_transfer_s: float
     ttft_s: float
@@ -260,12 +263,26 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
 
 def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_per_gpu: float,
                  context_tokens: float, tokens_per_step: float, hidden_size: int) -> PhaseEstimate:
-    """One decode step of ``batch_per_gpu`` sequences per GPU, each verifying 1 + draft tokens (module docstring)."""
+    """One decode step of ``batch_per_gpu`` sequences per GPU, each verifying 1 + draft tokens (module docstring).
+
+    With two-batch overlap each micro-batch streams the layer's weights again, so at small batches overlap loses
+    (SGLang measured −27% at 32 tokens per device, LMSYS 2025-05-05); the faster of the two schedules is taken, as an
+    operator would set ``--enable-two-batch-overlap``.
+    """
+    options = [_decode_schedule(tab, rates, dd, batch_per_gpu, context_tokens, tokens_per_step, hidden_size, False)]
+    if dd.two_batch_overlap and dd.decode_gpus > 1:
+        options.append(_decode_schedule(tab, rates, dd, batch_per_gpu, context_tokens, tokens_per_step, hidden_size,
+                                        True))
+    return min(options, key=lambda p: p.step_s)
+
+
+def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch_per_gpu: float,
+                     context_tokens: float, tokens_per_step: float, hidden_size: int, overlap: bool) -> PhaseEstimate:
     ep = dd.decode_gpus
     b = float(batch_per_gpu)
     t = b * (1 + dd.speculative_tokens)
     eta_w = rates.memory_bytes_per_s * DECODE_WEIGHT_BANDWIDTH_FRACTION
-    passes = 2 if dd.two_batch_overlap and ep > 1 else 1  # each micro-batch streams the layer's weights again
+    passes = 2 if overlap else 1  # each micro-batch streams the layer's weights again
     dense_s = max(passes * tab.dense_bytes_per_gpu / eta_w,
                   t * tab.gemm_flops_per_token / (rates.gemm_fp8_flops_per_s * DECODE_GEMM_FRACTION))
     expert_s = max(passes * _expert_weights_bytes_per_gpu(tab, ep, t * ep / passes) / eta_w,
@@ -279,13 +296,23 @@ def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_
     disp = t * tab.top_k * dispatch_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_DISPATCH_BYTES_PER_S, ep)
     comb = t * tab.top_k * combine_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_COMBINE_BYTES_PER_S, ep)
     comm_s = tab.num_moe_layers * (disp + comb) if ep > 1 else 0.0
-    step, bound = _combine(compute_s, comm_s, dd.two_batch_overlap and ep > 1, 1.0)
+    step, bound = _combine(compute_s, comm_s, overlap, 1.0)
     per_node = dd.gpus_per_node * b * tokens_per_step / step
     return PhaseEstimate(nodes=dd.decode_nodes, gpus=ep, expert_parallel_size=ep, tokens_per_gpu=t, step_s=step,
                          compute_s=compute_s, comm_s=comm_s, bound=bound, tokens_per_s_per_node=per_node,
                          terms_s={"dense_gemm_s": dense_s, "expert_gemm_s": expert_s, "attention_s": attention_s,
                                   "dispatch_s": tab.num_moe_layers * disp if ep > 1 else 0.0,
-                                  "combine_s": tab.num_moe_layers * comb if ep > 1 else 0.0})
+                                  "combine_s": tab.num_moe_layers * comb if ep > 1 else 0.0,
+                                  "two_batch_overlap": 1.0 if overlap else 0.0})
+
+
+def _decode_memory(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment) -> tuple[float, float]:
+    """(budget, weights) bytes of one decode GPU (see ``_decode_capacity``)."""
+    from gpuplan.memory.engines import sglang_mem_fraction_static
+
+    budget = sglang_mem_fraction_static(dd.decode_gpus) * gpu.memory_bytes
+    experts = tab.num_moe_layers * tab.num_experts / max(dd.decode_gpus, 1) * tab.expert_bytes_per_gpu
+    return budget, tab.dense_bytes_per_gpu + experts
 
 
 def _decode_capacity(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment, context: int) -> int:
@@ -295,11 +322,8 @@ def _decode_capacity(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment, contex
     weights = the replicated non-expert part + 1/EP of the routed experts; the latent KV of a sequence lives whole on
     its DP-attention GPU.
     """
-    from gpuplan.memory.engines import sglang_mem_fraction_static
-
-    budget = sglang_mem_fraction_static(dd.decode_gpus) * gpu.memory_bytes
-    experts = tab.num_moe_layers * tab.num_experts / max(dd.decode_gpus, 1) * tab.expert_bytes_per_gpu
-    free = budget - tab.dense_bytes_per_gpu - experts
+    budget, weights = _decode_memory(tab, gpu, dd)
+    free = budget - weights
     per_seq = context * tab.kv_bytes_per_context_token_per_gpu
     return max(int(free // per_seq), 0) if per_seq > 0 else 0
 
@@ -368,6 +392,9 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
         assumptions.append("perf.assume_speculative")
     return DisaggEstimate(
         layout=dd.label(), prefill=pre, decode=d, decode_batch_per_gpu=int(b), max_decode_batch_per_gpu=cap,
+        decode_weights_bytes_per_gpu=_decode_memory(d_tab, gpu, dd)[1],
+        decode_budget_bytes_per_gpu=_decode_memory(d_tab, gpu, dd)[0],
+        kv_bytes_per_token_per_gpu=d_tab.kv_bytes_per_context_token_per_gpu,
         tokens_per_decode_step=per_step, kv_transfer_s=kv_s, ttft_s=ttft, tpot_s=tpot,
         concurrency=int(b) * dd.decode_gpus, requests_per_s=rps, output_tokens_per_s=rps * out,
         input_tokens_per_s=rps * inp, bottleneck_pool="prefill" if prefill_rps < decode_rps else "decode",
