@@ -653,6 +653,7 @@ def _pd_candidate(model, gpu, nodes, per_node, fmt, dd, est, users, limit, req, 
         weight_format=fmt, kv_dtype=est.kv_dtype, tensor_parallel_size=d_gpus, data_parallel_size=d_gpus,
         expert_parallel_size=d_gpus, enable_dp_attention=True, max_model_len=req.input_tokens + req.output_tokens,
         max_num_seqs=est.decode_batch_per_gpu * d_gpus,
+        gpu_memory_utilization=round(est.decode_budget_bytes_per_gpu / gpu.memory_bytes, 4),
         memory=MemorySummary(
             weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=0, overhead_bytes=0,
             per_gpu_total_bytes=weights + kv, capacity_bytes=gpu.memory_bytes,
