@@ -186,3 +186,69 @@ def test_plan_capacity_cli_json():
     data = json.loads(res.output)
     assert data["capacity"]["users"] >= 1 and data["capacity"]["layout"]
     assert all(c["gpu_count"] == 16 for c in data["candidates"])
+
+
+# ------------------------------------------------------------------------------------- estimate CLI and sweep
+
+
+def _cli(args):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gpuplan.cli.main import build_app
+
+    res = CliRunner().invoke(build_app(), args)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output) if "--json" in args else res.output
+
+
+def test_estimate_cli_disaggregated_matches_core():
+    data = _cli(["estimate", "deepseek-r1", "--gpu", "h800-sxm", "--prefill-nodes", "4", "--decode-nodes", "18",
+                 "--decode-batch", "128", "--speculative-tokens", "1", "--weights", "fp8-block", "--kv-dtype", "bf16",
+                 "--input-tokens", "2000", "--output-tokens", "500", "--json"])
+    core = estimate_disaggregated(get_model(R1), _ds_day6(), input_tokens=2000, output_tokens=500)
+    assert data["layout"] == "4P18D" and data["decode_batch_per_gpu"] == 128
+    assert data["decode"]["tokens_per_s_per_node"] == pytest.approx(core.decode.tokens_per_s_per_node, rel=1e-9)
+    text = _cli(["estimate", "deepseek-r1", "--gpu", "h200-sxm", "--prefill-nodes", "1", "--decode-nodes", "1",
+                 "--input-tokens", "2000", "--output-tokens", "500"])
+    assert "1P1D" in text
+
+
+def test_estimate_cli_pd_needs_both_pools():
+    from typer.testing import CliRunner
+
+    from gpuplan.cli.main import build_app
+
+    res = CliRunner().invoke(build_app(), ["estimate", "deepseek-r1", "--gpu", "h200-sxm", "--prefill-nodes", "1",
+                                           "--input-tokens", "100", "--output-tokens", "10"])
+    assert res.exit_code != 0 and "--decode-nodes" in res.output and "Traceback" not in res.output
+
+
+def test_pareto_frontier_hand_worked():
+    from gpuplan.perf.sweep import SweepPoint, pareto_frontier
+
+    def p(c, per_gpu, per_user):
+        return SweepPoint(concurrency=c, ttft_s=None, tpot_s=None, tokens_per_s_per_user=per_user,
+                          output_tokens_per_s=None, output_tokens_per_s_per_gpu=per_gpu)
+
+    # (10, 50) and (30, 20) trade off; (20, 15) is beaten by (30, 20) on both axes; (30, 20) ties nothing.
+    marked = pareto_frontier([p(1, 10, 50), p(2, 20, 15), p(4, 30, 20)])
+    assert [m.on_frontier for m in marked] == [True, False, True]
+
+
+@pytest.mark.parametrize("pd", [False, True])
+def test_sweep_cli_json(pd):
+    args = ["estimate", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "8", "--input-tokens", "2000",
+            "--output-tokens", "500", "--sweep", "--json"]
+    if pd:
+        args += ["--prefill-nodes", "1", "--decode-nodes", "1"]
+    else:
+        args += ["--engine", "sglang", "--weights", "fp8-block"]
+    data = _cli(args)
+    pts = data["points"]
+    assert len(pts) >= 2 and any(q["on_frontier"] for q in pts)
+    # More load: more output per GPU, less speed per user (the trade-off the sweep shows).
+    assert pts[-1]["output_tokens_per_s_per_gpu"] > pts[0]["output_tokens_per_s_per_gpu"]
+    assert pts[-1]["tokens_per_s_per_user"] < pts[0]["tokens_per_s_per_user"]
+    assert data["gpus"] == (16 if pd else 8)
