@@ -252,3 +252,16 @@ def test_sweep_cli_json(pd):
     assert pts[-1]["output_tokens_per_s_per_gpu"] > pts[0]["output_tokens_per_s_per_gpu"]
     assert pts[-1]["tokens_per_s_per_user"] < pts[0]["tokens_per_s_per_user"]
     assert data["gpus"] == (16 if pd else 8)
+
+
+def test_api_plan_capacity_mode():
+    from fastapi.testclient import TestClient
+
+    from gpuplan.api.app import create_app
+
+    with TestClient(create_app()) as client:
+        res = client.post("/api/v1/plan", json={"model": "deepseek-r1", "gpu": ["h200-sxm"], "gpus": 16, "ttft_ms": 2000,
+                                                "tpot_ms": 50, "top": 3})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["capacity"]["users"] >= 1 and body["candidates"][0]["capacity_users"] == body["capacity"]["users"]

@@ -38,7 +38,7 @@ from gpuplan.planfile import (
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 
 OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
-SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "trtllm")
 GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
 PRESETS: dict[str, dict] = {
     # A developer with one consumer GPU: one user, llama.cpp/GGUF allowed, consumer and workstation cards.
@@ -185,6 +185,18 @@ def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> 
     if engine in ("llama.cpp", "ollama"):
         return [(1, gpus_per_node, 1, 1, False)] if nodes == 1 else []
     heads = arch.num_attention_heads
+    if engine == "trtllm":
+        # trtllm-serve runs one model instance over the node's GPUs (--tp_size, --ep_size; no replica flag); MoE models
+        # get EP over the TP ranks, MLA models also attention DP (enable_attention_dp), as in TensorRT-LLM's
+        # DeepSeek-R1 deployment guide.
+        if nodes > 1 or heads % gpus_per_node:
+            return []
+        experts = arch.num_experts
+        ep = gpus_per_node if experts and experts % gpus_per_node == 0 else 1
+        out_t = [(gpus_per_node, 1, 1, ep, False)]
+        if arch.attention_kind == "mla" and gpus_per_node > 1:
+            out_t.append((gpus_per_node, 1, gpus_per_node, ep, True))
+        return out_t
     out = []
     for tp in (1, 2, 4, 8):
         if tp > gpus_per_node or heads % tp or gpus_per_node % tp:
@@ -239,6 +251,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         if engine in ("llama.cpp", "ollama") and not req.engines and (
                                 users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
                             continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
+                        if engine == "trtllm" and nodes > 1:
+                            continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
@@ -402,6 +416,30 @@ def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
             args["--kv-cache-dtype"] = "fp8_e4m3"
     elif dep.engine in ("llama.cpp", "ollama"):
         args = {"--ctx-size": mem.context_tokens * max_seqs, "--parallel": max_seqs, "--n-gpu-layers": 999}
+    elif dep.engine == "trtllm":
+        args = _trtllm_args(dep, mem, max_seqs)
+    return args
+
+
+#: The token budget per iteration the memory model assumed for TensorRT-LLM's activations (memory.inference).
+TRTLLM_MAX_NUM_TOKENS = 8192
+
+
+def _trtllm_args(dep: Deployment, mem, max_seqs: int) -> dict:
+    """trtllm-serve flags (TensorRT-LLM docs, commands/trtllm-serve: --tp_size, --pp_size, --ep_size,
+    --max_batch_size, --max_num_tokens, --max_seq_len, --kv_cache_free_gpu_memory_fraction) and the YAML keys of its
+    --config file (enable_attention_dp, kv_cache_config.dtype); shared/reference/ecosystem.md §1.7."""
+    args: dict = {"--backend": "pytorch", "--tp_size": dep.tensor_parallel_size,
+                  "--pp_size": dep.pipeline_parallel_size, "--max_batch_size": max_seqs,
+                  "--max_num_tokens": dep.max_num_batched_tokens or TRTLLM_MAX_NUM_TOKENS,
+                  "--max_seq_len": mem.context_tokens,
+                  "--kv_cache_free_gpu_memory_fraction": mem.engine_args["kv_cache_free_gpu_memory_fraction"]}
+    if dep.expert_parallel_size > 1:
+        args["--ep_size"] = dep.expert_parallel_size
+    if dep.enable_dp_attention:
+        args["enable_attention_dp"] = True
+    if mem.kv_dtype.startswith("fp8"):
+        args["kv_cache_config"] = {"dtype": "fp8"}
     return args
 
 
