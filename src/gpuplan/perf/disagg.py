@@ -390,6 +390,8 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     assumptions = ["disagg.assume_kernels", "disagg.assume_balance", "disagg.assume_ttft"]
     if dd.speculative_tokens:
         assumptions.append("perf.assume_speculative")
+    if gpu.architecture != "hopper":
+        assumptions.append("disagg.assume_extrapolated")
     return DisaggEstimate(
         layout=dd.label(), prefill=pre, decode=d, decode_batch_per_gpu=int(b), max_decode_batch_per_gpu=cap,
         decode_weights_bytes_per_gpu=_decode_memory(d_tab, gpu, dd)[1],

@@ -654,9 +654,9 @@ def _disaggregated(model: ModelEntry, gpu: GpuSpec, nodes: int, per_node: int, f
     from gpuplan.perf.disagg import DisaggDeployment
     from gpuplan.plan.capacity import disaggregated_capacity
 
-    if (not model.arch.num_experts or gpu.vendor != "nvidia" or gpu.gpu_class != "datacenter"
+    if (not model.arch.num_experts or gpu.architecture != "hopper" or gpu.gpu_class != "datacenter"
             or not fmt.startswith("fp8")):
-        return []  # the PD model's kernel rates are DeepGEMM FP8 / FlashMLA / DeepEP on NVIDIA Hopper-class parts
+        return []  # the PD model's kernel rates were measured on Hopper (DeepGEMM FP8, FlashMLA, DeepEP on H800)
     out = []
     slo = Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s)
     for p in range(1, nodes):
