@@ -126,6 +126,8 @@ def print_plan(plan) -> None:
         for col in ("rank", "hardware", "engine", "format", "layout", "memory", "ttft", "tpot", "throughput", "capex",
                     "tco", "per_mtok"):
             table.add_column(t(f"plan.col_{col}"), justify="left" if col in ("hardware", "engine", "format", "layout") else "right")
+            if col == "layout" and plan.capacity is not None:
+                table.add_column(t("capacity.col_users"), justify="right")
         for i, c in enumerate(plan.candidates, 1):
             layout = f"TP{c.tensor_parallel_size}"
             if c.disaggregation is not None:
@@ -137,12 +139,11 @@ def print_plan(plan) -> None:
                 layout += f"·DP{c.data_parallel_size}" + ("a" if c.enable_dp_attention else "")
             if c.expert_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·EP{c.expert_parallel_size}"
-            if plan.capacity is not None:
-                layout += f" · {t('capacity.col_users')} {c.capacity_users or 0:,}"
             p = c.perf
+            users = [f"{c.capacity_users or 0:,}"] if plan.capacity is not None else []
             table.add_row(
                 str(i) + ("*" if (i - 1) in plan.pareto else ""), f"{c.gpu_count}×{c.gpu}" + (f" ({c.nodes}n)" if c.nodes > 1 else ""),
-                c.engine, c.weight_format, layout,
+                c.engine, c.weight_format, layout, *users,
                 f"{fmt_gib(c.memory.per_gpu_total_bytes)}/{fmt_gib(c.memory.capacity_bytes, 0)}",
                 f"{p.ttft_s * 1000:,.0f} ms" if p.ttft_s is not None else "—",
                 f"{p.tpot_s * 1000:,.1f} ms" if p.tpot_s is not None else "—",
