@@ -236,8 +236,12 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
     t = float(dd.prefill_tokens_per_gpu)
     cached = input_tokens * cached_fraction
     new = max(input_tokens - cached, 1.0)
-    gemm_s = t * (tab.gemm_flops_per_token + tab.expert_flops_per_token) / (
-        rates.gemm_fp8_flops_per_s * PREFILL_GEMM_FRACTION)
+    # Prefill computes logits for the last position of each prompt only: the output head's 2 · vocab · hidden FLOPs
+    # per token are counted once per prompt, not once per token.
+    head_flops = 2.0 * arch.vocab_size * arch.hidden_size
+    prompts = t / new
+    gemm_flops = t * (tab.gemm_flops_per_token + tab.expert_flops_per_token) - max(t - prompts, 0.0) * head_flops
+    gemm_s = gemm_flops / (rates.gemm_fp8_flops_per_s * PREFILL_GEMM_FRACTION)
     pairs_per_token = cached + new / 2.0  # causal: a new token sees the cached prefix and half the new part
     attn_s = t * pairs_per_token * mla_prefill_flops_per_pair(arch) / (
         rates.attention_flops_per_s * PREFILL_ATTENTION_FRACTION)
@@ -292,10 +296,13 @@ def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch
     attn_flops_s = t * context_tokens * tab.attention_flops_per_context_token / (
         rates.attention_flops_per_s * FLASHMLA_COMPUTE_FRACTION)
     attention_s = max(kv_s, attn_flops_s)
-    compute_s = dense_s + expert_s + attention_s
+    # MTP drafting runs the draft module (one more decoder block with its MoE, DeepSeek-V3 report §2.2) once per draft
+    # token: counted as 1/L of a layer's share of the step per draft token, and one more MoE layer of all-to-all.
+    draft = dd.speculative_tokens / max(tab.num_layers, 1)
+    compute_s = (dense_s + expert_s + attention_s) * (1.0 + draft)
     disp = t * tab.top_k * dispatch_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_DISPATCH_BYTES_PER_S, ep)
     comb = t * tab.top_k * combine_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_COMBINE_BYTES_PER_S, ep)
-    comm_s = tab.num_moe_layers * (disp + comb) if ep > 1 else 0.0
+    comm_s = (tab.num_moe_layers + dd.speculative_tokens) * (disp + comb) if ep > 1 else 0.0
     step, bound = _combine(compute_s, comm_s, overlap, 1.0)
     per_node = dd.gpus_per_node * b * tokens_per_step / step
     return PhaseEstimate(nodes=dd.decode_nodes, gpus=ep, expert_parallel_size=ep, tokens_per_gpu=t, step_s=step,
