@@ -286,3 +286,17 @@ def test_api_plan_capacity_mode():
     assert res.status_code == 200, res.text
     body = res.json()
     assert body["capacity"]["users"] >= 1 and body["candidates"][0]["capacity_users"] == body["capacity"]["users"]
+
+
+def test_prefill_is_capped_by_the_kv_transfer_nic(monkeypatch):
+    # 8 GPUs × 50 GB/s NIC ÷ 70,272 B of BF16 latent KV per token = 5.69M tokens/s per node: far above compute here,
+    # so the compute rate stands; a (hypothetical) 1 B/s NIC would make the transfer the bound.
+    from gpuplan.perf import disagg
+
+    entry = get_model(R1)
+    est = estimate_disaggregated(entry, _sglang_96(), input_tokens=2000, output_tokens=100)
+    assert est.prefill.bound != "kv_transfer"
+    monkeypatch.setattr(disagg, "RDMA_NIC_BYTES_PER_S", 1e6)
+    slow = estimate_disaggregated(entry, _sglang_96(), input_tokens=2000, output_tokens=100)
+    assert slow.prefill.bound == "kv_transfer"
+    assert slow.prefill.tokens_per_s_per_node == pytest.approx(8 * 1e6 / 70_272)

@@ -119,7 +119,7 @@ class PhaseEstimate(BaseModel):
     step_s: float
     compute_s: float
     comm_s: float
-    bound: str                       # compute | communication
+    bound: str                       # compute | communication | kv_transfer (prefill limited by the NIC)
     tokens_per_s_per_node: float     # prefill: input tokens incl. prefix-cache hits; decode: output tokens
     terms_s: dict[str, float]
 
@@ -361,6 +361,11 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     hidden = arch.hidden_size
     pre = prefill_phase(p_tab, arch, rates, dd, input_tokens=inp, cached_fraction=prefix_cache_hit_fraction,
                         hidden_size=hidden)
+    # Each prompt's whole KV cache (cached prefix included) leaves its prefill GPU over that GPU's NIC, which the
+    # pool's prefill rate cannot outrun.
+    nic_cap = dd.gpus_per_node * RDMA_NIC_BYTES_PER_S / max(d_tab.kv_bytes_per_context_token_per_gpu, 1.0)
+    if pre.tokens_per_s_per_node > nic_cap:
+        pre = pre.model_copy(update={"tokens_per_s_per_node": nic_cap, "bound": "kv_transfer"})
     accept = MTP_ACCEPTANCE_FRACTION if dd.acceptance_fraction is None else dd.acceptance_fraction
     per_step = sum(accept**i for i in range(dd.speculative_tokens + 1))
     cap = _decode_capacity(d_tab, gpu, dd, int(math.ceil(inp + out)))
