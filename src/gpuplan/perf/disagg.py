@@ -11,6 +11,7 @@ Per GPU, for one forward of ``t`` tokens (prefill: a chunk of prompts; decode: b
     compute  = Σ GEMMs (dense weights of the replica + the routed-expert share) at the FP8 grouped-GEMM rate
              + attention (decode: absorbed MLA, max(KV bytes / FlashMLA bandwidth, FLOPs / FlashMLA rate);
                           prefill: MLA without absorption, FLOPs / the BF16 attention rate)
+             + glue (norms, FP8 casts, RoPE, SiLU·mul, permutes: activation bytes / streaming bandwidth)
     comm     = Σ MoE layers (dispatch + combine bytes) / DeepEP's measured bandwidth at this EP size
     step     = max(compute · SM share, comm) / balancedness      with TBO (comm hidden behind the other micro-batch)
              = (compute + comm) / balancedness                    without
@@ -199,6 +200,48 @@ def mla_prefill_flops_per_pair(arch) -> float:
     return total
 
 
+def activation_bytes_per_token(arch, *, absorbed: bool) -> float:
+    """HBM bytes the glue kernels between GEMMs move for one token, whole model (norms, FP8 casts, RoPE, SiLU·mul,
+    MoE permute/unpermute, residual adds).
+
+    Each activation tensor a layer materializes is written once and read back once (2 touches), at its own width:
+    attention — normed input (BF16) and its FP8 copy, the q_a/kv_a outputs, q_b output, the decompressed K/V of
+    prefill (``absorbed`` False; decode's absorbed path keeps the latent), the attention output (BF16 + FP8), the
+    output projection and the residual; MoE — normed input and FP8 copy, k dispatched and k permuted FP8 copies, k
+    gate/up outputs (BF16), k activated FP8 inputs, k down outputs and k combined (BF16), the weighted sum, and the
+    shared expert's own. Dense MLP layers: the same with one "expert" of the dense width. Fusion would remove some
+    touches; none is assumed.
+    """
+    h = arch.hidden_size
+    fp8 = h + h / FP8_SCALE_GROUP * 4
+    total = 0.0
+    for att, mlp in zip(arch.attention, arch.mlp, strict=False):
+        if att.kind == "mla":
+            heads = att.num_heads
+            nope, rope, v = att.qk_nope_head_dim or 0, att.qk_rope_head_dim or 0, att.v_head_dim or 0
+            qr, kr = att.q_lora_rank or 0, att.kv_lora_rank or 0
+            a = 2 * h + fp8 + 2 * (qr + kr + rope) + 2 * heads * (nope + rope)
+            a += 2 * heads * kr if absorbed else 2 * heads * (nope + v)
+            a += 2 * heads * v + heads * v + 2 * h + 2 * h
+        else:
+            q = att.num_heads * att.head_dim
+            kv = 2 * att.num_kv_heads * att.head_dim
+            a = 2 * h + fp8 + 2 * (q + kv) + 2 * q + q + 2 * h + 2 * h
+        k = mlp.top_k if mlp.num_experts else 1
+        width = mlp.expert_intermediate_size if mlp.num_experts else mlp.intermediate_size
+        m = 2 * h + fp8
+        if mlp.num_experts:
+            m += 2 * k * fp8  # dispatched and permuted copies
+        m += k * (2 * 2 * width + width + width / FP8_SCALE_GROUP * 4 + 2 * h)
+        if mlp.num_experts:
+            m += k * 2 * h  # combined
+            s = mlp.shared_intermediate_size * max(mlp.num_shared_experts, 1) if mlp.num_shared_experts else 0
+            m += 2 * 2 * s + s + 2 * h if s else 0
+        m += 2 * h
+        total += 2 * (a + m)  # written once, read back once
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class _Rates:
     gemm_fp8_flops_per_s: float
@@ -245,7 +288,9 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
     pairs_per_token = cached + new / 2.0  # causal: a new token sees the cached prefix and half the new part
     attn_s = t * pairs_per_token * mla_prefill_flops_per_pair(arch) / (
         rates.attention_flops_per_s * PREFILL_ATTENTION_FRACTION)
-    compute_s = gemm_s + attn_s
+    glue_s = t * activation_bytes_per_token(arch, absorbed=False) / (
+        rates.memory_bytes_per_s * FLASHMLA_BANDWIDTH_FRACTION)
+    compute_s = gemm_s + attn_s + glue_s
     if ep > dd.gpus_per_node:
         nodes = ep // dd.gpus_per_node
         per_token = expected_nodes_touched(nodes, tab.top_k) * (nodes - 1) / nodes
@@ -261,27 +306,33 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
     per_node = dd.gpus_per_node * t / step / max(1.0 - cached_fraction, 1e-9)
     return PhaseEstimate(nodes=dd.prefill_nodes, gpus=ep, expert_parallel_size=ep, tokens_per_gpu=t, step_s=step,
                          compute_s=compute_s, comm_s=comm_s, bound=bound, tokens_per_s_per_node=per_node,
-                         terms_s={"gemm_s": gemm_s, "attention_s": attn_s, "dispatch_s": tab.num_moe_layers * disp,
+                         terms_s={"gemm_s": gemm_s, "attention_s": attn_s, "glue_s": glue_s,
+                                  "dispatch_s": tab.num_moe_layers * disp,
                                   "combine_s": tab.num_moe_layers * comb})
 
 
 def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_per_gpu: float,
-                 context_tokens: float, tokens_per_step: float, hidden_size: int) -> PhaseEstimate:
+                 context_tokens: float, tokens_per_step: float, hidden_size: int,
+                 glue_bytes_per_token: float = 0.0) -> PhaseEstimate:
     """One decode step of ``batch_per_gpu`` sequences per GPU, each verifying 1 + draft tokens (module docstring).
 
     With two-batch overlap each micro-batch streams the layer's weights again, so at small batches overlap loses
     (SGLang measured −27% at 32 tokens per device, LMSYS 2025-05-05); the faster of the two schedules is taken, as an
     operator would set ``--enable-two-batch-overlap``.
     """
-    options = [_decode_schedule(tab, rates, dd, batch_per_gpu, context_tokens, tokens_per_step, hidden_size, False)]
+    def schedule(overlap: bool) -> PhaseEstimate:
+        return _decode_schedule(tab, rates, dd, batch_per_gpu, context_tokens, tokens_per_step, hidden_size, overlap,
+                                glue_bytes_per_token)
+
+    options = [schedule(False)]
     if dd.two_batch_overlap and dd.decode_gpus > 1:
-        options.append(_decode_schedule(tab, rates, dd, batch_per_gpu, context_tokens, tokens_per_step, hidden_size,
-                                        True))
+        options.append(schedule(True))
     return min(options, key=lambda p: p.step_s)
 
 
 def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch_per_gpu: float,
-                     context_tokens: float, tokens_per_step: float, hidden_size: int, overlap: bool) -> PhaseEstimate:
+                     context_tokens: float, tokens_per_step: float, hidden_size: int, overlap: bool,
+                     glue_bytes_per_token: float) -> PhaseEstimate:
     ep = dd.decode_gpus
     b = float(batch_per_gpu)
     t = b * (1 + dd.speculative_tokens)
@@ -299,7 +350,8 @@ def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch
     # MTP drafting runs the draft module (one more decoder block with its MoE, DeepSeek-V3 report §2.2) once per draft
     # token: counted as 1/L of a layer's share of the step per draft token, and one more MoE layer of all-to-all.
     draft = dd.speculative_tokens / max(tab.num_layers, 1)
-    compute_s = (dense_s + expert_s + attention_s) * (1.0 + draft)
+    glue_s = t * glue_bytes_per_token / (rates.memory_bytes_per_s * FLASHMLA_BANDWIDTH_FRACTION)
+    compute_s = (dense_s + expert_s + attention_s + glue_s) * (1.0 + draft)
     disp = t * tab.top_k * dispatch_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_DISPATCH_BYTES_PER_S, ep)
     comb = t * tab.top_k * combine_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_COMBINE_BYTES_PER_S, ep)
     comm_s = (tab.num_moe_layers + dd.speculative_tokens) * (disp + comb) if ep > 1 else 0.0
@@ -308,6 +360,7 @@ def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch
     return PhaseEstimate(nodes=dd.decode_nodes, gpus=ep, expert_parallel_size=ep, tokens_per_gpu=t, step_s=step,
                          compute_s=compute_s, comm_s=comm_s, bound=bound, tokens_per_s_per_node=per_node,
                          terms_s={"dense_gemm_s": dense_s, "expert_gemm_s": expert_s, "attention_s": attention_s,
+                                  "glue_s": glue_s,
                                   "dispatch_s": tab.num_moe_layers * disp if ep > 1 else 0.0,
                                   "combine_s": tab.num_moe_layers * comb if ep > 1 else 0.0,
                                   "two_batch_overlap": 1.0 if overlap else 0.0})
@@ -359,6 +412,7 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     p_tab = model_table(entry.id, fmt, kv_dtype, dd.prefill_gpus, dd.prefill_gpus, dd.prefill_gpus)
     d_tab = model_table(entry.id, fmt, kv_dtype, dd.decode_gpus, dd.decode_gpus, dd.decode_gpus)
     hidden = arch.hidden_size
+    glue = activation_bytes_per_token(arch, absorbed=True)
     pre = prefill_phase(p_tab, arch, rates, dd, input_tokens=inp, cached_fraction=prefix_cache_hit_fraction,
                         hidden_size=hidden)
     # Each prompt's whole KV cache (cached prefix included) leaves its prefill GPU over that GPU's NIC, which the
@@ -376,7 +430,7 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
 
     def dec(b: float) -> PhaseEstimate:
         return decode_phase(d_tab, rates, dd, batch_per_gpu=b, context_tokens=ctx, tokens_per_step=per_step,
-                            hidden_size=hidden)
+                            hidden_size=hidden, glue_bytes_per_token=glue)
 
     if dd.decode_batch_per_gpu is not None:
         b = dd.decode_batch_per_gpu
