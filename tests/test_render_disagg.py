@@ -59,6 +59,13 @@ def test_pd_scripts_carry_the_plan(tmp_path):
     assert dec[dec.index("--max-running-requests") + 1] == str(d.decode_batch_per_gpu * gpus_d)
     assert pre[pre.index("--chunked-prefill-size") + 1] == str(d.prefill_tokens_per_gpu * gpus_p)
     assert "--disaggregation-ib-device" in pre and "--disaggregation-ib-device" in dec
+    # MTP as the plan assumed it (SGLang NEXTN for DeepSeek's next-token head): drafts + 1 tokens verified per step.
+    if d.speculative_tokens:
+        assert dec[dec.index("--speculative-algorithm") + 1] == "NEXTN"
+        assert dec[dec.index("--speculative-num-draft-tokens") + 1] == str(d.speculative_tokens + 1)
+    else:
+        assert "--speculative-algorithm" not in dec
+    assert "--speculative-algorithm" not in pre
     router = _argv(files["engine/pd-router.sh"])
     assert router[:4] == ["python3", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
     write_tree(tmp_path, files)

@@ -133,6 +133,8 @@ def print_plan(plan) -> None:
             if c.disaggregation is not None:
                 d = c.disaggregation
                 layout = f"{d.label} EP{d.prefill_expert_parallel_size}/EP{d.decode_expert_parallel_size}"
+                if d.speculative_tokens:
+                    layout += f" MTP{d.speculative_tokens}"
             if c.pipeline_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·PP{c.pipeline_parallel_size}"
             if c.data_parallel_size > 1 and c.disaggregation is None:

@@ -372,7 +372,12 @@ def _decode_memory(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment) -> tuple
 
     budget = sglang_mem_fraction_static(dd.decode_gpus) * gpu.memory_bytes
     experts = tab.num_moe_layers * tab.num_experts / max(dd.decode_gpus, 1) * tab.expert_bytes_per_gpu
-    return budget, tab.dense_bytes_per_gpu + experts
+    weights = tab.dense_bytes_per_gpu + experts
+    if dd.speculative_tokens:
+        # The MTP draft block (one decoder layer with its experts, DeepSeek-V3 report §2.2) is loaded too: ≈ one
+        # more layer's share of the weights.
+        weights *= 1.0 + 1.0 / max(tab.num_layers, 1)
+    return budget, weights
 
 
 def _decode_capacity(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment, context: int) -> int:

@@ -659,10 +659,14 @@ def _disaggregated(model: ModelEntry, gpu: GpuSpec, nodes: int, per_node: int, f
         return []  # the PD model's kernel rates were measured on Hopper (DeepGEMM FP8, FlashMLA, DeepEP on H800)
     out = []
     slo = Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s)
-    for p in range(1, nodes):
+    # With an MTP head (DeepSeek-V3/R1: num_nextn_predict_layers = 1) each split is also tried with one draft token,
+    # as DeepSeek serves it (SGLang --speculative-algorithm NEXTN).
+    drafts = (0, 1) if model.arch.num_mtp_layers else (0,)
+    for p, spec in ((p, s) for p in range(1, nodes) for s in drafts):
         dd = DisaggDeployment(gpu_id=gpu.id, gpus_per_node=per_node, prefill_nodes=p, decode_nodes=nodes - p,
-                              weight_format=fmt, kv_dtype="fp8" if fmt.startswith("fp8") else "auto")
-        label = f"{nodes * per_node}×{gpu.id} sglang {fmt} {dd.label()}"
+                              weight_format=fmt, kv_dtype="fp8" if fmt.startswith("fp8") else "auto",
+                              speculative_tokens=spec)
+        label = f"{nodes * per_node}×{gpu.id} sglang {fmt} {dd.label()}" + (" MTP" if spec else "")
         try:
             found = disaggregated_capacity(model, dd, input_tokens=req.input_tokens,
                                            output_tokens=req.output_tokens, slo=slo)
