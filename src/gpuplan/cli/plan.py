@@ -103,7 +103,8 @@ def print_plan(plan) -> None:
     from gpuplan.units import fmt_gib
 
     con = console()
-    con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=plan.objective))
+    objective = t("capacity.ranked", objective=plan.objective) if plan.capacity is not None else plan.objective
+    con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=objective))
     if not plan.candidates:
         con.print(t("plan.none"))
     elif plan.task != "serve":
