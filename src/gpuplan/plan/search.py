@@ -26,9 +26,7 @@ from gpuplan.memory.quant import get_format
 from gpuplan.memory.weights import native_format
 from gpuplan.planfile import (
     Candidate,
-    CapacityResult,
     CostSummary,
-    DisaggSummary,
     MemorySummary,
     PerfSummary,
     PlanFile,
@@ -232,6 +230,12 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     kept: list[Candidate] = []
     considered = 0
     from gpuplan.perf import estimate_serving
+    from gpuplan.plan.capacity import (
+        capacity_result,
+        disaggregated_candidates,
+        rank_by_capacity,
+        with_capacity,
+    )
 
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
@@ -264,14 +268,14 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
                                              users, workload, context, req, rejects, prices, est_fn)
                             if cand is not None and req.capacity_mode:
-                                cand = _with_capacity(model, cand, workload, req, est_fn)
+                                cand = with_capacity(model, cand, workload, req, est_fn)
                             if cand is not None:
                                 kept.append(cand)
                         if req.capacity_mode and engine == "sglang" and nodes >= 2:
-                            for pd in _disaggregated(model, gpu, nodes, per_node, fmt, req, prices, rejects):
+                            for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices, rejects):
                                 considered += 1
                                 kept.append(pd)
-    ranked = (_rank_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
+    ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
     ranked = [c.model_copy(update={"cost": _price(get_gpu(c.gpu), c.gpu_count, c.nodes, c.perf.output_tokens_per_s or 0.0,
                                                   c.perf.input_tokens_per_s or 0.0, req, prices)}) for c in ranked]
@@ -279,7 +283,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
                    t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
                    t("plan.assume_years", years=req.years)]
-    capacity = _capacity_result(ranked[0]) if req.capacity_mode and ranked else None
+    capacity = capacity_result(ranked[0]) if req.capacity_mode and ranked else None
     return PlanFile(
         gpuplan_version=__version__, created=date.today().isoformat(),
         model=_plan_model(model), task="serve", workload=workload,
@@ -610,134 +614,3 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
 
-
-# ----------------------------------------------------------------------------------------------- capacity mode
-
-
-def _with_capacity(model: ModelEntry, cand: Candidate, workload: Workload, req: PlanRequest,
-                   estimate_serving) -> Candidate | None:
-    """The candidate at the most users it serves within the SLO (plan.capacity): bisection per replica, × replicas."""
-    from gpuplan.plan.capacity import aggregated_capacity
-
-    replicas = cand.data_parallel_size if not cand.enable_dp_attention else 1
-    dep = Deployment(gpu_id=cand.gpu, gpu_count=cand.gpu_count // replicas if replicas > 1 else cand.gpu_count,
-                     nodes=max(1, cand.nodes // replicas) if replicas > 1 else cand.nodes, engine=cand.engine,
-                     weight_format=cand.weight_format, kv_dtype=cand.kv_dtype,
-                     tensor_parallel_size=cand.tensor_parallel_size, pipeline_parallel_size=cand.pipeline_parallel_size,
-                     data_parallel_size=1 if replicas > 1 else cand.data_parallel_size,
-                     expert_parallel_size=cand.expert_parallel_size, enable_dp_attention=cand.enable_dp_attention)
-    try:
-        found = aggregated_capacity(model, dep, workload, Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), estimate_serving)
-    except GpuplanError:
-        return None
-    if found is None:
-        return None
-    users, est, limit = found
-    total = users * replicas
-    perf = cand.perf.model_copy(update={
-        "ttft_s": est.ttft_s, "tpot_s": est.tpot_s, "concurrency": total,
-        "output_tokens_per_s": (est.output_tokens_per_s or 0) * replicas,
-        "input_tokens_per_s": (est.input_tokens_per_s or 0) * replicas,
-        "requests_per_s": (est.requests_per_s or 0) * replicas, "decode_tokens_per_s": est.decode_tokens_per_s,
-        "bottleneck": est.bottleneck})
-    args = dict(cand.engine_args)
-    for flag in ("--max-num-seqs", "--max-running-requests"):
-        if flag in args:
-            args[flag] = users
-    return cand.model_copy(update={"perf": perf, "capacity_users": total, "capacity_limit": limit,
-                                   "engine_args": args})
-
-
-def _disaggregated(model: ModelEntry, gpu: GpuSpec, nodes: int, per_node: int, fmt: str, req: PlanRequest, prices,
-                   rejects: _Rejects) -> list[Candidate]:
-    """xPyD candidates (every split of the nodes) for an MoE model on NVIDIA data-center GPUs with SGLang."""
-    from gpuplan.perf.disagg import DisaggDeployment
-    from gpuplan.plan.capacity import disaggregated_capacity
-
-    if (not model.arch.num_experts or gpu.architecture != "hopper" or gpu.gpu_class != "datacenter"
-            or not fmt.startswith("fp8")):
-        return []  # the PD model's kernel rates were measured on Hopper (DeepGEMM FP8, FlashMLA, DeepEP on H800)
-    out = []
-    slo = Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s)
-    # With an MTP head (DeepSeek-V3/R1: num_nextn_predict_layers = 1) each split is also tried with one draft token,
-    # as DeepSeek serves it (SGLang --speculative-algorithm NEXTN).
-    drafts = (0, 1) if model.arch.num_mtp_layers else (0,)
-    for p, spec in ((p, s) for p in range(1, nodes) for s in drafts):
-        dd = DisaggDeployment(gpu_id=gpu.id, gpus_per_node=per_node, prefill_nodes=p, decode_nodes=nodes - p,
-                              weight_format=fmt, kv_dtype="fp8" if fmt.startswith("fp8") else "auto",
-                              speculative_tokens=spec)
-        label = f"{nodes * per_node}×{gpu.id} sglang {fmt} {dd.label()}" + (" MTP" if spec else "")
-        try:
-            found = disaggregated_capacity(model, dd, input_tokens=req.input_tokens,
-                                           output_tokens=req.output_tokens, slo=slo)
-        except GpuplanError as exc:
-            rejects.add("perf_unknown", -1, f"{label}: {exc}")
-            continue
-        if found is None:
-            rejects.add("slo_tpot" if req.tpot_s else "slo_ttft", -1, label)
-            continue
-        users, est, dd, limit = found
-        out.append(_pd_candidate(model, gpu, nodes, per_node, fmt, dd, est, users, limit, req, prices))
-    return out
-
-
-def _pd_candidate(model, gpu, nodes, per_node, fmt, dd, est, users, limit, req, prices) -> Candidate:
-    """A Candidate for an xPyD layout: the decode pool's memory, the system's speed at ``users``."""
-    count = nodes * per_node
-    d_gpus = dd.decode_gpus
-    rps = users / (est.ttft_s + max(req.output_tokens - 1, 0) * est.tpot_s)
-    cost = _base_cost(gpu, count, nodes, req, prices)[0]
-    kv_seq = est.kv_bytes_per_token_per_gpu * (req.input_tokens + req.output_tokens)
-    kv = int(kv_seq * est.decode_batch_per_gpu)
-    weights = int(est.decode_weights_bytes_per_gpu)
-    return Candidate(
-        gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node, engine="sglang",
-        weight_format=fmt, kv_dtype=est.kv_dtype, tensor_parallel_size=d_gpus, data_parallel_size=d_gpus,
-        expert_parallel_size=d_gpus, enable_dp_attention=True, max_model_len=req.input_tokens + req.output_tokens,
-        max_num_seqs=est.decode_batch_per_gpu * d_gpus,
-        gpu_memory_utilization=round(est.decode_budget_bytes_per_gpu / gpu.memory_bytes, 4),
-        memory=MemorySummary(
-            weights_bytes=weights, kv_cache_bytes=kv, activation_bytes=0, overhead_bytes=0,
-            per_gpu_total_bytes=weights + kv, capacity_bytes=gpu.memory_bytes,
-            budget_bytes=int(est.decode_budget_bytes_per_gpu), kv_cache_bytes_per_token=int(est.kv_bytes_per_token_per_gpu),
-            max_concurrency=est.max_decode_batch_per_gpu * d_gpus, binding="fits"),
-        perf=PerfSummary(ttft_s=est.ttft_s, tpot_s=est.tpot_s, output_tokens_per_s=rps * req.output_tokens,
-                         input_tokens_per_s=rps * req.input_tokens, requests_per_s=rps,
-                         decode_tokens_per_s=1.0 / est.tpot_s, max_concurrency=est.max_decode_batch_per_gpu * d_gpus,
-                         concurrency=users, bottleneck="communication" if est.decode.bound == "communication"
-                         else "compute", calibration="disagg-kernels"),
-        cost=cost, capacity_users=users, capacity_limit=limit,
-        disaggregation=DisaggSummary(
-            prefill_nodes=dd.prefill_nodes, decode_nodes=dd.decode_nodes, gpus_per_node=per_node,
-            prefill_expert_parallel_size=dd.prefill_gpus, decode_expert_parallel_size=d_gpus,
-            prefill_tokens_per_gpu=dd.prefill_tokens_per_gpu, decode_batch_per_gpu=est.decode_batch_per_gpu,
-            speculative_tokens=dd.speculative_tokens, kv_transfer_s=est.kv_transfer_s,
-            prefill_tokens_per_s_per_node=est.prefill.tokens_per_s_per_node,
-            decode_tokens_per_s_per_node=est.decode.tokens_per_s_per_node, bottleneck_pool=est.bottleneck_pool),
-        notes=("disaggregated",),
-    )
-
-
-def _rank_capacity(cands: Sequence[Candidate], objective: str) -> list[Candidate]:
-    """Most users first; ties by the objective, then fewer GPUs, GPU id, engine, format (deterministic).
-
-    Keeps the best layout per (gpu, count, engine, format, aggregated or xPyD)."""
-    scored = [c.model_copy(update={"score": _objective_value(c, objective)}) for c in cands]
-    scored.sort(key=lambda c: (-(c.capacity_users or 0), c.score if c.score is not None else math.inf, c.gpu_count,
-                               c.gpu, c.engine, c.weight_format, c.tensor_parallel_size))
-    seen: set = set()
-    out = []
-    for c in scored:
-        key = (c.gpu, c.gpu_count, c.engine, c.weight_format, c.disaggregation.label if c.disaggregation else "")
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(c.model_copy(update={"score": None if c.score in (math.inf, -math.inf) else c.score}))
-    return out
-
-
-def _capacity_result(c: Candidate) -> CapacityResult:
-    return CapacityResult(users=c.capacity_users or 0,
-                          layout=c.disaggregation.label if c.disaggregation else "aggregated",
-                          limit=c.capacity_limit or "kv_capacity", ttft_s=c.perf.ttft_s, tpot_s=c.perf.tpot_s,
-                          output_tokens_per_s=c.perf.output_tokens_per_s)
