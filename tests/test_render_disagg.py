@@ -41,7 +41,7 @@ def _pd_plan(nodes: int = 2) -> PlanFile:
 
 def _argv(script: str) -> list[str]:
     line = script.split("exec ", 1)[1]
-    return shlex.split(line.replace("\\\n", " "))
+    return [tok for tok in shlex.split(line.replace("\\\n", " ")) if tok != "$@"]
 
 
 def test_pd_scripts_carry_the_plan(tmp_path):
@@ -100,3 +100,32 @@ def test_pd_k8s_manifests_validate(nodes):
 def test_pd_plan_rejects_single_host_targets():
     with pytest.raises(InvalidInputError):
         render_plan(_pd_plan(), ["compose"])
+
+
+def test_sglang_parser_reads_the_pd_commands():
+    """SGLang's own parser (the version the rendered image pins) accepts both roles' commands as the plan wrote them."""
+    pytest.importorskip("sglang.srt.server_args", reason="sglang not installed (.ci/run installs it with --no-deps)")
+    from sglang.srt.server_args import prepare_server_args
+
+    plan = _pd_plan(3)
+    d = plan.chosen.disaggregation
+    files = {f.path: f.content for f in render_plan(plan, ["engine"])}
+    for role, nodes in (("prefill", d.prefill_nodes), ("decode", d.decode_nodes)):
+        argv = [tok.replace("$IB_DEVICE", "mlx5_0").replace("$NODE_RANK", "0").replace("$LEADER_ADDR", "10.0.0.1")
+                for tok in _argv(files[f"engine/pd-{role}.sh"])]
+        args = prepare_server_args(argv[3:])
+        gpus = nodes * d.gpus_per_node
+        assert args.disaggregation_mode == role and args.disaggregation_ib_device == "mlx5_0"
+        assert (args.tp_size, args.dp_size, args.ep_size, args.nnodes) == (gpus, gpus, gpus, nodes)
+        assert args.enable_dp_attention and args.moe_a2a_backend == "deepep" and args.enable_two_batch_overlap
+        assert args.deepep_mode == ("normal" if role == "prefill" else "low_latency")
+        assert args.mem_fraction_static == plan.chosen.gpu_memory_utilization
+        assert args.context_length == plan.chosen.max_model_len
+        if role == "prefill":
+            assert args.chunked_prefill_size == d.prefill_tokens_per_gpu * gpus
+        else:
+            assert args.max_running_requests == d.decode_batch_per_gpu * gpus
+            assert args.cuda_graph_max_bs_decode == d.decode_batch_per_gpu
+            if d.speculative_tokens:
+                assert args.speculative_algorithm == "NEXTN"
+                assert args.speculative_num_draft_tokens == d.speculative_tokens + 1

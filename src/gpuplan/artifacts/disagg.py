@@ -3,10 +3,11 @@
 Targets ``engine`` (one script per role) and ``k8s`` (per pool a LeaderWorkerSet when it spans nodes, else a
 Deployment; a router Deployment; Services). Commands follow SGLang's PD guide (docs/advanced_features/
 pd_disaggregation.md, "DeepSeek Multi-Node"): ``--disaggregation-mode prefill|decode``, ``--disaggregation-ib-device``,
-``--tp-size N --dp-size N --enable-dp-attention --moe-a2a-backend deepep`` over each pool's N GPUs, with DeepEP
+``--tp-size N --dp-size N --enable-dp-attention --ep-size N --moe-a2a-backend deepep`` over each pool's N GPUs, with DeepEP
 ``--deepep-mode normal`` for prefill and ``low_latency`` for decode (LMSYS large-scale EP blog, 2025-05-05); the router is
 ``python3 -m sglang_router.launch_router --pd-disaggregation --prefill URL --decode URL`` (same guide).
-Every number in the flags (pool sizes, decode batch, prefill chunk, MTP draft tokens) comes from the plan's
+Spelled for the SGLang of the rendered image (``lmsysorg/sglang:v0.5.23``: ``--cuda-graph-max-bs-decode``) and
+checked by its own parser in the tests. Every number in the flags (pool sizes, decode batch, prefill chunk, MTP draft tokens) comes from the plan's
 ``DisaggSummary``, so the files launch what the planner estimated.
 """
 
@@ -48,7 +49,7 @@ def role_argv(ctx: RenderContext, role: str, *, node_rank: str = "0", leader_add
     argv += ["--enable-metrics", "--disaggregation-mode", role, "--disaggregation-ib-device", ib_device,
              "--tp-size", str(gpus), "--dp-size", str(gpus)]
     if gpus > 1:
-        argv += ["--enable-dp-attention", "--moe-dense-tp-size", "1", "--moe-a2a-backend", "deepep",
+        argv += ["--enable-dp-attention", "--ep-size", str(gpus), "--moe-dense-tp-size", "1", "--moe-a2a-backend", "deepep",
                  "--deepep-mode", "normal" if role == "prefill" else "low_latency", "--enable-two-batch-overlap"]
     if ctx.cand.gpu_memory_utilization:
         argv += ["--mem-fraction-static", f"{ctx.cand.gpu_memory_utilization:g}"]
@@ -60,7 +61,7 @@ def role_argv(ctx: RenderContext, role: str, *, node_rank: str = "0", leader_add
         argv += ["--chunked-prefill-size", str(d.prefill_tokens_per_gpu * gpus)]
     else:
         argv += ["--max-running-requests", str(d.decode_batch_per_gpu * gpus),
-                 "--cuda-graph-max-bs", str(d.decode_batch_per_gpu)]
+                 "--cuda-graph-max-bs-decode", str(d.decode_batch_per_gpu)]
     if d.speculative_tokens and role == "decode":
         argv += ["--speculative-algorithm", "NEXTN", "--speculative-num-steps", str(d.speculative_tokens),
                  "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(d.speculative_tokens + 1)]
