@@ -306,3 +306,13 @@ def test_prefill_is_capped_by_the_kv_transfer_nic(monkeypatch):
     slow = estimate_disaggregated(entry, _sglang_96(), input_tokens=2000, output_tokens=100)
     assert slow.prefill.bound == "kv_transfer"
     assert slow.prefill.tokens_per_s_per_node == pytest.approx(8 * 1e6 / 70_272)
+
+
+def test_plan_gpus_that_are_no_shape_is_one_sentence():
+    from typer.testing import CliRunner
+
+    from gpuplan.cli.main import build_app
+
+    res = CliRunner().invoke(build_app(), ["plan", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "12", "--ttft-ms",
+                                           "2000", "--tpot-ms", "50"])
+    assert res.exit_code != 0 and "--gpus 12" in res.output and "Traceback" not in res.output

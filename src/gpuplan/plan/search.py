@@ -216,6 +216,9 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     started = time.perf_counter()
     if req.objective not in OBJECTIVES:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
+    if req.gpu_count and req.gpu_count not in GPUS_PER_NODE_CHOICES and req.gpu_count % 8:
+        raise InvalidInputError("capacity.bad_gpu_count", given=req.gpu_count,
+                                allowed=", ".join(map(str, GPUS_PER_NODE_CHOICES)))
     model = get_model(req.model)
     if req.task != "serve":
         return _search_training(req, model, prices, started, calibration)
