@@ -69,8 +69,8 @@ HOPPER_SMS = 132
 # with its default expert placement vs 59,337 with a simulated perfectly balanced one (LMSYS blog, 2025-05-05,
 # "Deploying DeepSeek with PD Disaggregation and Large-scale Expert Parallelism on 96 H100 GPUs", Profile Results).
 EXPERT_BALANCEDNESS_FRACTION = 50302 / 59337
-# DeepEP low-latency buffers are sized for at most this many tokens per rank per micro-batch ("should be less than
-# 256", DeepEP docs/legacy.md); SGLang's --cuda-graph-max-bs / SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK.
+# DeepEP's low-latency buffers hold num_max_dispatch_tokens_per_rank tokens per dispatch, which "should be less than
+# 256" (DeepEP docs/legacy.md); with two micro-batches per step that is at most 512 tokens per GPU per decode step.
 MAX_DECODE_TOKENS_PER_GPU = 512
 # One CX7 400 Gb/s NIC per GPU (DGX H100/H800): the path the KV cache takes from a prefill GPU to a decode GPU.
 RDMA_NIC_BYTES_PER_S = 50e9
@@ -123,6 +123,7 @@ class PhaseEstimate(BaseModel):
     bound: str                       # compute | communication | kv_transfer (prefill limited by the NIC)
     tokens_per_s_per_node: float     # prefill: input tokens incl. prefix-cache hits; decode: output tokens
     terms_s: dict[str, float]
+    two_batch_overlap: bool = True   # the schedule the step assumes (decode: the faster of with and without)
 
 
 class DisaggEstimate(BaseModel):
@@ -308,7 +309,8 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
                          compute_s=compute_s, comm_s=comm_s, bound=bound, tokens_per_s_per_node=per_node,
                          terms_s={"gemm_s": gemm_s, "attention_s": attn_s, "glue_s": glue_s,
                                   "dispatch_s": tab.num_moe_layers * disp,
-                                  "combine_s": tab.num_moe_layers * comb})
+                                  "combine_s": tab.num_moe_layers * comb},
+                         two_batch_overlap=dd.two_batch_overlap and ep > 1)
 
 
 def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_per_gpu: float,
@@ -362,8 +364,8 @@ def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch
                          terms_s={"dense_gemm_s": dense_s, "expert_gemm_s": expert_s, "attention_s": attention_s,
                                   "glue_s": glue_s,
                                   "dispatch_s": tab.num_moe_layers * disp if ep > 1 else 0.0,
-                                  "combine_s": tab.num_moe_layers * comb if ep > 1 else 0.0,
-                                  "two_batch_overlap": 1.0 if overlap else 0.0})
+                                  "combine_s": tab.num_moe_layers * comb if ep > 1 else 0.0},
+                         two_batch_overlap=overlap)
 
 
 def _decode_memory(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment) -> tuple[float, float]:
