@@ -117,7 +117,9 @@ def test_sglang_parser_reads_the_pd_commands():
         gpus = nodes * d.gpus_per_node
         assert args.disaggregation_mode == role and args.disaggregation_ib_device == "mlx5_0"
         assert (args.tp_size, args.dp_size, args.ep_size, args.nnodes) == (gpus, gpus, gpus, nodes)
-        assert args.enable_dp_attention and args.moe_a2a_backend == "deepep" and args.enable_two_batch_overlap
+        assert args.enable_dp_attention and args.moe_a2a_backend == "deepep"
+        tbo = d.prefill_two_batch_overlap if role == "prefill" else d.decode_two_batch_overlap
+        assert bool(args.enable_two_batch_overlap) == tbo
         assert args.deepep_mode == ("normal" if role == "prefill" else "low_latency")
         assert args.mem_fraction_static == plan.chosen.gpu_memory_utilization
         assert args.context_length == plan.chosen.max_model_len

@@ -88,6 +88,8 @@ class DisaggSummary(BaseModel):
     prefill_tokens_per_gpu: int
     decode_batch_per_gpu: int
     speculative_tokens: int = 0
+    prefill_two_batch_overlap: bool = True
+    decode_two_batch_overlap: bool = True
     kv_transfer_s: float
     prefill_tokens_per_s_per_node: float
     decode_tokens_per_s_per_node: float

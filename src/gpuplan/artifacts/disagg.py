@@ -50,7 +50,9 @@ def role_argv(ctx: RenderContext, role: str, *, node_rank: str = "0", leader_add
              "--tp-size", str(gpus), "--dp-size", str(gpus)]
     if gpus > 1:
         argv += ["--enable-dp-attention", "--ep-size", str(gpus), "--moe-dense-tp-size", "1", "--moe-a2a-backend", "deepep",
-                 "--deepep-mode", "normal" if role == "prefill" else "low_latency", "--enable-two-batch-overlap"]
+                 "--deepep-mode", "normal" if role == "prefill" else "low_latency"]
+        if d.prefill_two_batch_overlap if role == "prefill" else d.decode_two_batch_overlap:
+            argv.append("--enable-two-batch-overlap")
     if ctx.cand.gpu_memory_utilization:
         argv += ["--mem-fraction-static", f"{ctx.cand.gpu_memory_utilization:g}"]
     if ctx.cand.max_model_len:
