@@ -157,4 +157,3 @@ def _render(entry, dep, wl, est, sentence, sim) -> None:
         for p, row in zip(sim.percentiles, sim.rows, strict=True):
             pt.add_row(f"P{p:g}", fmt_seconds(row.ttft_s), fmt_seconds(row.tpot_s), fmt_seconds(row.e2e_s))
         con.print(pt)
-
