@@ -138,6 +138,14 @@ def test_deepseek_day6_production_per_node():
     assert est.decode.tokens_per_s_per_node == pytest.approx(14_800, rel=TOLERANCE)
 
 
+def test_deepseek_day6_user_speed():
+    # [DS6]: "average output speed of 20–22 tokens per second" per user, with the production decode layout (EP144 over
+    # 18 nodes, batch 128 per GPU as [LMSYS] restates it, mean KV length 4,989, MTP): 1 / TPOT within 25% of 21.
+    est = estimate_disaggregated(get_model(R1), _ds_day6(), input_tokens=DS_INPUT, output_tokens=DS_OUTPUT,
+                                 context_tokens=4989)
+    assert 1.0 / est.tpot_s == pytest.approx(21.0, rel=TOLERANCE)
+
+
 def test_decode_batch_solved_from_memory_and_slo():
     dd = _sglang_96(decode_batch_per_gpu=None)
     free = estimate_disaggregated(get_model(R1), dd, input_tokens=2000, output_tokens=500)
