@@ -126,11 +126,32 @@ def with_capacity(model: ModelEntry, cand: Candidate, workload: Workload, req: P
         "requests_per_s": (est.requests_per_s or 0) * replicas, "decode_tokens_per_s": est.decode_tokens_per_s,
         "bottleneck": est.bottleneck})
     args = dict(cand.engine_args)
-    for flag in ("--max-num-seqs", "--max-running-requests"):
+    for flag in ("--max-num-seqs", "--max-running-requests", "--max_batch_size"):
         if flag in args:
             args[flag] = users
+    memory = _memory_at(model, cand, users)
     return cand.model_copy(update={"perf": perf, "capacity_users": total, "capacity_limit": limit,
-                                   "engine_args": args})
+                                   "engine_args": args, "memory": memory})
+
+
+def _memory_at(model: ModelEntry, cand: Candidate, users_per_replica: int) -> MemorySummary:
+    """The candidate's per-GPU memory with ``users_per_replica`` sequences in flight (KV cache at capacity)."""
+    from gpuplan.memory import size_inference
+
+    dep = Deployment(gpu_id=cand.gpu, gpu_count=cand.gpu_count, nodes=cand.nodes, engine=cand.engine,
+                     weight_format=cand.weight_format, kv_dtype=cand.kv_dtype,
+                     tensor_parallel_size=cand.tensor_parallel_size, pipeline_parallel_size=cand.pipeline_parallel_size,
+                     data_parallel_size=cand.data_parallel_size, expert_parallel_size=cand.expert_parallel_size,
+                     enable_dp_attention=cand.enable_dp_attention)
+    try:
+        mem = size_inference(model, dep, context_tokens=cand.max_model_len or 1, concurrency=users_per_replica)
+    except GpuplanError:
+        return cand.memory
+    if mem.per_gpu is None:
+        return cand.memory
+    return cand.memory.model_copy(update={
+        "kv_cache_bytes": mem.per_gpu.kv_cache_bytes, "per_gpu_total_bytes": mem.per_gpu.total_bytes,
+        "binding": mem.binding or "fits"})
 
 
 def disaggregated_candidates(model: ModelEntry, gpu: GpuSpec, nodes: int, per_node: int, fmt: str,
