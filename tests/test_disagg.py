@@ -324,3 +324,20 @@ def test_plan_gpus_that_are_no_shape_is_one_sentence():
     res = CliRunner().invoke(build_app(), ["plan", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "12", "--ttft-ms",
                                            "2000", "--tpot-ms", "50"])
     assert res.exit_code != 0 and "--gpus 12" in res.output and "Traceback" not in res.output
+
+
+def test_capacity_candidates_carry_memory_at_capacity():
+    from gpuplan.memory import size_inference
+    from gpuplan.plan import PlanRequest, search
+    from gpuplan.spec import Deployment
+
+    cap = search(PlanRequest(model="qwen3-32b", gpus=("h100-sxm",), gpu_count=2, engines=("vllm",),
+                             weight_formats=("fp8",), tpot_s=0.05, top=5)).chosen
+    dep = Deployment(gpu_id=cap.gpu, gpu_count=cap.gpu_count, engine=cap.engine, weight_format=cap.weight_format,
+                     kv_dtype=cap.kv_dtype, tensor_parallel_size=cap.tensor_parallel_size,
+                     data_parallel_size=cap.data_parallel_size)
+    one = size_inference(get_model("qwen3-32b"), dep, context_tokens=cap.max_model_len, concurrency=1)
+    per_replica = cap.capacity_users // max(cap.data_parallel_size, 1)
+    assert cap.capacity_users > 1
+    assert cap.memory.kv_cache_bytes > one.per_gpu.kv_cache_bytes
+    assert cap.engine_args["--max-num-seqs"] == per_replica
