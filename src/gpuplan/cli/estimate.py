@@ -37,10 +37,22 @@ def register(app: typer.Typer) -> None:
         measured: bool = typer.Option(False, "--measured", help=t("speedmodel.opt_measured")),
         calibration: Path = typer.Option(None, "--calibration", help=t("estimate.opt_calibration")),
         percentiles: bool = typer.Option(False, "--percentiles", help=t("estimate.opt_percentiles")),
+        prefill_nodes: int = typer.Option(None, "--prefill-nodes", min=1, max=256, help=t("estimate_pd.opt_prefill_nodes")),
+        decode_nodes: int = typer.Option(None, "--decode-nodes", min=1, max=256, help=t("estimate_pd.opt_decode_nodes")),
+        gpus_per_node: int = typer.Option(8, "--gpus-per-node", min=1, max=64, help=t("estimate_pd.opt_gpus_per_node")),
+        decode_batch: int = typer.Option(None, "--decode-batch", min=1, max=4096, help=t("estimate_pd.opt_decode_batch")),
+        prefill_chunk: int = typer.Option(16384, "--prefill-tokens-per-gpu", min=256, max=1_000_000,
+                                          help=t("estimate_pd.opt_prefill_chunk")),
+        sweep: bool = typer.Option(False, "--sweep", help=t("estimate_pd.opt_sweep")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
 
+        if prefill_nodes is not None or decode_nodes is not None or sweep:
+            from gpuplan.cli.estimate_pd import estimate_pd_or_sweep
+
+            guard(estimate_pd_or_sweep)(locals())
+            return
         guard(_estimate)(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, kv_dtype, input_tokens,
                          output_tokens, concurrency, rate, prefix_hit, speculative, accept, offload, host,
                          gpu_layers, calibration, percentiles, as_json, n_cpu_moe, measured)
