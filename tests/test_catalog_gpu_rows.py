@@ -60,6 +60,9 @@ HOST_COLUMNS = [
     "memory_mts",
     "memory_bandwidth_bytes_per_s",
     "max_memory_bytes",
+    "cpu_cores",
+    "cpu_fp32_flops_per_s",
+    "cpu_amx_bf16_flops_per_s",
     "sources",
     "notes",
 ]
@@ -375,3 +378,12 @@ def test_rate_gaps_are_real_gaps() -> None:
     by_id = {r["id"]: r for r in GPU_ROWS}
     assert RATE_GAPS <= set(by_id)
     assert not [g for g in RATE_GAPS if _has_rates(by_id[g])]
+def test_pinned_ktransformers_host_cpu_peaks() -> None:
+    # 2 x Xeon Gold 6454S = 64 cores at 2.2 GHz base (Intel ARK, GPU_SOURCES.md H9/H10): AVX-512 FP32 peak
+    # 64 x 2.2e9 x 2 FMA units x 16 lanes x 2 FLOP = 9.0112e12; AMX BF16 64 x 2.2e9 x 1024 = 1.441792e14. Exact.
+    from gpuplan.catalog import get_host
+
+    host = get_host("server-ddr5-8ch-2s")
+    assert host.cpu_cores == 64
+    assert host.cpu_fp32_flops_per_s == 64 * 2.2e9 * 2 * 16 * 2
+    assert host.cpu_amx_bf16_flops_per_s == pytest.approx(64 * 2.2e9 * 1024, rel=1e-12)

@@ -30,6 +30,7 @@ class Deployment(BaseModel):
     gpu_count: int = Field(1, ge=1, le=4096)
     nodes: int = Field(1, ge=1, le=512)
     engine: str = "vllm"
+    engine_version: str | None = Field(None, max_length=64)  # "0.5.6" from --engine sglang==0.5.6 (perf.engine_version)
     weight_format: str = "native"
     kv_dtype: str = "auto"
     tensor_parallel_size: int = Field(1, ge=1, le=1024)

@@ -122,6 +122,8 @@ class PlanRequest(_Request):
     china_only: bool = False
     max_gpus: int | None = Field(None, ge=1, le=MAX_PLAN_GPUS)
     max_nodes: int | None = Field(None, ge=1, le=MAX_PLAN_NODES)
+    gpus: int | None = Field(None, ge=1, le=MAX_PLAN_GPUS, description="Exactly this many GPUs (capacity mode: "
+                             "without users/rate and with ttft_ms/tpot_ms the plan reports the most users served).")
     budget_usd: float | None = Field(None, ge=1, le=1e12)
     budget_cny: float | None = Field(None, ge=1, le=1e13)
     currency: Literal["USD", "CNY"] | None = Field(
