@@ -42,9 +42,8 @@ from gpuplan.perf.validation import HELDOUT_RULE, is_heldout, load_dataset, perc
 DEFAULT_DATASETS = (ROOT.parent / "shared" / "calibration" / "public-normalized.csv",
                     ROOT.parent / "shared" / "calibration" / "public-2-normalized.csv",
                     ROOT / "tests" / "data" / "calibration" / "extra-normalized.csv",
-                    ROOT / "tests" / "data" / "calibration" / "gpustack-normalized.csv",
-                    # vLLM-Ascend rows on the 910B beyond public-2's N076-N081 (GPUStack; sources beside the file)
-                    ROOT / "tests" / "data" / "calibration" / "ascend-normalized.csv")
+                    # (the vLLM-Ascend 910B rows are public-2's N076-N081 and gpustack's G117-G126; no second copy)
+                    ROOT / "tests" / "data" / "calibration" / "gpustack-normalized.csv")
 OUT = ROOT / "src" / "gpuplan" / "catalog" / "data" / "calibration.toml"
 SPEED_METRICS = ("decode_tokens_per_s", "prefill_tokens_per_s", "output_tokens_per_s", "ttft_s", "itl_s",
                  "train_tokens_per_s_per_gpu", "mfu_fraction")

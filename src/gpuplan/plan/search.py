@@ -181,11 +181,17 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_vendor"
     if gpu.vendor == "nvidia" and fmt.min_compute_capability and (gpu.compute_capability or 0) < fmt.min_compute_capability:
         return "format_cc"
-    if engine in ("vllm", "sglang") and gpu.vendor not in ("nvidia", "amd"):
-        return "engine_vendor"
-    if engine == "vllm-ascend" and gpu.vendor != "huawei":
+    if gpu.vendor not in _engine_vendors(engine):
         return "engine_vendor"
     return None
+
+
+def _engine_vendors(engine: str) -> tuple[str, ...]:
+    """The accelerator vendors an engine runs on (engines.toml ``vendors``: vLLM/SGLang CUDA and ROCm builds,
+    TensorRT-LLM NVIDIA only, vLLM-Ascend and MindIE Huawei only, llama.cpp also Apple)."""
+    from gpuplan.memory.engines import engine_facts
+
+    return tuple(engine_facts(engine).get("vendors", ()))
 
 
 def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> list[tuple[int, int, int, int, bool]]:
