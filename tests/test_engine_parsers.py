@@ -396,3 +396,12 @@ def test_fit_rows_carry_launch_flags_the_engines_accept():
         args = parser.parse_args(argv)
         assert args.model_tag == r.checkpoint.repo and args.max_num_seqs == 1
         assert args.quantization == r.checkpoint.quantization
+
+
+def test_every_catalog_model_has_its_release_checkpoint():
+    from gpuplan.catalog import list_models
+    from gpuplan.catalog.checkpoints import release_checkpoint
+
+    for model in list_models():
+        ref = release_checkpoint(model)
+        assert ref.repo == model.id and ref.provided_by == "release" and ref.quantization is None

@@ -54,6 +54,7 @@ class PerfSummary(BaseModel):
     bottleneck: str | None = None
     calibration: str | None = None
     uncertainty_fraction: float | None = None
+    calibration_rows: int | None = None   # measured rows behind the calibration cell (0: priors only, band doubled)
     train_tokens_per_s: float | None = None
     train_days: float | None = None
 
@@ -121,6 +122,44 @@ class CostSummary(BaseModel):
     cloud_gpus_per_instance: int | None = None
 
 
+class DisaggSummary(BaseModel):
+    """A prefill/decode-disaggregated layout (xPyD): two pools, each DP-attention with EP over all its GPUs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefill_nodes: int
+    decode_nodes: int
+    gpus_per_node: int
+    prefill_expert_parallel_size: int
+    decode_expert_parallel_size: int
+    prefill_tokens_per_gpu: int
+    decode_batch_per_gpu: int
+    speculative_tokens: int = 0
+    prefill_two_batch_overlap: bool = True
+    decode_two_batch_overlap: bool = True
+    kv_transfer_s: float
+    prefill_tokens_per_s_per_node: float
+    decode_tokens_per_s_per_node: float
+    bottleneck_pool: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.prefill_nodes}P{self.decode_nodes}D"
+
+
+class CapacityResult(BaseModel):
+    """Capacity mode: the most concurrent users the chosen candidate serves within the SLO, and what limits it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    users: int
+    layout: str                  # "aggregated" or "xPyD" (e.g. "1P1D")
+    limit: str                   # slo_ttft | slo_tpot | kv_capacity | prefill | engine_max
+    ttft_s: float | None
+    tpot_s: float | None
+    output_tokens_per_s: float | None
+
+
 class Candidate(BaseModel):
     """One deployment option with the numbers behind it and the exact engine arguments it assumes."""
 
@@ -157,6 +196,9 @@ class Candidate(BaseModel):
     bill_of_materials: tuple[BomItem, ...] = ()
     score: float | None = None
     notes: tuple[str, ...] = ()
+    capacity_users: int | None = None          # capacity mode: most concurrent users within the SLO
+    capacity_limit: str | None = None          # what stops one more user (CapacityResult.limit)
+    disaggregation: DisaggSummary | None = None
 
 
 class PlanModel(BaseModel):
@@ -204,6 +246,10 @@ class PlanFile(BaseModel):
     rejections: tuple[Rejection, ...] = ()
     assumptions: tuple[str, ...] = ()
     search: dict[str, float] = Field(default_factory=dict)
+    # Plans on owned hardware (``--have``): the owned GPUs and the mixed-fleet options (a router over one replica per
+    # GPU type; llama.cpp split over all cards), each with its feasibility and numbers (gpuplan.plan.owned).
+    owned: dict[str, Any] | None = None
+    capacity: CapacityResult | None = None
 
     @property
     def chosen(self) -> Candidate:

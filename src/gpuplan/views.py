@@ -209,6 +209,8 @@ def build_request(opts: dict):
         "currency": currency, "market": opts.get("market"),
         "utilization_fraction": utilization if utilization is not None else 0.5,
         "electricity_region": opts.get("electricity"),
+        "have": tuple(opts.get("have") or ()),
+        "gpu_count": opts.get("gpus"),
     }
     if task != "serve":
         req["training"] = TrainingJob(task="full" if task == "pretrain" else task)

@@ -46,10 +46,19 @@ def models_list(family: str | None, query: str | None) -> list[dict[str, Any]]:
     return out
 
 
+def _squash(text: str) -> str:
+    """Lower case, Chinese family names to their Latin token, separators (space - _ . /) dropped:
+    "DeepSeek R1", "deepseek-r1" and "深度求索 R1" all become "deepseekr1"."""
+    from gpuplan.catalog.models import normalize_model_name
+
+    return "".join(ch for ch in normalize_model_name(text) if ch.isalnum())
+
+
 def _match_rank(summary: dict[str, Any], q: str) -> int | None:
-    """0 exact id/alias, 1 a name starts with the query, 2 contains it; None = no match (case and spaces ignored)."""
+    """0 exact id/alias, 1 a name starts with the query, 2 contains it; None = no match (case, Chinese family names
+    and separators ignored)."""
     names = [summary["id"], summary["id"].split("/")[-1], summary["name"] or "", *summary["aliases"]]
-    norm = [n.lower().replace(" ", "") for n in names]
+    norm = [_squash(n) for n in names]
     if q in norm:
         return 0
     if any(n.startswith(q) for n in norm):
@@ -60,9 +69,15 @@ def _match_rank(summary: dict[str, Any], q: str) -> int | None:
 
 
 def search_models(summaries: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
-    """The search box: matches ranked exact → prefix → substring, catalog order within a rank."""
-    q = query.lower().replace(" ", "")
+    """The search box: matches ranked exact → prefix → substring, catalog order within a rank; when nothing matches,
+    the closest catalog names ("deepseek-ai/DeepSeek-7B" → the DeepSeek LLM 7B models, size tokens first)."""
+    from gpuplan.catalog.models import suggest_models
+
+    q = _squash(query)
     ranked = [(rank, i, s) for i, s in enumerate(summaries) if (rank := _match_rank(s, q)) is not None]
+    if not ranked and q:
+        by_id = {s["id"]: s for s in summaries}
+        return [by_id[i] for i in suggest_models(query, n=5) if i in by_id]
     return [s for _, _, s in sorted(ranked, key=lambda r: (r[0], r[1]))]
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from gpuplan.catalog.checkpoints import CheckpointRef
 
+#: Engines whose flags this module spells (TensorRT-LLM and vLLM-Ascend are still spelled by the planner).
+ARGV_ENGINES = ("vllm", "sglang", "llama.cpp", "ollama")
 #: llama.cpp: "offload all layers" (any number above the layer count does; README examples use 99/999).
 ALL_LAYERS = 999
 #: SGLang KV dtype spelling for FP8 (server_args choices: auto, fp8_e5m2, fp8_e4m3, bf16).

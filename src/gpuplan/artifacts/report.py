@@ -204,6 +204,11 @@ def report_files(ctx: RenderContext) -> list[RenderedFile]:
           f"| {t('render.rp_formats')} | {c.weight_format} / KV {c.kv_dtype} |",
           f"| TP × PP × DP × EP | {c.tensor_parallel_size} × {c.pipeline_parallel_size} × "
           f"{c.data_parallel_size} × {c.expert_parallel_size} |", ""]
+    if c.disaggregation is not None:
+        d = c.disaggregation
+        L[-1:-1] = [f"| {t('render_pd.rp_row')} | {t('render_pd.rp_value', layout=d.label, pn=d.prefill_nodes, dn=d.decode_nodes, gpn=d.gpus_per_node, pep=d.prefill_expert_parallel_size, dep=d.decode_expert_parallel_size, b=d.decode_batch_per_gpu, chunk=d.prefill_tokens_per_gpu)} |"]
+    if c.capacity_users is not None:
+        L[-1:-1] = [f"| {t('render_pd.rp_capacity')} | {c.capacity_users:,} |"]
     L += [f"## {t('layout.rp_checkpoint')}", ""]
     if c.checkpoint is not None:
         L.append(f"- {_cell(checkpoint_sentence(c.checkpoint))}")

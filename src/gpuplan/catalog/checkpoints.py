@@ -55,7 +55,7 @@ class CheckpointRef(BaseModel):
     quantization: str | None = Field(None, max_length=40)
     bytes: int | None = Field(None, ge=0)
     provided_by: Provider = "release"
-    source: str | None = Field(None, max_length=1000)
+    source: str | None = Field(None, max_length=8000)
     date: str | None = Field(None, max_length=20)
 
 

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         exclude_gpu: list[str] = typer.Option(None, "--exclude-gpu", help=t("plan.opt_exclude")),
         china_only: bool = typer.Option(False, "--china-only", help=t("plan.opt_china")),
         max_gpus: int = typer.Option(None, "--max-gpus", min=1, help=t("plan.opt_max_gpus")),
+        gpus: int = typer.Option(None, "--gpus", min=1, max=4096, help=t("capacity.opt_gpus")),
         max_nodes: int = typer.Option(None, "--max-nodes", min=1, max=64, help=t("plan.opt_max_nodes")),
         budget_usd: float = typer.Option(None, "--budget-usd", min=1, help=t("plan.opt_budget_usd")),
         budget_cny: float = typer.Option(None, "--budget-cny", min=1, help=t("plan.opt_budget_cny")),
@@ -42,6 +43,7 @@ def register(app: typer.Typer) -> None:
         utilization: float = typer.Option(None, "--utilization", help=t("money.opt_utilization")),
         market: str = typer.Option(None, "--market", help=t("money.opt_market"), metavar="new|used|china"),
         electricity: str = typer.Option(None, "--electricity", help=t("money.opt_electricity"), metavar="REGION"),
+        have: list[str] = typer.Option(None, "--have", help=t("owned.opt_have")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
@@ -153,7 +155,8 @@ def print_plan(plan) -> None:
     from gpuplan.units import fmt_gib
 
     con = console()
-    con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=plan.objective))
+    objective = t("capacity.ranked", objective=plan.objective) if plan.capacity is not None else plan.objective
+    con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=objective))
     if not plan.candidates:
         con.print(t("plan.none"))
     elif plan.task != "serve":
@@ -178,6 +181,8 @@ def print_plan(plan) -> None:
             title = t("money.col_per_mtok", sign="¥" if plan.currency == "CNY" else "$") if col == "per_mtok" \
                 else t(f"plan.col_{col}")
             table.add_column(title, justify="left" if col in ("hardware", "engine", "format", "layout") else "right")
+            if col == "layout" and plan.capacity is not None:
+                table.add_column(t("capacity.col_users"), justify="right")
         unpriced_started = False
         for i, c in enumerate(plan.candidates, 1):
             if c.cost.priced is False and not unpriced_started and plan.objective != "throughput":
@@ -185,16 +190,22 @@ def print_plan(plan) -> None:
                 table.add_section()
                 table.add_row("", t("money.unpriced_title"), *[""] * 10)
             layout = f"TP{c.tensor_parallel_size}"
-            if c.pipeline_parallel_size > 1:
+            if c.disaggregation is not None:
+                d = c.disaggregation
+                layout = f"{d.label} EP{d.prefill_expert_parallel_size}/EP{d.decode_expert_parallel_size}"
+                if d.speculative_tokens:
+                    layout += f" MTP{d.speculative_tokens}"
+            if c.pipeline_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·PP{c.pipeline_parallel_size}"
-            if c.data_parallel_size > 1:
+            if c.data_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·DP{c.data_parallel_size}" + ("a" if c.enable_dp_attention else "")
-            if c.expert_parallel_size > 1:
+            if c.expert_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·EP{c.expert_parallel_size}"
             p = c.perf
+            users = [f"{c.capacity_users or 0:,}"] if plan.capacity is not None else []
             table.add_row(
                 str(i) + ("*" if (i - 1) in plan.pareto else ""), f"{c.gpu_count}×{c.gpu}" + (f" ({c.nodes}n)" if c.nodes > 1 else ""),
-                c.engine, c.weight_format, layout,
+                c.engine, c.weight_format, layout, *users,
                 f"{fmt_gib(c.memory.per_gpu_total_bytes)}/{fmt_gib(c.memory.capacity_bytes, 0)}",
                 f"{p.ttft_s * 1000:,.0f} ms" if p.ttft_s is not None else "—",
                 f"{p.tpot_s * 1000:,.1f} ms" if p.tpot_s is not None else "—",
@@ -209,6 +220,8 @@ def print_plan(plan) -> None:
         if best.perf.bottleneck:
             con.print(t("plan.why", bottleneck=t("plan.bottleneck_" + best.perf.bottleneck) if best.perf.bottleneck in _BOTTLENECKS else best.perf.bottleneck))
         con.print(t("plan.pareto_note"))
+        if plan.capacity is not None:
+            _print_capacity(plan)
         for line in checkpoint_lines(plan, best):
             con.print(line)
     lower_quality_sentence = _lower_quality_line(plan)
@@ -227,6 +240,30 @@ def print_plan(plan) -> None:
     if plan.search:
         con.print(t("plan.searched", n=int(plan.search.get("candidates_considered", 0)),
                     s=f"{plan.search.get('seconds', 0):.2f}"))
+
+
+def _print_capacity(plan) -> None:
+    """Capacity mode: the most users of the chosen candidate, and each disaggregated candidate's pools."""
+    from gpuplan.cli.common import console
+    from gpuplan.units import fmt_seconds
+
+    con = console()
+    cap = plan.capacity
+    best = plan.candidates[0]
+    hardware = f"{best.gpu_count}×{best.gpu}" + (f" ({best.nodes}n)" if best.nodes > 1 else "")
+    layout = t("capacity.aggregated") if cap.layout == "aggregated" else cap.layout
+    con.print(t("capacity.result", users=f"{cap.users:,}", hardware=hardware, engine=best.engine,
+                fmt=best.weight_format, layout=layout, limit=t("capacity.limit_" + cap.limit),
+                tps=f"{cap.output_tokens_per_s or 0:,.0f}"))
+    for i, c in enumerate(plan.candidates, 1):
+        d = c.disaggregation
+        if d is None:
+            continue
+        con.print(t("capacity.pd_line", rank=i, layout=d.label, pn=d.prefill_nodes, dn=d.decode_nodes,
+                    gpn=d.gpus_per_node, pep=d.prefill_expert_parallel_size, dep=d.decode_expert_parallel_size,
+                    ptok=f"{d.prefill_tokens_per_gpu:,}", pnode=f"{d.prefill_tokens_per_s_per_node:,.0f}",
+                    kv=fmt_seconds(d.kv_transfer_s), b=d.decode_batch_per_gpu,
+                    dnode=f"{d.decode_tokens_per_s_per_node:,.0f}", pool=t("disagg.pool_" + d.bottleneck_pool)))
 
 
 _BOTTLENECKS = ("memory_bandwidth", "compute", "communication", "overhead", "host_bandwidth", "kv_capacity")

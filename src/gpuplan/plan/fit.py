@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags
-from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, list_models
+from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, get_model, list_models
 from gpuplan.catalog.checkpoints import (
     QUALITY_LEVELS,
     CheckpointRef,
@@ -98,8 +98,9 @@ FIT_DEFAULT_QUALITY = "4bit"
 
 def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, host: HostSpec | None = None,
                 family: str | None = None, context_tokens: int = 4096,
-                quality: str = FIT_DEFAULT_QUALITY) -> tuple[FitRow, ...]:
-    """Per catalog model the most precise format, down to ``quality``, that has a checkpoint and fits."""
+                models: tuple[str, ...] = (), quality: str = FIT_DEFAULT_QUALITY) -> tuple[FitRow, ...]:
+    """Every catalog model (or only ``models``: catalog ids, or imported ones the catalog resolves) that runs here, in
+    the most precise format down to ``quality`` that a checkpoint provides."""
     if quality not in QUALITY_LEVELS:
         raise InvalidInputError("checkpoint.bad_quality", given=quality, allowed=", ".join(QUALITY_LEVELS))
     gpu = get_gpu(gpu_id)
@@ -109,7 +110,7 @@ def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, h
             raise InvalidInputError("models.unknown_family", given=family, allowed=", ".join(families))
         family = family.lower()
     rows: list[FitRow] = []
-    for model in list_models():
+    for model in (tuple(get_model(m) for m in models) if models else list_models()):
         if family and model.family != family:
             continue
         row = _fit_one(model, gpu, gpu_count, ram_bytes, host, context_tokens, quality)

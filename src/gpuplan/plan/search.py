@@ -18,7 +18,7 @@ from functools import partial
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpuplan import __version__
-from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags
+from gpuplan.artifacts.engine_argv import ARGV_ENGINES, EngineConfig, engine_flags
 from gpuplan.catalog import GpuSpec, get_gpu, get_model, list_gpus
 from gpuplan.catalog.checkpoints import (
     QUALITY_LEVELS,
@@ -45,7 +45,7 @@ from gpuplan.planfile import (
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 
 OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
-SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "trtllm", "vllm-ascend")
 GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
 PRESETS: dict[str, dict] = {
     # A developer with one consumer GPU: one user, llama.cpp/GGUF allowed, consumer and workstation cards.
@@ -101,6 +101,15 @@ class PlanRequest(BaseModel):
     @property
     def purchase(self) -> str:
         return self.market or ("china" if self.currency == "CNY" else "new")
+    # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
+    have: tuple[str, ...] = ()
+    gpu_count: int | None = Field(None, ge=1, le=4096)  # --gpus: only shapes with exactly this many GPUs
+
+    @property
+    def capacity_mode(self) -> bool:
+        """No --users and no --rate but an SLO: find the most users each candidate serves within it."""
+        return self.task == "serve" and self.users is None and self.rate_per_s is None and bool(
+            self.ttft_s or self.tpot_s)
 
 
 @dataclass
@@ -169,7 +178,11 @@ def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
         return [(1, 1)]
     shapes = [(1, n) for n in GPUS_PER_NODE_CHOICES if n <= req.max_gpus]
     if gpu.gpu_class == "datacenter":
-        shapes += [(nodes, 8) for nodes in range(2, req.max_nodes + 1) if nodes * 8 <= req.max_gpus]
+        most = max(req.max_nodes, math.ceil((req.gpu_count or 0) / 8))
+        shapes += [(nodes, 8) for nodes in range(2, most + 1)
+                   if nodes * 8 <= max(req.max_gpus, req.gpu_count or 0)]
+    if req.gpu_count:
+        shapes = [(n, g) for n, g in shapes if n * g == req.gpu_count]
     return shapes
 
 
@@ -182,9 +195,17 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_vendor"
     if gpu.vendor == "nvidia" and fmt.min_compute_capability and (gpu.compute_capability or 0) < fmt.min_compute_capability:
         return "format_cc"
-    if engine in ("vllm", "sglang") and gpu.vendor not in ("nvidia", "amd"):
+    if gpu.vendor not in _engine_vendors(engine):
         return "engine_vendor"
     return None
+
+
+def _engine_vendors(engine: str) -> tuple[str, ...]:
+    """The accelerator vendors an engine runs on (engines.toml ``vendors``: vLLM/SGLang CUDA and ROCm builds,
+    TensorRT-LLM NVIDIA only, vLLM-Ascend and MindIE Huawei only, llama.cpp also Apple)."""
+    from gpuplan.memory.engines import engine_facts
+
+    return tuple(engine_facts(engine).get("vendors", ()))
 
 
 def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> list[tuple[int, int, int, int, bool]]:
@@ -197,6 +218,18 @@ def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> 
     if engine in ("llama.cpp", "ollama"):
         return [(1, gpus_per_node, 1, 1, False)] if nodes == 1 else []
     heads = arch.num_attention_heads
+    if engine == "trtllm":
+        # trtllm-serve runs one model instance over the node's GPUs (--tp_size, --ep_size; no replica flag); MoE models
+        # get EP over the TP ranks, MLA models also attention DP (enable_attention_dp), as in TensorRT-LLM's
+        # DeepSeek-R1 deployment guide.
+        if nodes > 1 or heads % gpus_per_node:
+            return []
+        experts = arch.num_experts
+        ep = gpus_per_node if experts and experts % gpus_per_node == 0 else 1
+        out_t = [(gpus_per_node, 1, 1, ep, False)]
+        if arch.attention_kind == "mla" and gpus_per_node > 1:
+            out_t.append((gpus_per_node, 1, gpus_per_node, ep, True))
+        return out_t
     out = []
     for tp in (1, 2, 4, 8):
         if tp > gpus_per_node or heads % tp or gpus_per_node % tp:
@@ -220,6 +253,13 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
     if req.quality not in QUALITY_LEVELS:
         raise InvalidInputError("checkpoint.bad_quality", given=req.quality, allowed=", ".join(QUALITY_LEVELS))
+    if req.have:
+        from gpuplan.plan.owned import search_owned
+
+        return search_owned(req, prices, calibration)
+    if req.gpu_count and req.gpu_count not in GPUS_PER_NODE_CHOICES and req.gpu_count % 8:
+        raise InvalidInputError("capacity.bad_gpu_count", given=req.gpu_count,
+                                allowed=", ".join(map(str, GPUS_PER_NODE_CHOICES)))
     model = get_model(req.model)
     if req.task != "serve":
         return _search_training(req, model, prices, started, calibration)
@@ -237,6 +277,12 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     native = native_format(model)
     considered = 0
     from gpuplan.perf import estimate_serving
+    from gpuplan.plan.capacity import (
+        capacity_result,
+        disaggregated_candidates,
+        rank_by_capacity,
+        with_capacity,
+    )
 
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
@@ -259,6 +305,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         if engine in ("llama.cpp", "ollama") and not req.engines and (
                                 users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
                             continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
+                        if engine == "trtllm" and nodes > 1:
+                            continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
@@ -272,22 +320,33 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
                                                                          engine=engine, model=model.id))
                             continue
+                        est_fn = partial(estimate_serving, calibration=calibration)
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
-                                             users, workload, context, req, fmt_rejects, prices,
-                                             partial(estimate_serving, calibration=calibration))
+                                             users, workload, context, req, fmt_rejects, prices, est_fn)
                             if cand is not None:
-                                sink.append(cand.model_copy(update={"checkpoint": checkpoint, "quality": tier,
-                                                                    "engine_args": _engine_args(cand, checkpoint)}))
-    ranked = _rank(kept, req.objective)[: req.top]
+                                cand = cand.model_copy(update={"checkpoint": checkpoint, "quality": tier,
+                                                               "engine_args": _engine_args(cand, checkpoint)})
+                            if cand is not None and req.capacity_mode:
+                                cand = with_capacity(model, cand, workload, req, est_fn)
+                            if cand is not None:
+                                sink.append(cand)
+                        if req.capacity_mode and engine == "sglang" and nodes >= 2:
+                            for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices,
+                                                               fmt_rejects):
+                                considered += 1
+                                sink.append(pd.model_copy(update={"checkpoint": checkpoint, "quality": tier}))
+    ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
     native_fits = any(c.weight_format == native for c in kept)
     ranked = [_with_bom(c, model, req, prices, native_fits) for c in ranked]
     alternative = _lower_quality_option(ranked, lower, req, prices, model, native_fits)
     pareto = _pareto(ranked)
-    assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
+    assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
+                   t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
                    t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)]
+    capacity = capacity_result(ranked[0]) if req.capacity_mode and ranked else None
     return PlanFile(
         gpuplan_version=__version__, created=date.today().isoformat(),
         model=_plan_model(model), task="serve", workload=workload,
@@ -295,6 +354,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         quality=req.quality, candidates=tuple(ranked), lower_quality=alternative, pareto=tuple(pareto),
         rejections=rejects.as_list(), assumptions=tuple(assumptions),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
+        capacity=capacity,
     )
 
 
@@ -387,7 +447,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
         data_parallel_size=dp, expert_parallel_size=ep, enable_dp_attention=dpa, max_model_len=context,
         max_num_seqs=mem.engine_args.get("max_num_seqs"),
         gpu_memory_utilization=mem.engine_args.get("gpu_memory_utilization", mem.engine_args.get("mem_fraction_static")),
-        engine_args={k: v for k, v in mem.engine_args.items() if k in ("max_num_batched_tokens", "block_size")},
+        engine_args=_other_engine_args(dep, mem, per_replica_users),
         memory=MemorySummary(
             weights_bytes=mem.per_gpu.weights_bytes, kv_cache_bytes=mem.per_gpu.kv_cache_bytes,
             activation_bytes=mem.per_gpu.activation_bytes, overhead_bytes=mem.per_gpu.overhead_bytes,
@@ -402,6 +462,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
             max_concurrency=(mem.max_concurrency or 0) * (replicas if not dpa else 1), concurrency=users,
             bottleneck=est.bottleneck, calibration=est.calibration,
             uncertainty_fraction=getattr(est, "uncertainty_fraction", None),
+            calibration_rows=getattr(est, "calibration_rows", None),
         ),
         cost=cost,
         # per-token ranking: owned cost per year over output tokens/s is proportional to $/Mtok (same workload split)
@@ -448,6 +509,8 @@ def _engine_args(cand: Candidate, checkpoint) -> dict:
     ``cand.engine_args`` carries the memory model's batching knobs (max_num_batched_tokens, block_size) until here.
     """
     knobs = cand.engine_args
+    if cand.engine not in ARGV_ENGINES:
+        return knobs  # TensorRT-LLM and vLLM-Ascend: spelled in _other_engine_args from the memory model
     return engine_flags(EngineConfig(
         engine=cand.engine, checkpoint=checkpoint, weight_format=cand.weight_format, kv_dtype=cand.kv_dtype,
         tensor_parallel_size=cand.tensor_parallel_size, pipeline_parallel_size=cand.pipeline_parallel_size,
@@ -472,6 +535,40 @@ def _lower_quality_option(ranked: list[Candidate], lower: list[Candidate], req: 
     if ranked and (best.score is None or ranked[0].score is None or best.score >= ranked[0].score):
         return None
     return _with_bom(best, model, req, prices, native_fits)
+
+
+def _other_engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
+    """Flags of the engines engine_argv does not spell yet (TensorRT-LLM, vLLM-Ascend), from the memory model; for
+    the others only the memory model's batching knobs, which _engine_args turns into flags."""
+    if dep.engine == "vllm-ascend":
+        from gpuplan.artifacts.ascend import vllm_ascend_args
+
+        return vllm_ascend_args(dep, mem, max_seqs)
+    if dep.engine == "trtllm":
+        return _trtllm_args(dep, mem, max_seqs)
+    return {k: v for k, v in mem.engine_args.items() if k in ("max_num_batched_tokens", "block_size")}
+
+
+#: The token budget per iteration the memory model assumed for TensorRT-LLM's activations (memory.inference).
+TRTLLM_MAX_NUM_TOKENS = 8192
+
+
+def _trtllm_args(dep: Deployment, mem, max_seqs: int) -> dict:
+    """trtllm-serve flags (TensorRT-LLM docs, commands/trtllm-serve: --tp_size, --pp_size, --ep_size,
+    --max_batch_size, --max_num_tokens, --max_seq_len, --kv_cache_free_gpu_memory_fraction) and the YAML keys of its
+    --config file (enable_attention_dp, kv_cache_config.dtype); shared/reference/ecosystem.md §1.7."""
+    args: dict = {"--backend": "pytorch", "--tp_size": dep.tensor_parallel_size,
+                  "--pp_size": dep.pipeline_parallel_size, "--max_batch_size": max_seqs,
+                  "--max_num_tokens": dep.max_num_batched_tokens or TRTLLM_MAX_NUM_TOKENS,
+                  "--max_seq_len": mem.context_tokens,
+                  "--kv_cache_free_gpu_memory_fraction": mem.engine_args["kv_cache_free_gpu_memory_fraction"]}
+    if dep.expert_parallel_size > 1:
+        args["--ep_size"] = dep.expert_parallel_size
+    if dep.enable_dp_attention:
+        args["enable_attention_dp"] = True
+    if mem.kv_dtype.startswith("fp8"):
+        args["kv_cache_config"] = {"dtype": "fp8"}
+    return args
 
 
 def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest,
@@ -680,3 +777,4 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
         rejections=rejects.as_list(), assumptions=(t("memory.assume_training"),),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
+
