@@ -30,6 +30,11 @@ from gpuplan.catalog.models import ModelEntry
 
 QUALITY_LEVELS = ("released", "8bit", "4bit", "any")
 SIXTEEN_BIT = ("bf16", "fp16")
+#: Engines that load the listed GGUF files.
+GGUF_ENGINES = ("llama.cpp", "ollama", "ktransformers")
+#: Engines that read an AWQ/GPTQ repository's quantization_config themselves (vLLM and SGLang quantization docs);
+#: TensorRT-LLM and vLLM-Ascend want their own quantized formats (ModelOpt, msModelSlim), so none is offered there.
+QUANTIZED_REPO_ENGINES = ("vllm", "sglang")
 #: Engines that quantize a 16-bit release to FP8 at load time (``--quantization fp8``).
 ONLINE_FP8_ENGINES = ("vllm", "sglang")
 #: GGUF base types by quality tier (llama.cpp ggml types: 8-bit and F16 keep 8+ bits; K/IQ types from 4 to 6 bits).
@@ -117,9 +122,12 @@ def checkpoint_for(model: ModelEntry, weight_format: str, engine: str) -> Checkp
         return release_checkpoint(model)
     listed = _listed_index().get((model.id.lower(), weight_format))
     if listed is not None:
-        gguf = weight_format.startswith("gguf-")
-        if gguf != (engine in ("llama.cpp", "ollama", "ktransformers")):
-            return None  # GGUF files for llama.cpp-family engines; safetensors repositories for the others
+        if weight_format.startswith("gguf-"):
+            ok = engine in GGUF_ENGINES
+        else:
+            ok = engine in QUANTIZED_REPO_ENGINES
+        if not ok:
+            return None  # fail closed: no evidence this engine loads this kind of artifact
         return CheckpointRef(**listed.model_dump(exclude={"model", "confirmed"}))
     if weight_format == "fp8" and native in SIXTEEN_BIT and engine in ONLINE_FP8_ENGINES:
         return CheckpointRef(repo=model.id, weight_format="fp8", method=native, quantization="fp8",
