@@ -11,7 +11,10 @@ engines' own, checked in the tests by the engines' own parsers (SGLang ``prepare
 * SGLang (``python3 -m sglang.launch_server``): ``--tp-size``, ``--pp-size``, ``--dp-size`` (data-parallel replicas,
   or attention-DP ranks with ``--enable-dp-attention``), ``--ep-size``, ``--context-length``,
   ``--mem-fraction-static``, ``--max-running-requests``, ``--kv-cache-dtype`` (``fp8_e4m3``: SGLang has no bare
-  ``fp8``), ``--quantization``, ``--revision``.
+  ``fp8``), ``--quantization``, ``--revision``. SGLang 0.5.23 (the pinned image) marks ``--enable-dp-attention``
+  deprecated in favour of ``--attn-dp-size N`` (removal announced after 2026-12-31, server_args.py); both parse to
+  the same attention-DP width, and the rendered ``--dp-size N --enable-dp-attention`` is what its parser reads back
+  as ``dp_size``/``enable_dp_attention`` — switch when the pinned image moves past the removal.
 * llama.cpp (``llama-server``): ``-hf repo:tag`` (or ``-m path``), ``--ctx-size`` (shared by ``--parallel`` slots,
   tools/server/README.md), ``--parallel``, ``--n-gpu-layers``, ``--n-cpu-moe`` (MoE experts of the first N layers in
   host RAM), ``--split-mode layer`` over several GPUs.
