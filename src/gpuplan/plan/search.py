@@ -36,6 +36,7 @@ from gpuplan.planfile import (
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 
 OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
+COST_OBJECTIVES = ("tco", "capex", "cloud")  # scores known from the hardware shape alone, before any estimate
 SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
 GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
 PRESETS: dict[str, dict] = {
@@ -206,6 +207,10 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     rejects = _Rejects()
     kept: list[Candidate] = []
     considered = 0
+    # With a cost objective every layout of one (GPU, count, engine, format) scores the same and _rank keeps the
+    # smallest TP, which _layouts yields first: once one layout passes, the rest cannot change the result.
+    prune_layouts = req.objective in COST_OBJECTIVES
+    pruned = 0
     from gpuplan.perf import estimate_serving
 
     for gpu in _gpu_pool(req):
@@ -231,13 +236,18 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             considered += 1
                             rejects.add(reason, -1, "")
                             continue
+                        passed = False
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
+                            if passed and prune_layouts:
+                                pruned += 1  # dominated: same hardware and cost, larger TP loses the tie (_rank)
+                                continue
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
                                              users, workload, context, req, rejects, prices,
                                              partial(estimate_serving, calibration=calibration))
                             if cand is not None:
                                 kept.append(cand)
+                                passed = True
     ranked = _rank(kept, req.objective)[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
     ranked = [c.model_copy(update={"cost": _price(get_gpu(c.gpu), c.gpu_count, c.nodes, c.perf.output_tokens_per_s or 0.0,
@@ -251,7 +261,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective,
         candidates=tuple(ranked), pareto=tuple(pareto),
         rejections=rejects.as_list(), assumptions=tuple(assumptions),
-        search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
+        search={"candidates_considered": considered, "candidates_pruned": pruned,
+                "seconds": round(time.perf_counter() - started, 4)},
     )
 
 
