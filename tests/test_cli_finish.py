@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -57,3 +59,86 @@ def test_only_the_named_command_is_registered_but_help_lists_all():
     full = runner.invoke(build_app(["--help"]), ["--help"])
     for name in ("size", "plan", "serve", "bench"):
         assert name in full.stdout
+
+
+def test_fit_without_ram_has_no_dash_title_and_next_keeps_the_gpu():
+    res = run("fit", "--gpu", "rtx-3060")
+    assert res.exit_code == 0, res.output
+    assert "with — RAM" not in res.stdout and "—RAM" not in res.stdout.replace(" ", "")
+    res = run("fit", "--gpu", "rtx-4090", "--ram", "64GiB", width=400)
+    assert res.exit_code == 0, res.output
+    nxt = next(line for line in res.stdout.splitlines() if line.startswith("Next:"))
+    assert "--gpu rtx-4090" in nxt and "--max-gpus 1" in nxt
+    # The suggested command runs as written (its plan half).
+    plan_args = nxt.removeprefix("Next: gpuplan ").split(" -o ")[0].split()
+    res = run(*plan_args)
+    assert res.exit_code == 0, res.output
+    assert "rtx-4090" in res.stdout
+
+
+def test_inspect_missing_path_says_so_without_an_empty_suggestion(tmp_path):
+    for ref in (str(tmp_path / "nope.gguf"), "./no-such-model-dir"):
+        res = run("inspect", ref)
+        assert res.exit_code == 2
+        assert "—?" not in res.output and "Did you mean" not in res.output
+        assert ref in res.output and "Traceback" not in res.output
+
+
+def test_unknown_model_with_no_close_name_has_no_empty_suggestion():
+    res = run("size", "zzzzzzzzzzzzqqqq")
+    assert res.exit_code == 2 and "—" not in res.output and "zzzzzzzzzzzzqqqq" in res.output
+
+
+def test_mtp_is_multi_token_prediction():
+    res = run("inspect", "deepseek-v3")
+    assert res.exit_code == 0, res.output
+    assert "multi-token prediction" in res.stdout and "next-token prediction" not in res.stdout
+
+
+def test_size_qlora_uses_the_planners_recomputation_and_agrees_with_plan():
+    size = json.loads(run("size", "qwen2.5-32b", "--task", "qlora", "--gpu", "l40s", "--json").stdout)
+    plan = json.loads(run("plan", "qwen2.5-32b", "--task", "qlora", "--gpu", "l40s", "--max-gpus", "1",
+                          "--json").stdout)
+    best = plan["candidates"][0]
+    assert size["recompute"] == best["engine_args"]["recompute"]
+    assert size["total_bytes"] == best["memory"]["per_gpu_total_bytes"]
+    assert size["fits"] is True
+
+
+def test_size_qlora_that_does_not_fit_never_suggests_qlora():
+    res = run("size", "qwen2.5-32b", "--task", "qlora", "--gpu", "rtx-3060", "--recompute", "none")
+    assert res.exit_code == 0, res.output
+    assert "use LoRA/QLoRA" not in res.stdout and "QLoRA" in res.stdout  # "does not fit even as QLoRA"
+    res = run("size", "qwen2.5-32b", "--task", "qlora", "--gpu", "l40s", "--recompute", "sometimes")
+    assert res.exit_code == 2 and "sometimes" in res.output
+
+
+def test_training_plan_days_from_data_set_and_epochs():
+    res = run("plan", "qwen2.5-7b", "--task", "lora", "--top", "1", "--train-tokens", "2B", "--epochs", "3",
+              "--json")
+    data = json.loads(res.stdout)
+    best = data["candidates"][0]["perf"]
+    assert data["training"]["tokens_to_train"] == 6e9
+    assert best["train_days"] == pytest.approx(6e9 / best["train_tokens_per_s"] / 86400, rel=1e-6)
+    res = run("plan", "qwen2.5-7b", "--task", "lora", "--top", "1")
+    assert "--train-tokens" in res.stdout  # Days "—" comes with the way to fill it
+    res = run("plan", "qwen2.5-7b", "--task", "lora", "--train-tokens", "lots")
+    assert res.exit_code == 2 and "lots" in res.output
+
+
+def test_deepseek_v3_pretraining_gpu_hours_match_the_published_run():
+    """DeepSeek-V3 Technical Report (arXiv:2412.19437, Table 1 and §3.1): 14.8T tokens on a 2,048-GPU H800 cluster,
+    2.788M H800 GPU-hours for the full training (2.664M of them pre-training), EP64 over 8 nodes, ZeRO-1 data
+    parallelism, sequence length 4K, batch up to 15,360 sequences. The model counts BF16 peak at the fitted MFU
+    (DeepSeek trained in FP8 with DualPipe), so the tolerance is the issue's 25 %."""
+    from gpuplan.catalog import get_model
+    from gpuplan.perf import estimate_training
+    from gpuplan.spec import Deployment, TrainingJob
+
+    job = TrainingJob(task="pretrain", sequence_length=4096, zero_stage=1, global_batch_size=15360,
+                      tokens_to_train=14.8e12)
+    dep = Deployment(gpu_id="h800", gpu_count=2048, nodes=256, data_parallel_size=2048, expert_parallel_size=64)
+    est = estimate_training(get_model("deepseek-v3"), dep, job)
+    assert not est.comm_bound  # each GPU reduces only the gradients of the experts it holds
+    assert est.gpu_hours == pytest.approx(2.788e6, rel=0.25)
+    assert est.days_to_train == pytest.approx(2.788e6 / 2048 / 24, rel=0.25)

@@ -181,8 +181,44 @@ def build_request(opts: dict):
         "years": opts.get("years") or 3, "top": opts.get("top") or 10,
     }
     if task != "serve":
-        req["training"] = TrainingJob(task="full" if task == "pretrain" else task)
+        dataset = parse_token_count(opts.get("train_tokens"))
+        epochs = float(opts.get("epochs") or 1.0)
+        req["training"] = TrainingJob(task="full" if task == "pretrain" else task,
+                                      tokens_to_train=dataset * epochs if dataset else None)
     return PlanRequest(**req)
+
+
+_TOKEN_SUFFIXES = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+
+
+def parse_token_count(value) -> float | None:
+    """'14.8T' → 1.48e13, '500M' → 5e8, 2e9 → 2e9; None/'' → None; anything else: one sentence."""
+    from gpuplan.errors import InvalidInputError
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = str(value).strip().upper().replace(",", "").replace("_", "")
+        suffix = text[-1:] if text[-1:] in _TOKEN_SUFFIXES else ""
+        try:
+            number = float(text[: len(text) - len(suffix)]) * _TOKEN_SUFFIXES[suffix]
+        except ValueError:
+            raise InvalidInputError("ux.bad_token_count", given=value) from None
+    if not (0 < number < 1e16):
+        raise InvalidInputError("ux.bad_token_count", given=value)
+    return number
+
+
+def fmt_count(value: float | None) -> str:
+    """1.48e13 → '14.8T', 2e9 → '2B' (token counts)."""
+    if value is None:
+        return "—"
+    for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return f"{value:.4g}"
 
 
 def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]:
@@ -226,3 +262,22 @@ def training_cost_of_plan(plan, candidate, inputs, prices):
     if not tokens or not rate:
         return None
     return training_cost(inputs, tokens, rate, prices)
+
+
+RECOMPUTE_CHOICES = ("auto", "none", "selective", "full")
+
+
+def size_training_auto(entry, job, *, gpu_id: str, gpu_count: int, tp: int, base_format: str | None,
+                       recompute: str = "auto"):
+    """Training memory as ``size`` and the API report it. ``recompute='auto'`` is the planner's rule
+    (plan/search.py): selective recomputation first, full when that does not fit — so size and plan agree."""
+    from gpuplan.memory import size_training
+    from gpuplan.spec import check_choice
+
+    check_choice(recompute, RECOMPUTE_CHOICES, "--recompute")
+    job = job.model_copy(update={"recompute": "selective" if recompute == "auto" else recompute})
+    res = size_training(entry, job, gpu_id=gpu_id, gpu_count=gpu_count, tp=tp, base_format=base_format)
+    if recompute == "auto" and not res.fits:
+        job = job.model_copy(update={"recompute": "full"})
+        res = size_training(entry, job, gpu_id=gpu_id, gpu_count=gpu_count, tp=tp, base_format=base_format)
+    return res

@@ -43,6 +43,8 @@ class SizeRequest(_Request):
     engine: str = Field("vllm", min_length=1, max_length=32)
     gpu_memory_utilization: float | None = Field(None, ge=0.05, le=1.0)
     task: str = Field("serve", min_length=1, max_length=16)
+    recompute: str = Field("auto", min_length=1, max_length=16,
+                           description="Activation recomputation: auto (as plan), none, selective or full.")
     zero: int = Field(0, ge=0, le=3)
     offload: str = Field("none", min_length=1, max_length=16)
     seq_len: int = Field(4096, ge=16, le=1_048_576)
@@ -127,6 +129,8 @@ class PlanRequest(_Request):
     engine: list[Id] = Field(default_factory=list, max_length=8)
     weights: list[Id] = Field(default_factory=list, max_length=16)
     task: str | None = Field(None, min_length=1, max_length=16)
+    train_tokens: float | None = Field(None, gt=0, le=1e15, description="Tokens in the training data set.")
+    epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the training data set.")
     preset: str | None = Field(None, min_length=1, max_length=32)
     years: float = Field(3, ge=0.1, le=20)
     top: int = Field(10, ge=1, le=MAX_PLAN_TOP)

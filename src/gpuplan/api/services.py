@@ -115,15 +115,16 @@ def size(req: SizeRequest):
     entry = get_model(req.model)
     weights = req.weights
     if req.task != "serve":
-        from gpuplan.memory import size_training
-
         if req.gpu is None:
             raise InvalidInputError("size.training_needs_gpu")
+        from gpuplan.views import size_training_auto
+
         job = TrainingJob(task=req.task, sequence_length=req.seq_len, micro_batch_size=req.micro_batch_size,
                           zero_stage=req.zero, offload=req.offload if req.offload in ("cpu", "nvme") else "none",
                           lora_rank=req.lora_rank)
-        return size_training(entry, job, gpu_id=req.gpu, gpu_count=req.gpus, tp=req.tensor_parallel_size or 1,
-                             base_format=None if weights == "native" else weights)
+        return size_training_auto(entry, job, gpu_id=req.gpu, gpu_count=req.gpus,
+                                  tp=req.tensor_parallel_size or 1,
+                                  base_format=None if weights == "native" else weights, recompute=req.recompute)
     ctx = req.context or min(entry.max_context_tokens or 4096, 4096)
     if req.gpu is None:
         from gpuplan.memory import size_model_only

@@ -92,7 +92,12 @@ def get_model(ref: str) -> ModelEntry:
     hit = _index().get(ref.strip().lower())
     if hit is None:
         names = [m.id for m in list_models()] + [a for m in list_models() for a in m.aliases]
+        near = closest(ref, names)
+        if not near:
+            # Nothing close: a path that does not exist reads as one ("./dir", "x.gguf"), else no suggestion at all.
+            looks_like_path = ref.startswith((".", "/", "~")) or ref.endswith((".gguf", ".json", ".safetensors"))
+            raise UnknownNameError("ux.no_such_path" if looks_like_path else "ux.unknown_model_no_match", given=ref)
         raise UnknownNameError(
-            "catalog.unknown_model", given=ref, suggestions=", ".join(closest(ref, names)) or "—"
+            "catalog.unknown_model", given=ref, suggestions=", ".join(near)
         )
     return hit

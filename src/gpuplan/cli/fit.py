@@ -52,7 +52,9 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
     from rich.table import Table
 
     con = console()
-    table = Table(title=t("fit.title", gpu=gpu_id, n=count, ram=fmt_gib(ram_bytes, 0) if ram_bytes else "—"))
+    title = t("fit.title", gpu=gpu_id, n=count, ram=fmt_gib(ram_bytes, 0)) if ram_bytes else \
+        t("ux.fit_title_no_ram", gpu=gpu_id, n=count)
+    table = Table(title=title)
     for col in ("model", "format", "placement", "weights", "host", "context", "speed"):
         table.add_column(t(f"fit.col_{col}"), justify="right" if col in ("weights", "host", "context", "speed") else "left")
     for r in rows:
@@ -65,7 +67,7 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
     con.print(t("fit.notes", reserve=fmt_gib(HOST_RESERVE_BYTES, 0), host=host.name if host else "—"))
     if rows:
         best = next((r for r in rows if r.placement == "gpu" and r.speed_class in ("fast", "usable")), rows[0])
-        con.print(t("fit.next", model=best.model, fmt=best.weight_format))
+        con.print(t("ux.fit_next", model=best.model, fmt=best.weight_format, gpu=gpu_id, n=count))
 
 
 def _default_host(ram_bytes: int | None) -> str:

@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
         engine: list[str] = typer.Option(None, "--engine", help=t("plan.opt_engine")),
         weights: list[str] = typer.Option(None, "--weights", help=t("plan.opt_weights")),
         task: str = typer.Option(None, "--task", help=t("plan.opt_task")),
+        train_tokens: str = typer.Option(None, "--train-tokens", help=t("ux.opt_train_tokens")),
+        epochs: float = typer.Option(1.0, "--epochs", min=0.01, max=1000, help=t("ux.opt_epochs")),
         preset: str = typer.Option(None, "--preset", help=t("plan.opt_preset")),
         years: float = typer.Option(3, "--years", min=0.1, max=20, help=t("plan.opt_years")),
         top: int = typer.Option(10, "--top", min=1, max=200, help=t("plan.opt_top")),
@@ -100,6 +102,7 @@ def print_plan(plan) -> None:
 
     from gpuplan.cli.common import console
     from gpuplan.units import fmt_gib
+    from gpuplan.views import fmt_count
 
     con = console()
     con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=plan.objective))
@@ -120,6 +123,8 @@ def print_plan(plan) -> None:
                 _money(c.cost.capex_usd, plan.currency), _money(c.cost.tco_usd, plan.currency),
             )
         con.print(table)
+        tokens = plan.training.tokens_to_train if plan.training else None
+        con.print(t("ux.train_total", tokens=fmt_count(tokens)) if tokens else t("ux.train_tokens_hint"))
     else:
         table = Table(title=t("plan.table_title", n=len(plan.candidates)))
         for col in ("rank", "hardware", "engine", "format", "layout", "memory", "ttft", "tpot", "throughput", "capex",
