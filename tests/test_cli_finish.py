@@ -142,3 +142,31 @@ def test_deepseek_v3_pretraining_gpu_hours_match_the_published_run():
     assert not est.comm_bound  # each GPU reduces only the gradients of the experts it holds
     assert est.gpu_hours == pytest.approx(2.788e6, rel=0.25)
     assert est.days_to_train == pytest.approx(2.788e6 / 2048 / 24, rel=0.25)
+
+
+def test_reasoning_model_defaults_to_a_long_output_and_warns_when_short():
+    data = json.loads(run("plan", "deepseek-r1-distill-qwen-7b", "--users", "2", "--top", "1", "--json").stdout)
+    assert data["workload"]["output_tokens"] == 6000
+    chat = json.loads(run("plan", "qwen2.5-7b", "--users", "2", "--top", "1", "--json").stdout)
+    assert chat["workload"]["output_tokens"] == 500
+    short = run("plan", "deepseek-r1-distill-qwen-7b", "--users", "2", "--top", "1", "--output-tokens", "500",
+                width=400)
+    assert "--output-tokens 6000" in short.stdout and "--max-model-len 2500" in short.stdout
+    assert "--output-tokens 6000" not in run("plan", "qwen2.5-7b", "--users", "2", "--top", "1",
+                                             "--output-tokens", "500", width=400).stdout
+
+
+def test_plan_without_tpot_target_warns_with_rank_ones_speed():
+    res = run("plan", "qwen2.5-7b", "--users", "2", "--top", "1", width=400)
+    assert "No TPOT target" in res.stdout
+    res = run("plan", "qwen2.5-7b", "--users", "2", "--top", "1", "--tpot-ms", "200", width=400)
+    assert "No TPOT target" not in res.stdout
+
+
+def test_a_missed_target_never_reads_equal_to_it():
+    import importlib
+
+    search_module = importlib.import_module("gpuplan.plan.search")
+    pair = search_module._ms_pair(0.1004, 0.1)
+    assert pair == {"got": "100.4", "want": "100"}
+    assert search_module._ms_pair(2.5, 2.0) == {"got": "2,500", "want": "2,000"}

@@ -169,7 +169,7 @@ def build_request(opts: dict):
         "users": opts.get("users") or base.get("users"),
         "rate_per_s": opts.get("rate"),
         "input_tokens": opts.get("input_tokens") or base.get("input_tokens", 2000),
-        "output_tokens": opts.get("output_tokens") or base.get("output_tokens", 500),
+        "output_tokens": opts.get("output_tokens") or base.get("output_tokens") or _default_output(opts["model"]),
         "ttft_s": opts["ttft_ms"] / 1000 if opts.get("ttft_ms") else base.get("ttft_s"),
         "tpot_s": opts["tpot_ms"] / 1000 if opts.get("tpot_ms") else base.get("tpot_s"),
         "gpus": tuple(opts.get("gpu") or ()), "exclude_gpus": tuple(opts.get("exclude_gpu") or ()),
@@ -186,6 +186,18 @@ def build_request(opts: dict):
         req["training"] = TrainingJob(task="full" if task == "pretrain" else task,
                                       tokens_to_train=dataset * epochs if dataset else None)
     return PlanRequest(**req)
+
+
+def _default_output(model_ref: str) -> int:
+    """Per-model default output length (reasoning models think for thousands of tokens before answering)."""
+    from gpuplan.catalog import get_model
+    from gpuplan.catalog.models import CHAT_OUTPUT_TOKENS, default_output_tokens
+    from gpuplan.errors import GpuplanError
+
+    try:
+        return default_output_tokens(get_model(model_ref))
+    except GpuplanError:
+        return CHAT_OUTPUT_TOKENS  # the search names the unknown model in its own sentence
 
 
 _TOKEN_SUFFIXES = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}

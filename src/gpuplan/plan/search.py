@@ -254,7 +254,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                                   c.perf.input_tokens_per_s or 0.0, req, prices)}) for c in ranked]
     pareto = _pareto(ranked)
     assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
-                   t("plan.assume_years", years=req.years)]
+                   t("plan.assume_years", years=req.years)] + _workload_warnings(model, req, ranked)
     return PlanFile(
         gpuplan_version=__version__, created=date.today().isoformat(),
         model=_plan_model(model), task="serve", workload=workload,
@@ -264,6 +264,25 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         search={"candidates_considered": considered, "candidates_pruned": pruned,
                 "seconds": round(time.perf_counter() - started, 4)},
     )
+
+
+def _workload_warnings(model: ModelEntry, req: PlanRequest, ranked: Sequence[Candidate]) -> list[str]:
+    """Sentences for a workload that is likely not what the user meant: a reasoning model with room for a short
+    answer only, or no TPOT target (then nothing bounds the speed each user sees)."""
+    from gpuplan.catalog.models import (
+        REASONING_OUTPUT_TOKENS,
+        REASONING_OUTPUT_TOKENS_MIN,
+        is_reasoning_model,
+    )
+
+    out = []
+    if is_reasoning_model(model) and req.output_tokens < REASONING_OUTPUT_TOKENS_MIN:
+        out.append(t("ux.short_context", ctx=req.input_tokens + req.output_tokens, input=req.input_tokens,
+                     output=req.output_tokens, model=model.display_name, typical="4–8k",
+                     suggest=REASONING_OUTPUT_TOKENS))
+    if req.tpot_s is None and ranked and ranked[0].perf.tpot_s is not None:
+        out.append(t("ux.no_tpot_target", tpot=f"{ranked[0].perf.tpot_s * 1000:,.0f} ms"))
+    return out
 
 
 def _whole_weights_bytes(model: ModelEntry, fmt: str) -> int | None:
@@ -322,11 +341,11 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
         return None
     if req.ttft_s and (est.ttft_s is None or est.ttft_s > req.ttft_s):
         rejects.add("slo_ttft", -(est.ttft_s or math.inf) / req.ttft_s,
-                    partial(t, "plan.near_ttft", cand=label, got=f"{(est.ttft_s or 0) * 1000:.0f}", want=f"{req.ttft_s * 1000:.0f}"))
+                    partial(t, "plan.near_ttft", cand=label, **_ms_pair(est.ttft_s, req.ttft_s)))
         return None
     if req.tpot_s and (est.tpot_s is None or est.tpot_s > req.tpot_s):
         rejects.add("slo_tpot", -(est.tpot_s or math.inf) / req.tpot_s,
-                    partial(t, "plan.near_tpot", cand=label, got=f"{(est.tpot_s or 0) * 1000:.0f}", want=f"{req.tpot_s * 1000:.0f}"))
+                    partial(t, "plan.near_tpot", cand=label, **_ms_pair(est.tpot_s, req.tpot_s)))
         return None
     out_tps = (est.output_tokens_per_s or 0) * replicas
     in_tps = (est.input_tokens_per_s or 0) * replicas
@@ -363,6 +382,18 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
         # per-token ranking: owned cost per year over output tokens/s is proportional to $/Mtok (same workload split)
         score=(base[1] / out_tps) if (req.objective == "per_token" and base[1] and out_tps) else None,
     )
+
+
+def _ms_pair(got_s: float | None, want_s: float) -> dict[str, str]:
+    """A missed target and the estimate in ms, with as many decimals as it takes for them to read differently
+    (100.4 ms against a 100 ms target must not print as "100 ms, target 100 ms")."""
+    got = (got_s or 0.0) * 1000
+    want = want_s * 1000
+    for digits in range(0, 4):
+        a, b = f"{got:,.{digits}f}", f"{want:,.{digits}f}"
+        if a != b:
+            break
+    return {"got": a, "want": f"{want:,.{digits}f}".rstrip("0").rstrip(".") if "." in b else b}
 
 
 def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
