@@ -170,3 +170,23 @@ def test_a_missed_target_never_reads_equal_to_it():
     pair = search_module._ms_pair(0.1004, 0.1)
     assert pair == {"got": "100.4", "want": "100"}
     assert search_module._ms_pair(2.5, 2.0) == {"got": "2,500", "want": "2,000"}
+
+
+@pytest.mark.parametrize("width", [80, 140])
+def test_wide_tables_never_cut_a_value(width):
+    gpus = json.loads(run("gpus", "--json").stdout)
+    res = run("gpus", width=width)
+    assert res.exit_code == 0 and "…" not in res.stdout
+    h100 = next(g for g in gpus if g["id"] == "h100-sxm")
+    assert f"{h100['dense_fp8_flops_per_s'] / 1e12:,.1f}" in res.stdout  # 1,978.9, not "1,97…"
+    args = ("plan", "deepseek-v3", "--users", "200", "--input-tokens", "2000", "--output-tokens", "1000",
+            "--tpot-ms", "100", "--top", "3")
+    plan = json.loads(run(*args, "--json").stdout)
+    res = run(*args, width=width)
+    assert res.exit_code == 0 and "…" not in res.stdout
+    for c in plan["candidates"]:
+        assert f"${c['cost']['capex_usd']:,.0f}" in res.stdout
+        assert f"{c['perf']['tpot_s'] * 1000:,.1f} ms" in res.stdout
+    for cmd in (("models",), ("fit", "--gpu", "rtx-4090", "--ram", "64GiB"), ("formats",)):
+        out = run(*cmd, width=width).stdout
+        assert "…" not in out, cmd

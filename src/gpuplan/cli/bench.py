@@ -210,7 +210,9 @@ def render_table(report) -> None:
     if pred is not None:
         table.add_row(t("bench.plan_row"), "", "", _ms(pred.ttft_s), "", _ms(pred.tpot_s), "",
                       _num(pred.output_tokens_per_s), "")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     if pred is not None:
         con.print(t("bench.plan_note", plan=pred.plan_path, candidate=pred.candidate,
                     concurrency=pred.concurrency if pred.concurrency is not None else "—"))

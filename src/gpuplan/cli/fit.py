@@ -63,7 +63,9 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
             fmt_gib(r.host_bytes) if r.host_bytes else "", f"{r.max_context_tokens:,}" if r.max_context_tokens else "—",
             (f"≤{r.decode_tokens_per_s_bound:,.0f} tok/s " if r.decode_tokens_per_s_bound else "") + t(f"fit.speed_{r.speed_class}"),
         )
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     con.print(t("fit.notes", reserve=fmt_gib(HOST_RESERVE_BYTES, 0), host=host.name if host else "—"))
     if rows:
         best = next((r for r in rows if r.placement == "gpu" and r.speed_class in ("fast", "usable")), rows[0])

@@ -85,7 +85,8 @@ def _show(path: str | None, as_json: bool) -> None:
     print_plan(plan)
 
 
-def _money(usd: float | None, currency: str) -> str:
+def _money(usd: float | None, currency: str, digits: int = 0) -> str:
+    """Money in the plan's currency; ``digits`` decimals (cost per million tokens is often under one unit)."""
     if usd is None:
         return "—"
     if currency == "CNY":
@@ -93,8 +94,8 @@ def _money(usd: float | None, currency: str) -> str:
         from gpuplan.plan.search import default_prices
 
         value = money(usd, "CNY", default_prices())
-        return f"¥{value:,.0f}" if value is not None else "—"
-    return f"${usd:,.0f}"
+        return f"¥{value:,.{digits}f}" if value is not None else "—"
+    return f"${usd:,.{digits}f}"
 
 
 def print_plan(plan) -> None:
@@ -122,7 +123,9 @@ def print_plan(plan) -> None:
                 f"{p.train_days:,.1f}" if p.train_days else "—",
                 _money(c.cost.capex_usd, plan.currency), _money(c.cost.tco_usd, plan.currency),
             )
-        con.print(table)
+        from gpuplan.cli.common import print_table
+
+        print_table(con, table)
         tokens = plan.training.tokens_to_train if plan.training else None
         con.print(t("ux.train_total", tokens=fmt_count(tokens)) if tokens else t("ux.train_tokens_hint"))
     else:
@@ -147,9 +150,11 @@ def print_plan(plan) -> None:
                 f"{p.tpot_s * 1000:,.1f} ms" if p.tpot_s is not None else "—",
                 f"{p.output_tokens_per_s:,.0f}" if p.output_tokens_per_s else (f"{p.train_tokens_per_s:,.0f}" if p.train_tokens_per_s else "—"),
                 _money(c.cost.capex_usd, plan.currency), _money(c.cost.tco_usd, plan.currency),
-                _money(c.cost.usd_per_million_output_tokens, plan.currency) if c.cost.usd_per_million_output_tokens is not None else "—",
+                _money(c.cost.usd_per_million_output_tokens, plan.currency, 2) if c.cost.usd_per_million_output_tokens is not None else "—",
             )
-        con.print(table)
+        from gpuplan.cli.common import print_table
+
+        print_table(con, table)
         best = plan.candidates[0]
         if best.perf.bottleneck:
             con.print(t("plan.why", bottleneck=t("plan.bottleneck_" + best.perf.bottleneck) if best.perf.bottleneck in _BOTTLENECKS else best.perf.bottleneck))
@@ -161,7 +166,9 @@ def print_plan(plan) -> None:
         rt.add_column(t("plan.col_nearest"))
         for r in plan.rejections:
             rt.add_row(t(f"plan.reason_{r.reason}"), str(r.count), r.nearest or "")
-        con.print(rt)
+        from gpuplan.cli.common import print_table
+
+        print_table(con, rt)
     for a in plan.assumptions:
         con.print("  · " + a)
     if plan.search:

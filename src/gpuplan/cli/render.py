@@ -54,5 +54,7 @@ def _render(plan_file: Path, target: str, out: Path, candidate: int, as_json: bo
     for row in written:
         table.add_row(row["path"], row["kind"], f"{row['bytes']:,}")
     con = console()
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     con.print(t("render.wrote", count=len(written), out=str(out)))

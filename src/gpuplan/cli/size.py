@@ -118,7 +118,9 @@ def _print_inference(entry, res) -> None:
     table.add_row(t("size.row_total"), fmt_gib(g.total_bytes, 2), _bar(g.total_bytes / g.capacity_bytes))
     table.add_row(t("size.row_budget"), fmt_gib(g.budget_bytes, 2), _bar(g.budget_bytes / g.capacity_bytes))
     table.add_row(t("size.row_capacity"), fmt_gib(g.capacity_bytes, 2), "")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     if res.binding == "weights":
         con.print(t("size.verdict_weights", weights=fmt_gib(g.weights_bytes), budget=fmt_gib(g.budget_bytes)))
     elif res.fits:
@@ -152,7 +154,9 @@ def _print_training(res) -> None:
         table.add_row(t(f"size.trow_{key}"), fmt_gib(val, 2), _bar(val / res.capacity_bytes))
     table.add_row(t("size.row_total"), fmt_gib(res.total_bytes, 2), _bar(res.total_bytes / res.capacity_bytes))
     table.add_row(t("size.row_capacity"), fmt_gib(res.capacity_bytes, 2), "")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     if res.host_bytes:
         con.print(t("size.host", host=fmt_gib(res.host_bytes)))
     binding = t(f"size.trow_{res.binding.rstrip('s') if res.binding == 'activations' else res.binding}")
