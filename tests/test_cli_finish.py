@@ -190,3 +190,26 @@ def test_wide_tables_never_cut_a_value(width):
     for cmd in (("models",), ("fit", "--gpu", "rtx-4090", "--ram", "64GiB"), ("formats",)):
         out = run(*cmd, width=width).stdout
         assert "…" not in out, cmd
+
+
+def test_bench_against_a_dead_endpoint_fails_at_once_with_one_sentence(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "results.json"
+    res = run("bench", "--url", f"http://127.0.0.1:{port}/v1", "--model", "m", "--concurrency", "4,16",
+              "--out", str(out))
+    assert res.exit_code == 2, res.output
+    assert f"127.0.0.1:{port}" in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_readme_bench_example_does_not_use_the_serve_port():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("README.md", "README.zh-CN.md"):
+        text = (root / name).read_text(encoding="utf-8")
+        assert "bench --url http://127.0.0.1:8000" not in text  # 8000 is gpuplan serve's own port
