@@ -12,12 +12,17 @@ from gpuplan.i18n import t
 
 def model_summary(m) -> dict:
     """The JSON contract of ``models --json`` (extend, never rename)."""
+    from gpuplan.catalog.models import default_output_tokens, is_reasoning_model
+
     a = m.arch
     return {
         "id": m.id,
         "name": m.display_name,
         "family": m.family,
         "series": m.series,
+        "release_date": m.release_date,
+        "reasoning": is_reasoning_model(m),
+        "default_output_tokens": default_output_tokens(m),
         "aliases": list(m.aliases),
         "model_type": a.model_type,
         "params_total": a.params_total,
