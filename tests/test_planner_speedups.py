@@ -48,3 +48,20 @@ def test_grouped_sharding_equals_the_per_tensor_sum(model_id, fmt, tp, pp, ep, d
     want = math.ceil(max(stages) / 5040)
     got = shard_weights(arch, rows, tp=tp, pp=pp, ep=ep, dp_attention=dpa).per_gpu_bytes
     assert abs(got - want) <= 1  # float summation order: at most one byte
+
+
+def test_a_repeated_search_answers_the_same_from_the_memo():
+    req = PlanRequest(model="deepseek-r1-distill-qwen-7b", users=8, input_tokens=2000, output_tokens=1000, tpot_s=0.05)
+    first, again = search(req), search(req)
+    assert [c.model_dump() for c in first.candidates] == [c.model_dump() for c in again.candidates]
+    assert first.rejections == again.rejections
+
+
+def test_memo_misses_for_another_model_object_under_the_same_id():
+    module = sys.modules["gpuplan.plan.search"]
+    memo = module._Memo()
+    entry = get_model("qwen2.5-7b")
+    other = entry.model_copy()  # e.g. an imported model registered again under the same id
+    assert memo.get(entry, ("k",), lambda: 1) == 1
+    assert memo.get(entry, ("k",), lambda: 2) == 1
+    assert memo.get(other, ("k",), lambda: 3) == 3

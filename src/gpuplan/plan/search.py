@@ -21,9 +21,10 @@ from gpuplan.catalog import GpuSpec, get_gpu, get_model, list_gpus
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
-from gpuplan.memory import size_inference, size_training
+from gpuplan.memory import size_inference as _size_inference_uncached
+from gpuplan.memory import size_training
 from gpuplan.memory.quant import get_format
-from gpuplan.memory.weights import native_format
+from gpuplan.memory.weights import CACHE_CLEARERS, native_format
 from gpuplan.planfile import (
     Candidate,
     CostSummary,
@@ -79,6 +80,70 @@ class PlanRequest(BaseModel):
     years: float = Field(3, gt=0, le=20)
     top: int = Field(10, ge=1, le=200)
     training: TrainingJob | None = None
+
+
+class _Memo:
+    """A bounded memo of one pure function of (model, frozen specs): a repeated or slightly changed search (the page
+    re-runs a plan when the language or the budget changes) reuses the memory and speed of every candidate it has
+    already sized. The model object is kept with each result and must be the same object on a hit (an imported model
+    re-registered under the same id misses); the memory layer's cache clearers empty it too."""
+
+    def __init__(self, maxsize: int = 16384) -> None:
+        self.maxsize = maxsize
+        self.store: dict = {}
+
+    def get(self, model, key, compute):
+        full = (model.id, key)
+        hit = self.store.get(full)
+        if hit is None or hit[0] is not model:
+            try:
+                hit = (model, compute(), None)
+            except GpuplanError as exc:  # a rejection is as deterministic as a result: remember it too
+                hit = (model, None, exc)
+            if len(self.store) >= self.maxsize:
+                self.store.clear()
+            self.store[full] = hit
+        if hit[2] is not None:
+            raise hit[2]
+        return hit[1]
+
+    def clear(self) -> None:
+        self.store.clear()
+
+
+def _spec_key(spec) -> tuple:
+    """A frozen spec's field values in declaration order (hashing the pydantic model itself costs several times more)."""
+    return tuple(spec.__dict__.values())
+
+
+_SIZE_MEMO = _Memo()
+_ESTIMATE_MEMO = _Memo()
+
+
+def size_inference(model, dep, *, context_tokens, concurrency, gpu):
+    """The memory layer's ``size_inference``, memoized per (model, deployment, context, concurrency, GPU)."""
+    return _SIZE_MEMO.get(model, (_spec_key(dep), context_tokens, concurrency, gpu.id), lambda: _size_inference_uncached(
+        model, dep, context_tokens=context_tokens, concurrency=concurrency, gpu=gpu))
+
+
+def _estimator(calibration):
+    """``estimate_serving`` with the given calibration; memoized when it is the shipped one (a user's calibration
+    file may change between searches)."""
+    from gpuplan.perf import estimate_serving
+
+    if calibration is not None:
+        return partial(estimate_serving, calibration=calibration)
+
+    def estimate(model, dep, workload):
+        return _ESTIMATE_MEMO.get(model, (_spec_key(dep), _spec_key(workload)),
+                                  lambda: estimate_serving(model, dep, workload))
+
+    return estimate
+
+
+def _clear_memos() -> None:
+    _SIZE_MEMO.clear()
+    _ESTIMATE_MEMO.clear()
 
 
 @dataclass
@@ -211,7 +276,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     # smallest TP, which _layouts yields first: once one layout passes, the rest cannot change the result.
     prune_layouts = req.objective in COST_OBJECTIVES
     pruned = 0
-    from gpuplan.perf import estimate_serving
+    estimate = _estimator(calibration)
 
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
@@ -244,7 +309,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                 continue
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
                                              users, workload, context, req, rejects, prices,
-                                             partial(estimate_serving, calibration=calibration))
+                                             estimate)
                             if cand is not None:
                                 kept.append(cand)
                                 passed = True
@@ -591,3 +656,6 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
         rejections=rejects.as_list(), assumptions=(t("memory.assume_training"),),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
+
+
+CACHE_CLEARERS.append(_clear_memos)  # an imported model re-sized under the same id invalidates the memos
