@@ -213,3 +213,19 @@ def test_readme_bench_example_does_not_use_the_serve_port():
     for name in ("README.md", "README.zh-CN.md"):
         text = (root / name).read_text(encoding="utf-8")
         assert "bench --url http://127.0.0.1:8000" not in text  # 8000 is gpuplan serve's own port
+
+
+def test_api_fit_equals_cli_fit_json():
+    from fastapi.testclient import TestClient
+
+    from gpuplan.api import ApiSettings, create_app
+
+    cli = json.loads(run("fit", "--gpu", "rtx-4090", "--ram", "64GiB", "--json").stdout)
+    with TestClient(create_app(ApiSettings())) as client:
+        res = client.post("/api/v1/fit", json={"gpu": "rtx-4090", "ram_gib": 64})
+        assert res.status_code == 200, res.text
+        assert res.json() == cli
+        assert any(r["placement"] == "hybrid" for r in cli["models"])  # CPU offload into the 64 GiB counted
+        res = client.post("/api/v1/fit", json={"gpu": "rtx-409O", "ram_gib": 64})
+        assert res.status_code == 404 and "rtx-4090" in res.json()["detail"]
+        assert client.head("/").status_code == 200

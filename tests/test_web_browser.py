@@ -511,3 +511,24 @@ def test_chart_helpers_in_the_browser(browser, base_url):
     assert page.evaluate("niceScale(150)") == {"step": 40, "max": 160}
     assert page.evaluate("niceScale(113)") == {"step": 30, "max": 120}
     context.close()
+
+
+def test_ram_and_cpu_offload_for_a_personal_machine(browser, base_url):
+    context, page, errors = _page(browser, PHONE, "en")
+    _open(page, base_url, "en")
+    page.fill("#model-search", "deepseek-r1-distill-qwen-32b")
+    page.fill("#users", "1")
+    page.fill("#ram-gib", "64")
+    page.click("#run-plan")
+    page.wait_for_selector("#ram-gib-error")  # RAM offload needs the card it offloads from
+    assert page.get_attribute("#ram-gib", "aria-invalid") == "true"
+    page.select_option("#gpu-select", "rtx-4090")
+    page.click("#run-plan")
+    page.wait_for_selector("#fit-card:not([hidden]) #fit tbody tr", timeout=120_000)
+    text = page.inner_text("#fit")
+    assert t("fit.place_hybrid", lang="en") in text  # something runs with layers or experts in the 64 GiB of RAM
+    assert "DeepSeek-R1-Distill-Qwen-32B" in page.inner_text("#fit tbody tr:first-child")
+    _no_horizontal_overflow(page, PHONE["width"])
+    page.screenshot(path=str(ARTIFACTS / "phone-en-ram-offload.png"), full_page=True)
+    assert not errors, errors
+    context.close()

@@ -298,3 +298,25 @@ def size_training_auto(entry, job, *, gpu_id: str, gpu_count: int, tp: int, base
         job = job.model_copy(update={"recompute": "full"})
         res = size_training(entry, job, gpu_id=gpu_id, gpu_count=gpu_count, tp=tp, base_format=base_format)
     return res
+
+
+def default_host_for_ram(ram_bytes: int | None) -> str:
+    """The host memory class ``fit`` assumes for a RAM size: a desktop up to 192 GiB, a workstation up to 512 GiB,
+    a server beyond."""
+    if ram_bytes is None or ram_bytes <= 192 * 2**30:
+        return "desktop-ddr5-2ch"
+    if ram_bytes <= 512 * 2**30:
+        return "workstation-ddr5-8ch"
+    return "server-ddr5-12ch"
+
+
+def fit_summary(gpu_id: str, count: int, ram_bytes: int | None, host_id: str | None, family: str | None,
+                context: int) -> dict[str, Any]:
+    """The JSON contract of ``fit --json`` (CLI and ``POST /api/v1/fit``)."""
+    from gpuplan.catalog import get_host
+    from gpuplan.plan.fit import fit_machine
+
+    host = get_host(host_id) if host_id else (get_host(default_host_for_ram(ram_bytes)) if ram_bytes else None)
+    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context)
+    return {"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,
+            "models": [r.model_dump(mode="json") for r in rows]}

@@ -52,6 +52,16 @@ class SizeRequest(_Request):
     lora_rank: int = Field(16, ge=1, le=4096)
 
 
+class FitRequest(_Request):
+    """``gpuplan fit`` as JSON: what runs on one machine, with CPU offload into its RAM."""
+
+    gpu: Id
+    gpus: int = Field(1, ge=1, le=64)
+    ram_gib: float | None = Field(None, ge=1, le=16384, description="Host RAM in GiB (counts CPU offload).")
+    family: str | None = Field(None, min_length=1, max_length=64)
+    context: int = Field(4096, ge=1, le=10_000_000)
+
+
 class EstimateRequest(_Request):
     """``gpuplan estimate`` as JSON (same flags), plus ``sweep``: concurrencies for a throughput/latency curve.
 

@@ -159,6 +159,14 @@ def _point(entry, dep, workload, concurrency: int, cal, req: EstimateRequest, la
                       max_concurrency=est.max_concurrency)
 
 
+def fit(req) -> dict[str, Any]:
+    """``fit --json``: every catalog model that runs on the machine, GPU-only or with CPU offload into its RAM."""
+    from gpuplan.views import fit_summary
+
+    ram_bytes = int(req.ram_gib * 2**30) if req.ram_gib else None
+    return fit_summary(req.gpu, req.gpus, ram_bytes, None, req.family, req.context)
+
+
 def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     """``estimate --json`` (flags mapped as ``cli/estimate.py`` maps them, shipped calibration) + the sweep."""
     from gpuplan.catalog import get_model

@@ -43,12 +43,15 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
         ram_bytes = parse_size_bytes(ram)
         if not ram_bytes or ram_bytes < 2**30:
             fail(t("fit.bad_ram", given=ram))
-    host = get_host(host_id) if host_id else (get_host(_default_host(ram_bytes)) if ram_bytes else None)
-    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context)
     if as_json:
-        print_json({"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,
-                    "models": [r.model_dump(mode="json") for r in rows]})
+        from gpuplan.views import fit_summary
+
+        print_json(fit_summary(gpu_id, count, ram_bytes, host_id, family, context))
         return
+    from gpuplan.views import default_host_for_ram
+
+    host = get_host(host_id) if host_id else (get_host(default_host_for_ram(ram_bytes)) if ram_bytes else None)
+    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context)
     from rich.table import Table
 
     con = console()
@@ -70,12 +73,3 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
     if rows:
         best = next((r for r in rows if r.placement == "gpu" and r.speed_class in ("fast", "usable")), rows[0])
         con.print(t("ux.fit_next", model=best.model, fmt=best.weight_format, gpu=gpu_id, n=count))
-
-
-def _default_host(ram_bytes: int | None) -> str:
-    """A desktop for up to 192 GiB of RAM, a workstation up to 512 GiB, a server beyond."""
-    if ram_bytes is None or ram_bytes <= 192 * 2**30:
-        return "desktop-ddr5-2ch"
-    if ram_bytes <= 512 * 2**30:
-        return "workstation-ddr5-8ch"
-    return "server-ddr5-12ch"

@@ -275,7 +275,8 @@ function clearFieldError(id) {
 
 const NUMERIC_FIELDS = { "users": [1, 100000, true], "rate": [0.0001, 100000, false], "input-tokens": [1, 1000000, true],
   "output-tokens": [1, 100000, true], "ttft-ms": [1, 3600000, false], "tpot-ms": [0.1, 60000, false],
-  "budget": [1, 1e12, false], "years": [0.1, 20, false], "max-gpus": [1, 64, false], "epochs": [0.01, 1000, false] };
+  "budget": [1, 1e12, false], "years": [0.1, 20, false], "max-gpus": [1, 64, false], "epochs": [0.01, 1000, false],
+  "ram-gib": [1, 16384, false] };
 
 /** Checks the form before it is sent; marks each bad field (aria-invalid + a message attached to it). */
 function validateForm() {
@@ -298,6 +299,9 @@ function validateForm() {
     const v = Number(raw);
     if (!isFinite(v)) { setFieldError(id, t("page.field_number")); bad.push(id); }
     else if (v < min || v > max || (integer && !Number.isInteger(v))) { setFieldError(id, t("page.field_range", { min: fmtNum(min, min < 1 ? 4 : 0), max: fmtNum(max) })); bad.push(id); }
+  }
+  if (document.getElementById("ram-gib").value.trim() && !document.getElementById("gpu-select").value && !bad.includes("ram-gib")) {
+    setFieldError("ram-gib", t("page.ram_needs_gpu")); bad.push("ram-gib");
   }
   if (!training && !document.getElementById("users").value.trim() && !document.getElementById("rate").value.trim()) {
     setFieldError("users", t("page.field_required")); bad.push("users");
@@ -334,6 +338,7 @@ function readForm() {
   if (budget) body[v("currency") === "CNY" ? "budget_cny" : "budget_usd"] = budget;
   if (v("gpu-select")) body.gpu = [v("gpu-select")];
   if (num("max-gpus")) body.max_gpus = num("max-gpus");
+  if (num("ram-gib")) body.ram_gib = num("ram-gib");
   if (state.preset) body.preset = state.preset;
   for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
   return body;
@@ -357,7 +362,8 @@ async function runPlan(body, quiet = false) {
   setStatus(t("web.searching"));
   const tick = setInterval(() => setStatus(t("web.searching_s", { s: ((performance.now() - started) / 1000).toFixed(0) })), 1000);
   try {
-    const plan = await api("/plan", { body });
+    const { ram_gib: _ram, ...planBody } = body;  // RAM goes to /fit, not to the planner
+    const plan = await api("/plan", { body: planBody });
     state.plan = plan;
     state.request = body;
     if (!quiet) state.selected = 0;
@@ -399,10 +405,48 @@ function renderResults() {
   const c = chosen();
   document.querySelectorAll(".downloads, .charts").forEach((n) => { n.hidden = !c; });
   for (const id of ["perf-figure", "ttft-figure"]) document.getElementById(id).hidden = !c || isTraining();
+  loadFit();
   if (!c) return;
   renderMemoryChart();
   if (!isTraining()) loadSweep();
   loadCost();
+}
+
+/** With the user's own GPU and RAM given: what runs on that machine, GPU-only or with CPU offload (``fit``). */
+async function loadFit() {
+  const card = document.getElementById("fit-card");
+  const req = state.request || {};
+  if (!req.ram_gib || !req.gpu || req.gpu.length !== 1) { card.hidden = true; return; }
+  const body = { gpu: req.gpu[0], gpus: req.max_gpus || 1, ram_gib: req.ram_gib,
+    context: (req.input_tokens || 2000) + (req.output_tokens || 500) };
+  const key = JSON.stringify(body);
+  if (state.fitKey !== key) {
+    try { state.fit = await api("/fit", { body }); state.fitKey = key; } catch (err) { card.hidden = true; return; }
+  }
+  renderFit();
+}
+
+function renderFit() {
+  const card = document.getElementById("fit-card");
+  const data = state.fit;
+  if (!data) return;
+  card.hidden = false;
+  const gpu = state.gpus.find((g) => g.id === data.gpu);
+  document.getElementById("fit-title").textContent = t("page.fit_title", { n: data.gpu_count, gpu: gpu ? gpu.name : data.gpu,
+    ram: fmtNum(data.ram_bytes / GIB) });
+  const cols = ["model", "format", "placement", "weights", "host", "context", "speed"];
+  const labels = cols.map((k) => t(`fit.col_${k}`));
+  const chosenId = state.plan ? state.plan.model.id : null;
+  const rows = [...data.models].sort((a, b) => (b.model === chosenId) - (a.model === chosenId));
+  const table = document.getElementById("fit");
+  if (!rows.length) { table.replaceChildren(el("tbody", {}, [el("tr", {}, [el("td", { class: "wide", text: t("page.fit_none") })])])); return; }
+  const body = rows.map((r) => el("tr", { class: r.model === chosenId ? "selected" : "" }, [
+    r.model.split("/").pop(), r.weight_format.replace(/^gguf-/, ""), t(`fit.place_${r.placement}`), fmtGiB(r.weights_bytes),
+    r.host_bytes ? fmtGiB(r.host_bytes) : "—", r.max_context_tokens ? fmtNum(r.max_context_tokens) : "—",
+    `${r.decode_tokens_per_s_bound ? `≤${fmtNum(r.decode_tokens_per_s_bound)} tok/s ` : ""}${t(`fit.speed_${r.speed_class}`)}`,
+  ].map((v, i) => el("td", { "data-label": labels[i], text: v }))));
+  table.replaceChildren(el("caption", { text: document.getElementById("fit-title").textContent }),
+    el("thead", {}, [el("tr", {}, labels.map((text) => el("th", { scope: "col", text })))]), el("tbody", {}, body));
 }
 
 function renderSummary() {
