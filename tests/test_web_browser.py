@@ -532,3 +532,19 @@ def test_ram_and_cpu_offload_for_a_personal_machine(browser, base_url):
     page.screenshot(path=str(ARTIFACTS / "phone-en-ram-offload.png"), full_page=True)
     assert not errors, errors
     context.close()
+
+
+def test_cost_chart_draws_the_budget_in_the_chosen_currency(browser, base_url):
+    context, page, errors = _page(browser, LAPTOP, "zh")
+    _open(page, base_url, "zh")
+    page.fill("#model-search", "deepseek-r1-distill-qwen-32b")
+    page.fill("#users", "20")
+    page.select_option("#currency", "CNY")
+    page.fill("#budget", "3000000")
+    page.click("#run-plan")
+    page.wait_for_selector("#cost-chart svg path[data-series=own]", timeout=120_000)
+    assert page.locator("#cost-chart [data-line=budget]").count() == 1
+    axis = " ".join(page.eval_on_selector_all("#cost-chart svg.line-chart text", "ns => ns.map(n => n.textContent)"))
+    assert "¥" in axis and "$" not in axis
+    assert not errors, errors
+    context.close()
