@@ -77,3 +77,36 @@ def test_calibrate_bad_input_is_one_sentence(tmp_path):
     assert res.exit_code == 2 and "not a 'gpuplan bench' results file" in res.output
     res = runner.invoke(build_app(), ["calibrate", str(tmp_path / "nope.json")])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_calibrate_human_output_and_nan_only_results(server_url, plan_path, tmp_path):
+    """Issue 14: the normal path without --json crashed (t() got multiple values for 'key'); a results file whose
+    measurements are all NaN became a calibration. Now: a table, an atomic write; NaN-only → one sentence."""
+    results = tmp_path / "results.json"
+    res = runner.invoke(build_app(), ["bench", "--url", server_url, "--model", "fake", "--concurrency", "2",
+                                      "--requests", "4", "--input-tokens", "256", "--output-tokens", "16",
+                                      "--plan", str(plan_path), "--out", str(results)])
+    assert res.exit_code == 0, res.output
+    cal = tmp_path / "calibration.toml"
+    res = runner.invoke(build_app(), ["calibrate", str(results), "--plan", str(plan_path), "--out", str(cal)])
+    assert res.exit_code == 0, res.output
+    assert "vllm/" in res.output and cal.is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+    data = json.loads(results.read_text())
+
+    def nan_all(node):
+        if isinstance(node, dict):
+            return {k: (float("nan") if isinstance(v, float) else nan_all(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [nan_all(v) for v in node]
+        return node
+
+    data["results"] = nan_all(data["results"])
+    nan_file = tmp_path / "nan.json"
+    nan_file.write_text(json.dumps(data))
+    before = cal.read_bytes()
+    res = runner.invoke(build_app(), ["calibrate", str(nan_file), "--plan", str(plan_path), "--out", str(cal)])
+    assert res.exit_code == 2, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert cal.read_bytes() == before  # the good calibration was not replaced

@@ -8,6 +8,7 @@ allowed, what to do. The CLI prints that sentence without a traceback, the API r
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 from gpuplan.i18n import t
@@ -24,7 +25,7 @@ class GpuplanError(Exception):
         super().__init__(key)
 
     def message(self, lang: str | None = None) -> str:
-        return t(self.key, lang=lang, **self.params)
+        return t(self.key, lang=lang, **{k: printable(v) for k, v in self.params.items()})
 
     def __str__(self) -> str:
         return self.message()
@@ -54,6 +55,22 @@ class OfflineError(GpuplanError, ConnectionError):
     """The network is needed and not reachable."""
 
     http_status = 503
+
+
+#: Longest text value quoted in a sentence; longer ones are cut with '…' (a 5,000-character name stays readable).
+MAX_QUOTED_CHARS = 200
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(value: object) -> object:
+    """A parameter as it may appear in a one-line sentence: text with control characters (newlines, terminal
+    escapes) shown escaped and at most MAX_QUOTED_CHARS characters; a 30+-digit integer as its digit count."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"a {len(str(abs(value)))}-digit number"
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], value)
+    return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 1] + "…"
 
 
 def closest(given: str, choices: Iterable[str], n: int = 3) -> list[str]:

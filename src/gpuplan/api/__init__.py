@@ -5,6 +5,7 @@ nothing below the edges imports this package.
 """
 
 from gpuplan.api.app import create_app
+from gpuplan.api.server import run_server
 from gpuplan.api.settings import ApiSettings
 
-__all__ = ["ApiSettings", "create_app"]
+__all__ = ["ApiSettings", "create_app", "run_server"]

@@ -35,13 +35,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """A new app; each has its own job runner (limits) and token."""
     settings = settings or ApiSettings()
     runner = JobRunner(settings.max_parallel_jobs, settings.request_time_limit_s, settings.queue_wait_s)
+    light_runner = JobRunner(settings.light_jobs, settings.request_time_limit_s, max(settings.queue_wait_s, 5.0))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         runner.shutdown()
+        light_runner.shutdown()
 
     offline_docs = _swagger_assets()
+    from gpuplan.importers.entry import install
+
+    # the model field takes local directories, .gguf files and (cached) Hub ids as 'gpuplan inspect' reads them;
+    # the server never fetches from the Hub on a client's behalf
+    install(hub_offline=True)
     app = FastAPI(
         lifespan=lifespan,
         docs_url=None if offline_docs else "/docs",
@@ -54,6 +61,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runner = runner
+    app.state.light_runner = light_runner
     install_handlers(app, settings.request_time_limit_s, settings.max_parallel_jobs)
     for module in (catalog, compute, plans):
         app.include_router(module.router, prefix=API_PREFIX)
@@ -61,7 +69,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         _mount_offline_docs(app, offline_docs)
     if settings.serve_page:
         _mount_page(app)
-    app.add_middleware(GuardMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(GuardMiddleware, token=settings.token, max_body_bytes=settings.max_body_bytes,
+                       max_in_flight=settings.max_in_flight, allowed_hosts=settings.allowed_hosts,
+                       body_timeout_s=settings.body_timeout_s)
 
     return app
 

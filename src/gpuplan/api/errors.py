@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gpuplan.api.jobs import BusyError, JobTimeoutError
 from gpuplan.api.lang import request_language
-from gpuplan.errors import GpuplanError
+from gpuplan.errors import GpuplanError, printable
 from gpuplan.i18n import t
 
 log = logging.getLogger("gpuplan.api")
@@ -44,7 +44,9 @@ class ComputeError(GpuplanError, ValueError):
 
 
 def _short(value: object, limit: int = 80) -> str:
-    text = repr(value) if not isinstance(value, str) else value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"a {len(str(abs(value)))}-digit number"
+    text = printable(repr(value) if not isinstance(value, str) else value)  # no newline or escape in a sentence
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -71,10 +71,13 @@ class JobRunner:
     async def _acquire(self) -> None:
         """A slot, polling without blocking the event loop; BusyError after ``queue_wait_s``."""
         deadline = time.monotonic() + self.queue_wait_s
+        pause_s = 0.005
         while not self._slots.acquire(blocking=False):
             if time.monotonic() >= deadline:
                 raise BusyError()
-            await asyncio.sleep(0.01)
+            # Back off to 0.1 s: hundreds of waiting requests must not spend the CPU the jobs need on polling.
+            await asyncio.sleep(pause_s)
+            pause_s = min(0.1, pause_s * 1.5)
 
     def shutdown(self) -> None:
         with self._lock:

@@ -1,4 +1,9 @@
-"""An ASGI guard in front of everything: access token and request-body size.
+"""An ASGI guard in front of everything: Host header, requests in flight, access token and request-body size.
+
+Host: when the server names its allowed hosts (a token-less localhost server does), any other Host header is
+refused with 403, so a page on another site cannot reach it through DNS rebinding. In flight: at most
+``max_in_flight`` requests are answered at once (``/api/v1/health`` excepted); one more gets 429 with
+``Retry-After`` at once instead of queueing without bound.
 
 Token: when the server has one, a request must carry it in ``Authorization: Bearer``, ``X-Gpuplan-Token``, the
 ``gpuplan_token`` cookie, or (to open the page from a link) ``?token=``; a page load with a good ``?token=`` gets the
@@ -8,6 +13,7 @@ refused before reading; a chunked body is read up to the limit and refused past 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from http.cookies import SimpleCookie
@@ -63,19 +69,50 @@ async def _send_json(send, status: int, sentence: str, extra_headers: list | Non
     await send({"type": "http.response.body", "body": body})
 
 
-class GuardMiddleware:
-    """Token check and body-size limit for every HTTP request."""
+HEALTH_PATH = "/api/v1/health"
 
-    def __init__(self, app, token: str | None, max_body_bytes: int) -> None:
+
+def host_name(host_header: str) -> str:
+    """'Example.com:8000' → 'example.com'; '[::1]:8000' → '::1'."""
+    value = host_header.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class GuardMiddleware:
+    """Host check, in-flight limit, token check and body-size limit for every HTTP request."""
+
+    def __init__(self, app, token: str | None, max_body_bytes: int, max_in_flight: int = 256,
+                 allowed_hosts: tuple[str, ...] | None = None, body_timeout_s: float = 10.0) -> None:
         self.app = app
         self.token = token or None
         self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
+        self.body_timeout_s = body_timeout_s
+        self.in_flight = 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = _headers(scope)
         lang = _lang(scope, headers)
+        if self.allowed_hosts is not None and host_name(headers.get("host", "")) not in self.allowed_hosts:
+            given = headers.get("host", "")[:80]
+            return await _send_json(send, 403, t("safety.bad_host_header", lang=lang, given=given))
+        if scope.get("path") == HEALTH_PATH:
+            return await self._guarded(scope, receive, send, headers, lang)
+        if self.in_flight >= self.max_in_flight:
+            return await _send_json(send, 429, t("safety.too_many_requests", lang=lang, allowed=self.max_in_flight),
+                                    [(b"retry-after", b"1")])
+        self.in_flight += 1
+        try:
+            return await self._guarded(scope, receive, send, headers, lang)
+        finally:
+            self.in_flight -= 1
+
+    async def _guarded(self, scope, receive, send, headers: dict[str, str], lang: str):
         set_cookie = False
         if self.token:
             presented, from_query = presented_tokens(scope, headers)
@@ -92,7 +129,10 @@ class GuardMiddleware:
             if declared > self.max_body_bytes:
                 return await _send_json(send, 413, t("api.body_too_large", lang=lang, given=declared,
                                                      allowed=self.max_body_bytes))
-        receive = await self._buffered(receive, send, lang)
+        try:
+            receive = await asyncio.wait_for(self._buffered(receive, send, lang), timeout=self.body_timeout_s)
+        except TimeoutError:
+            return await _send_json(send, 408, t("safety.body_timeout", lang=lang, allowed=f"{self.body_timeout_s:g}"))
         if receive is None:
             return None
         if set_cookie:

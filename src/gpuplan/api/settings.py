@@ -14,6 +14,12 @@ MAX_PLAN_NODES = 8
 MAX_PLAN_TOP = 20
 #: Points in one throughput-vs-concurrency sweep.
 MAX_SWEEP_POINTS = 16
+#: Requests being answered at once (all endpoints but /health); one more gets 429 with Retry-After.
+MAX_IN_FLIGHT = 256
+#: Threads for cheap computations (size, catalog): separate from the plan/estimate slots so those cannot starve them.
+LIGHT_JOBS = 4
+#: A request body must arrive within this many seconds (slow-body clients hold a request slot otherwise).
+BODY_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -32,3 +38,7 @@ class ApiSettings:
     max_parallel_jobs: int = 2
     queue_wait_s: float = 2.0
     serve_page: bool = True
+    light_jobs: int = LIGHT_JOBS
+    max_in_flight: int = MAX_IN_FLIGHT
+    body_timeout_s: float = BODY_TIMEOUT_S
+    allowed_hosts: tuple[str, ...] | None = None

@@ -14,14 +14,13 @@ Two corrections are applied and stated in the file header:
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass, field
 
 from gpuplan.artifacts.common import DEEPSEEK_NATIVE_FP8_FORMATS, MODEL_CACHE_PATH, RenderContext
 from gpuplan.errors import InvalidInputError, UnsupportedError
 from gpuplan.i18n import t
 
-SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "vllm-ascend")
 
 #: SGLang's multi-node rendezvous port used in its LWS example (`--dist-init-addr $(LWS_LEADER_ADDRESS):20000`,
 #: sglang docs/references/multi_node_inference_k8s_lws.md).
@@ -114,7 +113,8 @@ def launch(ctx: RenderContext, rdv: Rendezvous | None = None) -> EngineLaunch:
     flags, notes, extra = plan_flags(ctx)
     if extra and engine != "trtllm":
         raise InvalidInputError("render.bad_engine_arg", given=", ".join(sorted(extra)), engine=engine)
-    builder = {"vllm": _vllm, "sglang": _sglang, "ktransformers": _sglang, "llama.cpp": _llama,
+    # vLLM-Ascend is vLLM with the Ascend platform plugin: the same `vllm serve` CLI (artifacts/ascend.py).
+    builder = {"vllm": _vllm, "vllm-ascend": _vllm, "sglang": _sglang, "ktransformers": _sglang, "llama.cpp": _llama,
                "ollama": _llama, "trtllm": _trtllm}[engine]
     return builder(ctx, flags, tuple(notes), extra, rdv)
 
@@ -196,12 +196,9 @@ def _trtllm(ctx, flags, notes, extra, rdv) -> EngineLaunch:
 
 def shell_join(argv: tuple[str, ...] | list[str], keep_vars: bool = False) -> str:
     """argv as a shell line, one flag per continuation line; ``keep_vars`` leaves "$VAR" tokens expandable."""
-    parts: list[str] = []
-    for tok in argv:
-        if keep_vars and tok.startswith("$") and '"' not in tok:
-            parts.append(f'"{tok}"')
-        else:
-            parts.append(shlex.quote(tok))
+    from gpuplan.artifacts.quoting import shell_word
+
+    parts = [shell_word(tok, keep_vars) for tok in argv]
     lines: list[str] = []
     current: list[str] = []
     for tok in parts:

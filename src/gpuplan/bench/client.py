@@ -49,9 +49,14 @@ class Endpoint:
 
 def normalize_base_url(url: str) -> str:
     """'http://h:8000', 'http://h:8000/', 'http://h:8000/v1/' → 'http://h:8000/v1'; scheme must be http(s)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInputError("bench.bad_url", given=url)
+    try:
+        parts = urlsplit(url.strip())
+        port_ok = parts.port is None or parts.port > 0  # parts.port raises ValueError for 'h:abc' / 'h:99999'
+    except ValueError:
+        raise InvalidInputError("bench.bad_url", given=url[:200]) from None
+    if (parts.scheme not in ("http", "https") or not parts.hostname or not port_ok
+            or any(ch.isspace() or ord(ch) < 32 for ch in url.strip())):
+        raise InvalidInputError("bench.bad_url", given=url[:200])
     path = parts.path.rstrip("/")
     for suffix in ("/chat/completions", "/completions"):
         path = path.removesuffix(suffix)

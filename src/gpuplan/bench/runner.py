@@ -40,19 +40,28 @@ class ResultSink:
     """Writes records (JSONL, one per line, flushed) and the summary (JSON, replaced atomically) as they come."""
 
     def __init__(self, out_path: str | Path) -> None:
+        from gpuplan.safeio import check_target
+
+        if not str(out_path).strip():
+            check_target(out_path)  # one sentence for an empty path
         self.out_path = Path(out_path)
         self.requests_path = self.out_path.with_name(self.out_path.name + ".requests.jsonl")
         self.out_path.parent.mkdir(parents=True, exist_ok=True)
-        self._records = self.requests_path.open("w", encoding="utf-8")
+        # Both targets must be absent or regular files (a device node or a planted link is refused, not replaced).
+        check_target(self.out_path)
+        check_target(self.requests_path)
+        fd = os.open(self.requests_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        self._records = os.fdopen(fd, "w", encoding="utf-8")
 
     def record(self, record: RequestRecord) -> None:
         self._records.write(record.model_dump_json() + "\n")
         self._records.flush()
 
     def summary(self, report: BenchReport) -> None:
-        tmp = self.out_path.with_name(self.out_path.name + ".tmp")
-        tmp.write_text(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmp, self.out_path)
+        """Replace the summary atomically through a temporary file created with O_EXCL (never a fixed name)."""
+        from gpuplan.safeio import atomic_write
+
+        atomic_write(self.out_path, json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
 
     def close(self) -> None:
         self._records.close()

@@ -56,19 +56,21 @@ def synthetic_requests(num_requests: int, input_tokens: int, output_tokens: int,
 
 def load_dataset(path: str | Path, default_output_tokens: int) -> list[RequestSpec]:
     """JSONL, one ``{"prompt": str, "output_tokens": int}`` per line (``output_tokens`` optional); bounded size."""
+    from gpuplan.safeio import read_bytes
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InvalidInputError("bench.dataset_missing", path=str(p))
-    if p.stat().st_size > MAX_DATASET_BYTES:
+    if p.is_file() and p.stat().st_size > MAX_DATASET_BYTES:
         raise MalformedFileError("bench.dataset_too_big", path=str(p), limit_mib=MAX_DATASET_BYTES // 2**20)
+    text = read_bytes(p, MAX_DATASET_BYTES).decode("utf-8", errors="replace")  # regular file, bounded
     out: list[RequestSpec] = []
-    with p.open("r", encoding="utf-8", errors="replace") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if line_no > MAX_DATASET_LINES:
-                raise MalformedFileError("bench.dataset_too_many", path=str(p), limit=MAX_DATASET_LINES)
-            if not line.strip():
-                continue
-            out.append(_dataset_row(line, line_no, str(p), default_output_tokens))
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if line_no > MAX_DATASET_LINES:
+            raise MalformedFileError("bench.dataset_too_many", path=str(p), limit=MAX_DATASET_LINES)
+        if not line.strip():
+            continue
+        out.append(_dataset_row(line, line_no, str(p), default_output_tokens))
     if not out:
         raise MalformedFileError("bench.dataset_empty", path=str(p))
     return out

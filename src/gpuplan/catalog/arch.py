@@ -99,6 +99,12 @@ class MlpSpec:
     gated: bool = True
     bias: bool = False
 
+    def __post_init__(self) -> None:
+        # top-k routed experts out of num_experts: more than all of them would make active > total parameters.
+        if self.num_experts and not 1 <= self.top_k <= self.num_experts:
+            raise MalformedFileError("catalog.config_field_bad", field="num_experts_per_tok", value=repr(self.top_k),
+                                     low=1, high=self.num_experts)
+
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0

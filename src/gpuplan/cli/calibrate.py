@@ -45,14 +45,14 @@ def _load_report(path: Path):
 
     from gpuplan.bench.models import BenchReport
     from gpuplan.errors import MalformedFileError
+    from gpuplan.safeio import load_json, read_text
 
-    if not path.is_file():
+    if not path.exists():
         raise MalformedFileError("calibrate.missing", path=str(path))
-    if path.stat().st_size > MAX_RESULTS_BYTES:
-        raise MalformedFileError("calibrate.too_big", path=str(path), limit_mib=MAX_RESULTS_BYTES // 2**20)
+    text = read_text(path, MAX_RESULTS_BYTES)  # a regular file within the bound, UTF-8
     try:
-        return BenchReport.model_validate(json.loads(path.read_text(encoding="utf-8", errors="replace")))
-    except (json.JSONDecodeError, ValidationError, UnicodeError):
+        return BenchReport.model_validate(load_json(text, str(path)))
+    except (json.JSONDecodeError, ValidationError):
         raise MalformedFileError("calibrate.not_results", path=str(path)) from None
 
 
@@ -122,17 +122,22 @@ def _calibrate(results, plan_path, model, gpu, gpus, engine, weights, tp, out, a
     observations = _observations(reports, results, replicas)
     target = (out or USER_CALIBRATION).expanduser()
     existing = None
-    if target.is_file():
+    if target.exists():
+        from gpuplan.safeio import load_toml, read_text
+
         try:
-            existing = tomllib.loads(target.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeError):
+            existing = load_toml(read_text(target, MAX_RESULTS_BYTES), str(target))
+        except tomllib.TOMLDecodeError:
             raise MalformedFileError("perf.bad_calibration", path=str(target), reason="not TOML") from None
     # Fit on the shipped parameters (not on an older user fit of the same pair).
     fit = fit_user_calibration(entry, dep, observations, load_calibration())
     text = user_calibration_toml(fit, [f"{p.name}" for p in results], existing,
                                  note=f"{entry.id} on {dep.gpu_count}x{dep.gpu_id} ({dep.engine}, {dep.weight_format})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    from gpuplan.safeio import atomic_write
+
+    if out is None:  # the default location's folder is created on first use; a folder given with --out must exist
+        target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, text)
     load_calibration.cache_clear()
     if as_json:
         print_json({"path": str(target), **fit.model_dump(mode="json")})

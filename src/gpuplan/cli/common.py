@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import typer
 
 from gpuplan.errors import GpuplanError
+from gpuplan.i18n import t
 
 EXIT_USER_ERROR = 2
 
@@ -20,11 +21,17 @@ def console():
     from rich.console import Console
 
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140"))
-    return Console(highlight=False, soft_wrap=False, width=width)
+    # markup=False: names and plan values are printed as given; '[/bold]' in a model name is text, not a tag
+    # (styles are set with rich Text objects where wanted).
+    return Console(highlight=False, soft_wrap=False, width=width, markup=False)
 
 
 def fail(sentence: str, code: int = EXIT_USER_ERROR) -> NoReturn:
-    """Print one sentence to stderr and exit; never a traceback for user errors."""
+    """Print one sentence to stderr and exit; never a traceback for user errors. A value quoted in the sentence
+    cannot break it over lines or send terminal escapes: control characters are shown escaped."""
+    import re
+
+    sentence = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: repr(m.group())[1:-1], str(sentence))
     typer.echo(sentence, err=True)
     raise typer.Exit(code)
 
@@ -50,7 +57,12 @@ def print_json(data: Any) -> None:
 
 
 def guard(fn):
-    """Decorator for command bodies: GpuplanError → one sentence, exit 2 (also under typer's test runner)."""
+    """Decorator for command bodies: GpuplanError → one sentence, exit 2 (also under typer's test runner).
+
+    Also one sentence, never a traceback: a pydantic ValidationError from a value the CLI accepted but a core
+    object bounds (``--users 10**24``, ``--rate inf``), input nested too deep to parse, and OS errors on the
+    user's paths (a full disk, a folder given as a file).
+    """
     import functools
 
     @functools.wraps(fn)
@@ -59,6 +71,20 @@ def guard(fn):
             return fn(*args, **kwargs)
         except GpuplanError as exc:
             fail(str(exc))
+        except RecursionError:
+            fail(t("safety.cli_too_deep"))
+        except OverflowError:
+            fail(t("safety.cli_overflow"))
+        except OSError as exc:
+            fail(t("safety.cli_os_error", path=str(exc.filename or "?"), detail=exc.strerror or type(exc).__name__))
+        except Exception as exc:
+            from pydantic import ValidationError
+
+            if not isinstance(exc, ValidationError):
+                raise
+            from gpuplan.cli.sentences import validation_sentence
+
+            fail(validation_sentence(exc))
 
     return wrapper
 

@@ -78,7 +78,9 @@ def render(report) -> None:
         verdicts = Table(title=t("doctor.title_verdicts", target=report.target or report.host.hostname))
         for col in ("col_level", "col_check", "col_message"):
             verdicts.add_column(t(f"doctor.{col}"))
+        from rich.text import Text
+
         styles = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
         for v in report.verdicts:
-            verdicts.add_row(f"[{styles[v.level]}]{t(f'doctor.level_{v.level}')}[/]", v.check, v.message)
+            verdicts.add_row(Text(t(f"doctor.level_{v.level}"), style=styles[v.level]), v.check, v.message)
         con.print(verdicts)

@@ -32,7 +32,7 @@ def resolve_model_ref(ref: str, offline: bool = False):
     path = Path(ref).expanduser()
     if not path.exists():
         try:
-            entry = get_model(ref)
+            entry = get_model(ref, resolve=False)  # non-catalog refs go through the importers below, with bytes
             return entry, entry.arch, None, entry.id
         except UnknownNameError:
             if "/" not in ref or ref.count("/") != 1:
@@ -59,9 +59,10 @@ def _inspect(ref: str, offline: bool, as_json: bool) -> None:
         print_json(data)
         return
     from rich.table import Table
+    from rich.text import Text
 
     con = console()
-    con.print(f"[bold]{display_id}[/bold]  ({arch.model_type})")
+    con.print(Text.assemble((str(display_id), "bold"), f"  ({arch.model_type})"))
     summary = Table(show_header=False, box=None)
     summary.add_column()
     summary.add_column()

@@ -104,6 +104,9 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
         version: bool = typer.Option(False, "--version", help=t("cli.opt_version"), is_eager=True,
                                      callback=_print_version),
     ) -> None:
+        from gpuplan.importers.entry import install
+
+        install()  # local directories, .gguf files and Hub ids resolve wherever a model is asked for
         if lang is not None:
             norm = normalize_language(lang)
             if norm is None:

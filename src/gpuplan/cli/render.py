@@ -14,32 +14,34 @@ def register(app: typer.Typer) -> None:
     def render_cmd(
         plan_file: Path = typer.Argument(..., help=t("render.arg_plan"), metavar="PLAN_FILE"),
         target: str = typer.Option("all", "--target", "-t", help=t("render.opt_target")),
-        out: Path = typer.Option(Path("deploy"), "--out", "-o", help=t("render.opt_out")),
+        out: str = typer.Option("deploy", "--out", "-o", help=t("render.opt_out")),
         candidate: int = typer.Option(0, "--candidate", min=0, help=t("render.opt_candidate")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
+        force: bool = typer.Option(False, "--force", help=t("safety.opt_force")),
     ) -> None:
         from gpuplan.cli.common import guard
 
-        guard(_render)(plan_file, target, out, candidate, as_json)
+        guard(_render)(plan_file, target, Path(out) if out.strip() else None, candidate, as_json, force)
 
 
-def _render(plan_file: Path, target: str, out: Path, candidate: int, as_json: bool) -> None:
+def _render(plan_file: Path, target: str, out: Path | None, candidate: int, as_json: bool, force: bool = False) -> None:
     from gpuplan.artifacts import parse_targets, render_plan
     from gpuplan.cli.common import fail, print_json
+    from gpuplan.errors import InvalidInputError
     from gpuplan.planfile import PlanFile
+    from gpuplan.safeio import FileToWrite, write_folder
+
+    if out is None:  # Path('') would be the current folder
+        raise InvalidInputError("safety.empty_path")
 
     plan = PlanFile.load(plan_file)
     files = render_plan(plan, parse_targets(target), candidate=candidate)
     if out.exists() and not out.is_dir():
         fail(t("render.out_not_dir", path=str(out)))
-    written = []
-    for f in files:
-        path = out / f.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f.content, encoding="utf-8")
-        if f.kind == "shell":
-            path.chmod(0o755)
-        written.append({"path": str(path), "kind": f.kind, "bytes": len(f.content.encode("utf-8"))})
+    # All or nothing: the files go to a new folder beside OUT that then takes its place (DESIGN §11).
+    write_folder(out, [FileToWrite(f.path, f.content, 0o755 if f.kind == "shell" else 0o644) for f in files],
+                 force=force)
+    written = [{"path": str(out / f.path), "kind": f.kind, "bytes": len(f.content.encode("utf-8"))} for f in files]
     if as_json:
         print_json({"out": str(out), "files": written})
         return

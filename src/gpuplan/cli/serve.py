@@ -37,6 +37,8 @@ def check_bind(host: str, token: str | None) -> None:
     """Refuse a non-loopback address without a token (one sentence, exit 2)."""
     from gpuplan.errors import InvalidInputError
 
+    if not host.strip():
+        raise InvalidInputError("safety.empty_option", option="--host", allowed="an IP address or host name")
     if not is_loopback(host) and not token:
         raise InvalidInputError("api.serve_needs_token", host=host)
 
@@ -57,16 +59,22 @@ def register(app: typer.Typer) -> None:
 
 def _serve(host: str, port: int, token: str | None, time_limit_s: float, jobs: int) -> None:
     check_bind(host, token)
-    import uvicorn
 
-    from gpuplan.api import ApiSettings, create_app
-
-    app = create_app(ApiSettings(token=token, request_time_limit_s=time_limit_s, max_parallel_jobs=jobs))
+    from gpuplan.api import ApiSettings, create_app, run_server
+    # Without a token the server listens on loopback only: accept only requests addressed to a local name, so a
+    # web page on another site cannot reach it through DNS rebinding.
+    allowed = None if token else local_host_names(host)
+    app = create_app(ApiSettings(token=token, request_time_limit_s=time_limit_s, max_parallel_jobs=jobs,
+                                 allowed_hosts=allowed))
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     typer.echo(t("api.serve_listening", url=url))
     if token:
         typer.echo(t("api.serve_listening_token", url=url))
-    # Connection-level limits: bounded concurrent connections and idle keep-alive, no server header.
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=64, timeout_keep_alive=5,
-                server_header=False, h11_max_incomplete_event_size=16 * 1024)
+    run_server(app, host, port)
+
+
+def local_host_names(host: str) -> tuple[str, ...]:
+    """Host-header names a loopback server answers to: localhost, the loopback addresses, and the bound address."""
+    names = {"localhost", "127.0.0.1", "::1", host.strip().strip("[]").lower()}
+    return tuple(sorted(names))

@@ -92,8 +92,11 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def t(key: str, lang: str | None = None, **params: object) -> str:
-    """Render message ``key`` in ``lang`` (default: the current language), falling back to English."""
+def t(key: str, /, lang: str | None = None, **params: object) -> str:
+    """Render message ``key`` in ``lang`` (default: the current language), falling back to English.
+
+    ``key`` is positional-only, so a message may have a ``{key}`` placeholder (``t("calibrate.params", key=...)``).
+    """
     use = lang or get_language()
     area = key.split(".", 1)[0]
     template = _area(use, area).get(key) or _area("en", area).get(key)

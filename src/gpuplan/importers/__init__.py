@@ -39,6 +39,10 @@ def _import_path(path: Path, ref: str) -> CheckpointInfo:
     from gpuplan.importers.gguf_file import import_gguf
     from gpuplan.importers.local_dir import PICKLE_SUFFIXES, import_safetensors_dir, import_safetensors_file
 
+    if not path.is_dir():
+        from gpuplan.importers.files import file_size_bytes
+
+        file_size_bytes(path)  # a regular file (a FIFO would block every read below)
     if path.is_dir():
         models = _gguf_models(path)
         if any(path.glob("*.safetensors")) or ((path / "config.json").is_file() and not models):

@@ -8,11 +8,16 @@ from gpuplan.errors import InvalidInputError, MalformedFileError
 
 
 def file_size_bytes(path: Path) -> int:
-    """``stat().st_size``; an unreadable path becomes one sentence."""
+    """``stat().st_size`` of a regular file; an unreadable path or a FIFO/device becomes one sentence."""
+    import stat
+
     try:
-        return path.stat().st_size
+        st = path.stat()
     except OSError as exc:
         raise InvalidInputError("importers.file_unreadable", file=str(path), reason=exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInputError("safety.not_regular", path=str(path), kind="special file")
+    return st.st_size
 
 
 def read_bounded(path: Path, limit_bytes: int, *, too_big_key: str) -> bytes:

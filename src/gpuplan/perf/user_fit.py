@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from gpuplan.catalog import get_gpu
 from gpuplan.catalog.models import ModelEntry
@@ -55,6 +55,12 @@ class Observation(BaseModel):
     ttft_s: float | None = None
     tpot_s: float | None = None
     output_tokens_per_s: float | None = None
+
+    @field_validator("rate_per_s", "ttft_s", "tpot_s", "output_tokens_per_s")
+    @classmethod
+    def _measured(cls, value: float | None) -> float | None:
+        """NaN, infinite, zero or negative measurements are no measurement (a NaN-only file fits nothing)."""
+        return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
 class LevelComparison(BaseModel):

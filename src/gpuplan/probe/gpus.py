@@ -62,8 +62,10 @@ def read_recording(path: str | os.PathLike) -> Recording:
         raise InvalidInputError("doctor.recording_missing", path=str(p))
     if p.stat().st_size > MAX_RECORDING_BYTES:
         raise MalformedFileError("doctor.recording_bad", path=str(p), detail=f"larger than {MAX_RECORDING_BYTES} bytes")
+    from gpuplan.safeio import load_json, read_bytes
+
     try:
-        return Recording.model_validate(json.loads(p.read_text(encoding="utf-8")))
+        return Recording.model_validate(load_json(read_bytes(p, MAX_RECORDING_BYTES).decode("utf-8"), str(p)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedFileError("doctor.recording_bad", path=str(p), detail=str(exc)[:120]) from None
     except ValidationError as exc:

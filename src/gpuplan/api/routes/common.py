@@ -34,4 +34,18 @@ async def run_job(request: Request, fn: Callable[[], T], lang: str) -> T:
             log.exception("computation failed for %s", request.url.path)
             raise ComputeError("api.internal", detail=type(exc).__name__) from None
 
-    return await request.app.state.runner.run(guarded, lang)
+    return await runner_for(request).run(guarded, lang)
+
+
+#: Endpoints whose computation can take seconds (plan search, sweeps, rendering, validation): the few plan slots.
+HEAVY_ENDPOINTS = ("/plan", "/estimate", "/validate", "/cost", "/render")
+
+
+def runner_for(request: Request):
+    """The plan-slot runner for heavy endpoints, the light runner for the rest (size, catalog)."""
+    path = request.url.path
+    tail = path.split("/api/v1", 1)[-1]
+    state = request.app.state
+    if any(tail == p or tail.startswith(p + "/") or tail.startswith(p + ".") for p in HEAVY_ENDPOINTS):
+        return state.runner
+    return getattr(state, "light_runner", state.runner)

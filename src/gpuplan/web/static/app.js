@@ -88,12 +88,46 @@ function toCurrency(usd) {
   if (currency() === "CNY") return state.usdToCny ? usd * state.usdToCny : null;
   return usd;
 }
-function fmtMoney(usd, small = false) {
-  const v = toCurrency(usd);
-  if (v === null) return "—";
-  const sign = currency() === "CNY" ? "¥" : "$";
-  return sign + fmtNum(v, small && Math.abs(v) < 100 ? 2 : 0);
+// Amounts as the API priced them: the candidate's cost block carries capex, tco, ... in its own currency (with the
+// dated rate); plans from before that carry USD only and are converted here.
+const USD_FIELD = { capex: "capex_usd", tco: "tco_usd", opex_per_year: "opex_usd_per_year", cloud_per_hour: "cloud_usd_per_hour",
+  per_million_output_tokens: "usd_per_million_output_tokens", per_million_input_tokens: "usd_per_million_input_tokens" };
+function costValue(cost, field) {
+  if (!cost) return null;
+  if (cost.currency === currency() && cost.priced !== null && cost.priced !== undefined) return cost[field];
+  return toCurrency(cost[USD_FIELD[field]]);
 }
+function fmtAmount(v) {
+  if (v === null || v === undefined || !isFinite(v)) return "—";
+  const sign = currency() === "CNY" ? "¥" : "$";
+  const a = Math.abs(v);
+  if (a >= 100) return sign + fmtNum(v);
+  if (a >= 1 || v === 0) return sign + fmtNum(v, 2);
+  return sign + Number(v).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-US", { maximumSignificantDigits: 3 });
+}
+function fmtCost(cost, field) { return fmtAmount(costValue(cost, field)); }
+
+function renderBom(c) {
+  const items = c.bill_of_materials || [];
+  if (!items.length) return null;
+  const cols = ["kind", "item", "qty", "unit_price", "total", "rule"];
+  const head = el("thead", {}, [el("tr", {}, cols.map((k) => el("th", { scope: "col", text: t(`money.col_${k}`) })))]);
+  const rows = items.map((i) => {
+    const inc = i.included_in ? t("money.included", { item: t(`money.kind_${i.included_in}`) }) : null;
+    const row = el("tr", {}, [
+      el("td", { text: t(`money.kind_${i.kind}`) }), el("td", { text: i.description }),
+      el("td", { class: "num", text: `${fmtNum(i.quantity, i.quantity % 1 ? 2 : 0)}${i.unit === "pcs" ? "" : " " + (state.msgs[`money.unit_${i.unit}`] ? t(`money.unit_${i.unit}`) : i.unit)}` }),
+      el("td", { class: "num", text: inc || fmtAmount(i.unit_price) }), el("td", { class: "num", text: inc || fmtAmount(i.total) }),
+      el("td", { text: i.rule, class: "wide" })]);
+    // On a phone the rows show as cards: each value carries its column's name.
+    [...row.children].forEach((td, k) => td.setAttribute("data-label", t(`money.col_${cols[k]}`)));
+    return row;
+  });
+  return el("div", { class: "table-wrap", id: "bom" }, [
+    el("h3", { text: t("money.bom_title", { rank: state.selected + 1, hardware: hardwareOf(c) }) }),
+    el("table", { class: "cards-on-phone" }, [head, el("tbody", {}, rows)])]);
+}
+
 function fmtCompact(v) {
   const a = Math.abs(v);
   if (a >= 1e9) return `${fmtNum(v / 1e9, 1)}G`;
@@ -469,7 +503,8 @@ function renderSummary() {
       [t("web.fact_throughput"), `${fmtNum(p.output_tokens_per_s)} tok/s`],
       [t("web.fact_capacity"), t("web.fact_capacity_value", { n: fmtNum(c.memory.max_concurrency) })]);
   }
-  facts.push([t("web.fact_capex"), fmtMoney(c.cost.capex_usd)], [t("web.fact_tco", { years: c.cost.years }), fmtMoney(c.cost.tco_usd)]);
+  facts.push([t("web.fact_capex"), c.cost.priced === false ? t("money.unpriced_row", { missing: (c.cost.missing || []).map((m) => t(`money.missing_${m}`)).join(", ") }) : fmtCost(c.cost, "capex")],
+    [t("web.fact_tco", { years: c.cost.years }), fmtCost(c.cost, "tco")]);
   const users = plan.workload ? plan.workload.concurrency : null;
   const name = plan.model.name || plan.model.id;
   const first = state.selected === 0;
@@ -482,6 +517,9 @@ function renderSummary() {
     el("dl", { class: "facts" }, facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
   );
   if (p.bottleneck) box.append(el("p", { class: "hint", text: t("plan.why", { bottleneck: t(`plan.bottleneck_${p.bottleneck}`) }) }));
+  for (const note of c.notes || []) box.append(el("p", { class: "hint", text: note }));
+  const bom = renderBom(c);
+  if (bom) box.append(bom);
 }
 
 function columnsFor(plan) {
@@ -512,9 +550,9 @@ function cellValue(key, c, i, plan) {
     case "throughput": return fmtNum(p.output_tokens_per_s);
     case "train_tps": return fmtNum(p.train_tokens_per_s);
     case "train_days": return fmtNum(p.train_days, 1);
-    case "capex": return fmtMoney(c.cost.capex_usd);
-    case "tco": return fmtMoney(c.cost.tco_usd);
-    case "per_mtok": return fmtMoney(c.cost.usd_per_million_output_tokens, true);
+    case "capex": return c.cost.priced === false ? "—" : fmtCost(c.cost, "capex");
+    case "tco": return fmtCost(c.cost, "tco");
+    case "per_mtok": return fmtCost(c.cost, "per_million_output_tokens");
     default: return "";
   }
 }
@@ -874,7 +912,7 @@ function drawCost() {
   const byMonth = new Map();
   for (const p of data.monthly) if (p.month % step === 0 || p.month === months[months.length - 1]) byMonth.set(p.month, p);
   box.append(dataTable(t("web.chart_cost"), [t("page.col_month"), t("page.col_own", { currency: currency() }), t("page.col_rent", { currency: currency() })],
-    [...byMonth.values()].map((p) => [String(p.month), p.own_usd === null ? "—" : fmtMoney(p.own_usd), p.rent_usd === null ? "—" : fmtMoney(p.rent_usd)])));
+    [...byMonth.values()].map((p) => [String(p.month), p.own_usd === null ? "—" : fmtAmount(toCurrency(p.own_usd)), p.rent_usd === null ? "—" : fmtAmount(toCurrency(p.rent_usd))])));
   const notes = [];
   if (!rent.length) notes.push(t("web.no_rent_price"));
   if (data.break_even_months !== null) notes.push(t("web.break_even", { m: fmtNum(data.break_even_months, 1) }));
