@@ -548,3 +548,27 @@ def test_cost_chart_draws_the_budget_in_the_chosen_currency(browser, base_url):
     assert "¥" in axis and "$" not in axis
     assert not errors, errors
     context.close()
+
+
+def test_owned_gpus_utilization_and_market_reach_the_plan(browser, base_url):
+    context, page, errors = _page(browser, LAPTOP, "en")
+    _open(page, base_url, "en")
+    page.fill("#model-search", "deepseek-r1-distill-qwen-7b")
+    page.fill("#users", "2")
+    page.fill("#tpot-ms", "")
+    page.fill("#ttft-ms", "")
+    page.fill("#have", "two rtx-4090")
+    page.click("#run-plan")
+    page.wait_for_selector("#have-error")  # not COUNTxGPU: said next to the field
+    page.fill("#have", "2 x rtx-4090")
+    page.fill("#utilization", "30")
+    page.select_option("#market", "used")
+    page.click("#run-plan")
+    _wait_for(page, "state.request && state.request.have && !state.busy", timeout=120_000)
+    request = page.evaluate("state.request")
+    assert request["have"] == ["2xrtx-4090"] and request["utilization"] == 0.3 and request["market"] == "used"
+    gpus = page.evaluate("state.plan.candidates.map(c => c.gpu)")
+    assert gpus and set(gpus) == {"rtx-4090"}, gpus
+    assert any("30%" in a for a in page.evaluate("state.plan.assumptions"))
+    assert not errors, errors
+    context.close()

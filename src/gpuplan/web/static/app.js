@@ -310,7 +310,7 @@ function clearFieldError(id) {
 const NUMERIC_FIELDS = { "users": [1, 100000, true], "rate": [0.0001, 100000, false], "input-tokens": [1, 1000000, true],
   "output-tokens": [1, 100000, true], "ttft-ms": [1, 3600000, false], "tpot-ms": [0.1, 60000, false],
   "budget": [1, 1e12, false], "years": [0.1, 20, false], "max-gpus": [1, 64, false], "epochs": [0.01, 1000, false],
-  "ram-gib": [1, 16384, false] };
+  "ram-gib": [1, 16384, false], "utilization": [1, 100, false] };
 
 /** Checks the form before it is sent; marks each bad field (aria-invalid + a message attached to it). */
 function validateForm() {
@@ -334,6 +334,7 @@ function validateForm() {
     if (!isFinite(v)) { setFieldError(id, t("page.field_number")); bad.push(id); }
     else if (v < min || v > max || (integer && !Number.isInteger(v))) { setFieldError(id, t("page.field_range", { min: fmtNum(min, min < 1 ? 4 : 0), max: fmtNum(max) })); bad.push(id); }
   }
+  if (parseHave(document.getElementById("have").value) === null) { setFieldError("have", t("page.have_bad")); bad.push("have"); }
   if (document.getElementById("ram-gib").value.trim() && !document.getElementById("gpu-select").value && !bad.includes("ram-gib")) {
     setFieldError("ram-gib", t("page.ram_needs_gpu")); bad.push("ram-gib");
   }
@@ -373,9 +374,25 @@ function readForm() {
   if (v("gpu-select")) body.gpu = [v("gpu-select")];
   if (num("max-gpus")) body.max_gpus = num("max-gpus");
   if (num("ram-gib")) body.ram_gib = num("ram-gib");
+  const have = parseHave(v("have"));
+  if (have && have.length) body.have = have;
+  if (v("market")) body.market = v("market");
+  if (num("utilization")) body.utilization = num("utilization") / 100;
   if (state.preset) body.preset = state.preset;
   for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
   return body;
+}
+
+/** "2xrtx-4090, 1×rtx-3090" → ["2xrtx-4090", "1xrtx-3090"]; "" → []; null when a part is not COUNTxGPU. */
+function parseHave(text) {
+  const parts = String(text || "").split(/[,;]+/).map((x) => x.trim()).filter(Boolean);
+  const out = [];
+  for (const part of parts) {
+    const m = /^(?:(\d{1,4})\s*[x×*]\s*)?([a-z0-9][a-z0-9._-]*)$/i.exec(part);
+    if (!m) return null;
+    out.push(`${m[1] ? Number(m[1]) : 1}x${m[2].toLowerCase()}`);
+  }
+  return out;
 }
 
 function parseTokens(text) {
@@ -1034,6 +1051,7 @@ async function start() {
     resizeTimer = setTimeout(() => { if (chosen()) { renderMemoryChart(); if (state.sweep && !isTraining()) drawSweep(); if (state.cost) drawCost(); } }, 150);
   });
   showTaskFields();
+  if (state.lang === "zh") document.getElementById("currency").value = "CNY";  // as the API defaults for Chinese
   try {
     await loadMessages();
   } catch (err) {
