@@ -291,7 +291,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             considered += 1
                             rejects.add(reason, -1, "")
                             continue
-                        est_fn = partial(estimate_serving, calibration=calibration)
+                        # detail=False: the per-operator breakdown is for estimate's output, not the hot loop.
+                        est_fn = partial(estimate_serving, calibration=calibration, detail=False)
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
