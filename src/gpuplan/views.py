@@ -166,7 +166,11 @@ def build_request(opts: dict):
 
     refuse_empty(opts, {"preset": ("--preset", ", ".join(PRESETS)), "task": ("--task", ", ".join(TASKS)),
                          "objective": ("--objective", ", ".join(OBJECTIVES))})
-    for engine in opts.get("engine") or ():
+    from gpuplan.perf.engine_version import parse_engine_spec
+
+    # ENGINE or ENGINE==VERSION (one parser for estimate, plan and the API); the version reaches every estimate.
+    engine_specs = [parse_engine_spec(engine, ENGINES + TRAINING_ENGINES) for engine in opts.get("engine") or ()]
+    for engine, _ in engine_specs:
         check_choice(engine, ENGINES + TRAINING_ENGINES, "--engine")
     for weights in opts.get("weights") or ():
         from gpuplan.memory.quant import get_format
@@ -207,7 +211,8 @@ def build_request(opts: dict):
         "max_gpus": opts.get("max_gpus") or base.get("max_gpus", 64),
         "max_nodes": opts.get("max_nodes") or base.get("max_nodes", 4),
         "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),
-        "engines": tuple(opts.get("engine") or ()), "weight_formats": tuple(opts.get("weights") or ()),
+        "engines": tuple(e for e, _ in engine_specs), "engine_versions": {e: v for e, v in engine_specs if v},
+        "weight_formats": tuple(opts.get("weights") or ()),
         "years": opts.get("years") or 3, "top": opts.get("top") or 10,
         "currency": currency, "market": opts.get("market"),
         "utilization_fraction": utilization if utilization is not None else 0.5,

@@ -76,6 +76,7 @@ class PlanRequest(BaseModel):
     budget_usd: float | None = Field(None, gt=0)
     objective: str = "tco"
     engines: tuple[str, ...] = ()
+    engine_versions: dict[str, str] = {}   # "sglang" → "0.5.6" from --engine sglang==0.5.6 (perf.engine_version)
     weight_formats: tuple[str, ...] = ()
     years: float = Field(3, gt=0, le=20)
     top: int = Field(10, ge=1, le=200)
@@ -151,11 +152,11 @@ def _estimator(calibration):
     from gpuplan.perf import estimate_serving
 
     if calibration is not None:
-        return partial(estimate_serving, calibration=calibration)
+        return partial(estimate_serving, calibration=calibration, detail=False)
 
     def estimate(model, dep, workload):
         return _ESTIMATE_MEMO.get(model, (_spec_key(dep), _spec_key(workload)),
-                                  lambda: estimate_serving(model, dep, workload))
+                                  lambda: estimate_serving(model, dep, workload, detail=False))
 
     return estimate
 
@@ -354,7 +355,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             considered += 1
                             rejects.add(reason, -1, "")
                             continue
-                        est_fn = _estimator(calibration)  # memoized: a repeated search reuses estimates
+                        # memoized: a repeated search reuses estimates; no per-operator breakdown in the hot loop
+                        est_fn = _estimator(calibration)
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
@@ -449,6 +451,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     replicas = dp if not dpa else 1
     per_replica_users = math.ceil(users / replicas)
     dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
+                     engine_version=req.engine_versions.get(engine),
                      tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
                      expert_parallel_size=ep, enable_dp_attention=dpa,
                      kv_dtype="fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto")
