@@ -278,3 +278,13 @@ def test_bounds_reach_nested_models_added_later():
             check_model_fields(Outer(ref=bad))
     with pytest.raises(GpuplanError):
         check_model_fields(Outer(delta=float("nan")))
+
+
+def test_render_replaces_its_own_earlier_output_but_not_foreign_files(tmp_path):
+    out = tmp_path / "deploy"
+    assert run_cli("render", str(GOOD), "--out", str(out)).exit_code == 0
+    assert run_cli("render", str(GOOD), "--target", "report", "--out", str(out)).exit_code == 0
+    assert not (out / "engine").exists()  # stale files of the first render are gone
+    (out / "my-notes.txt").write_text("mine")
+    one_sentence(run_cli("render", str(GOOD), "--out", str(out)))
+    assert (out / "my-notes.txt").read_text() == "mine"
