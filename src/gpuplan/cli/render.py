@@ -50,10 +50,11 @@ def _render(plan_file: Path, target: str, out: Path | None, candidate: int, as_j
     from gpuplan.cli.common import fail, print_json
     from gpuplan.errors import InvalidInputError
     from gpuplan.planfile import PlanFile
-    from gpuplan.safeio import FileToWrite, write_folder
+    from gpuplan.safeio import FileToWrite, check_path, write_folder
 
     if out is None:  # Path('') would be the current folder
         raise InvalidInputError("safety.empty_path")
+    check_path(out)
 
     plan = PlanFile.load(plan_file)
     files = render_plan(plan, parse_targets(target), candidate=candidate)
