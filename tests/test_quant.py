@@ -34,7 +34,7 @@ REQUIRED_IDS = (
     "gguf-q5_0 gguf-q4_k_m gguf-q4_k_s gguf-q4_0 gguf-q3_k_m gguf-q2_k gguf-iq4_xs gguf-iq3_xxs gguf-iq2_xs "
     "gguf-iq2_xxs gguf-iq1_s gguf-iq1_m gguf-ud-iq1_s gguf-ud-iq1_m gguf-ud-iq2_xxs gguf-ud-q2_k_xl"
 ).split()
-ENGINES = {"vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers"}
+ENGINES = {"vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers", "vllm-ascend", "mindie"}
 VENDORS = {"nvidia", "amd", "apple", "huawei", "cpu"}
 COMPUTE_PATHS = {"w16a16", "w8a8-fp8", "w8a8-int8", "w8a16-fp8", "w4a16", "w4a4-fp4", "gguf-dequant"}
 

@@ -53,12 +53,42 @@ class PerfSummary(BaseModel):
     bottleneck: str | None = None
     calibration: str | None = None
     uncertainty_fraction: float | None = None
+    calibration_rows: int | None = None   # measured rows behind the calibration cell (0: priors only, band doubled)
     train_tokens_per_s: float | None = None
     train_days: float | None = None
 
 
+class ExchangeRate(BaseModel):
+    """The dated USD→CNY rate a plan's money was converted with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cny_per_usd: float
+    date: str
+    source: str
+
+
+class BomItem(BaseModel):
+    """One line of a bill of materials: what, how many, the price in the plan's currency (``None`` = unknown) and
+    the rule that sized it. ``included_in`` names the line whose price already covers this one (e.g. RAM in the
+    server's price), so a ``None`` price there means "no separate price", not "unknown"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    description: str
+    quantity: float
+    unit: str = "pcs"
+    unit_price: float | None = None
+    total: float | None = None
+    included_in: str | None = None
+    rule: str = ""
+    source: str | None = None
+
+
 class CostSummary(BaseModel):
-    """Money of a candidate (USD; ``None`` = unknown price)."""
+    """Money of a candidate: the ``*_usd`` fields for machines, and the same amounts in ``currency`` (``capex``,
+    ``tco``, ...) converted with ``exchange_rate``; ``None`` = unknown price (``missing`` names what)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -73,6 +103,60 @@ class CostSummary(BaseModel):
     usd_per_million_input_tokens: float | None = None
     break_even_months: float | None = None
     unknowns: tuple[str, ...] = ()
+    currency: str = "USD"
+    capex: float | None = None
+    opex_per_year: float | None = None
+    tco: float | None = None
+    cloud_per_hour: float | None = None
+    cloud_total: float | None = None
+    per_million_output_tokens: float | None = None
+    per_million_input_tokens: float | None = None
+    exchange_rate: ExchangeRate | None = None
+    priced: bool | None = None
+    missing: tuple[str, ...] = ()
+    purchase: str | None = None
+    utilization_fraction: float | None = None
+    electricity_region: str | None = None
+    cloud_instance: str | None = None
+    cloud_gpus_per_instance: int | None = None
+
+
+class DisaggSummary(BaseModel):
+    """A prefill/decode-disaggregated layout (xPyD): two pools, each DP-attention with EP over all its GPUs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefill_nodes: int
+    decode_nodes: int
+    gpus_per_node: int
+    prefill_expert_parallel_size: int
+    decode_expert_parallel_size: int
+    prefill_tokens_per_gpu: int
+    decode_batch_per_gpu: int
+    speculative_tokens: int = 0
+    prefill_two_batch_overlap: bool = True
+    decode_two_batch_overlap: bool = True
+    kv_transfer_s: float
+    prefill_tokens_per_s_per_node: float
+    decode_tokens_per_s_per_node: float
+    bottleneck_pool: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.prefill_nodes}P{self.decode_nodes}D"
+
+
+class CapacityResult(BaseModel):
+    """Capacity mode: the most concurrent users the chosen candidate serves within the SLO, and what limits it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    users: int
+    layout: str                  # "aggregated" or "xPyD" (e.g. "1P1D")
+    limit: str                   # slo_ttft | slo_tpot | kv_capacity | prefill | engine_max
+    ttft_s: float | None
+    tpot_s: float | None
+    output_tokens_per_s: float | None
 
 
 class Candidate(BaseModel):
@@ -103,8 +187,12 @@ class Candidate(BaseModel):
     memory: MemorySummary
     perf: PerfSummary
     cost: CostSummary = Field(default_factory=CostSummary)
+    bill_of_materials: tuple[BomItem, ...] = ()
     score: float | None = None
     notes: tuple[str, ...] = ()
+    capacity_users: int | None = None          # capacity mode: most concurrent users within the SLO
+    capacity_limit: str | None = None          # what stops one more user (CapacityResult.limit)
+    disaggregation: DisaggSummary | None = None
 
 
 class PlanModel(BaseModel):
@@ -147,6 +235,10 @@ class PlanFile(BaseModel):
     rejections: tuple[Rejection, ...] = ()
     assumptions: tuple[str, ...] = ()
     search: dict[str, float] = Field(default_factory=dict)
+    # Plans on owned hardware (``--have``): the owned GPUs and the mixed-fleet options (a router over one replica per
+    # GPU type; llama.cpp split over all cards), each with its feasibility and numbers (gpuplan.plan.owned).
+    owned: dict[str, Any] | None = None
+    capacity: CapacityResult | None = None
 
     @property
     def chosen(self) -> Candidate:

@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gpuplan.errors import InvalidInputError
 
-ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers")
+ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers", "vllm-ascend", "mindie")
 TRAINING_ENGINES = ("deepspeed", "fsdp", "megatron")
 TASKS = ("serve", "lora", "qlora", "full", "pretrain")
 KV_DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla", "q8_0", "q4_0")
 
-Engine = Literal["vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers"]
+Engine = Literal["vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers", "vllm-ascend", "mindie"]
 Task = Literal["serve", "lora", "qlora", "full", "pretrain"]
 
 
@@ -30,6 +30,7 @@ class Deployment(BaseModel):
     gpu_count: int = Field(1, ge=1, le=4096)
     nodes: int = Field(1, ge=1, le=512)
     engine: str = "vllm"
+    engine_version: str | None = Field(None, max_length=64)  # "0.5.6" from --engine sglang==0.5.6 (perf.engine_version)
     weight_format: str = "native"
     kv_dtype: str = "auto"
     tensor_parallel_size: int = Field(1, ge=1, le=1024)

@@ -183,6 +183,12 @@ def build_request(opts: dict):
         if rate is None:
             raise InvalidInputError("plan.no_exchange_rate")
         budget_usd = opts["budget_cny"] / rate.value
+    currency = display_currency(opts)
+    if opts.get("market") and opts["market"] not in ("new", "used", "china"):
+        raise InvalidInputError("money.bad_market", given=opts["market"], allowed="new, used, china")
+    utilization = opts.get("utilization")
+    if utilization is not None and not 0 < utilization <= 1:
+        raise InvalidInputError("money.bad_utilization", given=utilization)
     req = {
         "model": opts["model"], "task": task,
         "users": opts.get("users") or base.get("users"),
@@ -198,10 +204,34 @@ def build_request(opts: dict):
         "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),
         "engines": tuple(opts.get("engine") or ()), "weight_formats": tuple(opts.get("weights") or ()),
         "years": opts.get("years") or 3, "top": opts.get("top") or 10,
+        "currency": currency, "market": opts.get("market"),
+        "utilization_fraction": utilization if utilization is not None else 0.5,
+        "electricity_region": opts.get("electricity"),
+        "have": tuple(opts.get("have") or ()),
+        "gpu_count": opts.get("gpus"),
     }
     if task != "serve":
         req["training"] = TrainingJob(task="full" if task == "pretrain" else task)
     return PlanRequest(**req)
+
+
+def display_currency(opts: dict) -> str:
+    """The plan's currency: ``currency`` when given, else the budget's (CNY for ``budget_cny``, USD for
+    ``budget_usd``), else CNY when the language is Chinese, else USD."""
+    from gpuplan.errors import InvalidInputError
+    from gpuplan.i18n import get_language
+
+    given = opts.get("currency")
+    if given:
+        cur = str(given).upper()
+        if cur not in ("USD", "CNY"):
+            raise InvalidInputError("money.bad_currency", given=given, allowed="USD, CNY")
+        return cur
+    if opts.get("budget_cny"):
+        return "CNY"
+    if opts.get("budget_usd"):
+        return "USD"
+    return "CNY" if get_language() == "zh" else "USD"
 
 
 def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]:
@@ -212,9 +242,9 @@ def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]
 
     out: dict[str, Any] = {}
     if o.get("usd_per_kwh") is not None:
-        out["electricity"] = {"default_region": "command-line", "regions": {"command-line": fact(o["usd_per_kwh"], "USD/kWh")}}
+        out["electricity"] = {"default_region": "command-line", "default_region_cny": "command-line", "regions": {"command-line": fact(o["usd_per_kwh"], "USD/kWh")}}
     elif o.get("cny_per_kwh") is not None:
-        out["electricity"] = {"default_region": "command-line", "regions": {"command-line": fact(o["cny_per_kwh"], "CNY/kWh")}}
+        out["electricity"] = {"default_region": "command-line", "default_region_cny": "command-line", "regions": {"command-line": fact(o["cny_per_kwh"], "CNY/kWh")}}
     if o.get("pue") is not None:
         out["pue"] = fact(o["pue"], "ratio")
     if o.get("ops_fraction") is not None:
@@ -222,6 +252,70 @@ def flag_overrides(gpu_id: str, o: dict[str, Any], month: str) -> dict[str, Any]
     if o.get("gpu_price_usd") is not None:
         out["gpus"] = {gpu_id: {"used" if o.get("used") else "new": fact(o["gpu_price_usd"], "USD")}}
     return out
+
+
+def cost_inputs_for_plan(plan, c, o: dict[str, Any]):
+    """CostInputs for one plan candidate from ``cost`` options (CLI flags or API fields), defaulting to what the plan
+    itself was priced with, so ``gpuplan cost plan.yaml`` agrees with the plan: its currency, purchase market,
+    utilization and electricity region (another ``--currency`` shows the same money converted; ``--market`` and
+    ``--electricity`` change what is priced)."""
+    from gpuplan.cost import CostInputs
+    from gpuplan.errors import InvalidInputError
+
+    k = c.cost
+    currency = (o.get("currency") or plan.currency or "USD").upper()
+    if currency not in ("USD", "CNY"):
+        raise InvalidInputError("money.bad_currency", given=o.get("currency"), allowed="USD, CNY")
+    if o.get("used"):
+        purchase = "used"
+    elif o.get("market"):
+        purchase = o["market"]
+    elif k.purchase in ("new", "china"):
+        purchase = k.purchase  # the plan's own market: a currency is only how the same money is shown
+    else:
+        purchase = "china" if currency == "CNY" else "new"
+    utilization = o.get("utilization")
+    if utilization is None:
+        utilization = k.utilization_fraction if k.utilization_fraction is not None else 0.5
+    if not 0 < utilization <= 1:
+        raise InvalidInputError("money.bad_utilization", given=utilization)
+    region = o.get("electricity") or k.electricity_region
+    if o.get("usd_per_kwh") is not None or o.get("cny_per_kwh") is not None:
+        region = None  # the flag's tariff is the book's default region
+    return CostInputs(
+        gpu_id=c.gpu, gpu_class=gpu_class(c.gpu), gpu_count=c.gpu_count, nodes=c.nodes,
+        node_class=o.get("node_class"), network=o.get("network"),
+        gpu_tdp_watts=o.get("gpu_tdp_watts") or gpu_tdp_watts(c.gpu), load_fraction=o.get("load", 0.7),
+        years=o.get("years", 3.0), output_tokens_per_s=c.perf.output_tokens_per_s,
+        input_tokens_per_s=c.perf.input_tokens_per_s, utilization_fraction=utilization,
+        prefix_cache_hit_fraction=plan.workload.prefix_cache_hit_fraction, cloud_provider=o.get("provider"),
+        cloud_term=o.get("term", "on-demand"), currency=currency, electricity_region=region, purchase=purchase,
+    )
+
+
+def money_view(result) -> dict[str, Any]:
+    """The amounts of a CostResult in its own currency, with the dated rate (added beside the ``*_usd`` fields)."""
+    from gpuplan.cost.summary import to_cost_summary
+
+    s = to_cost_summary(result)
+    keys = ("currency", "capex", "opex_per_year", "tco", "cloud_per_hour", "cloud_total", "per_million_output_tokens",
+            "per_million_input_tokens", "priced", "missing", "purchase", "utilization_fraction", "electricity_region")
+    out = {k: getattr(s, k) for k in keys}
+    out["missing"] = list(s.missing)
+    out["exchange_rate"] = s.exchange_rate.model_dump() if s.exchange_rate else None
+    return out
+
+
+def gpu_class(gpu_id: str) -> str | None:
+    """The catalog class of a GPU (consumer, workstation, datacenter, ...); ``None`` when unknown."""
+    from gpuplan.errors import GpuplanError
+
+    try:
+        from gpuplan.catalog import get_gpu
+
+        return get_gpu(gpu_id).gpu_class
+    except (GpuplanError, OSError):
+        return None
 
 
 def gpu_tdp_watts(gpu_id: str) -> float | None:

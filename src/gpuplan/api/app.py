@@ -43,6 +43,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         light_runner.shutdown()
 
     offline_docs = _swagger_assets()
+    from gpuplan.importers.entry import install
+
+    # the model field takes local directories, .gguf files and (cached) Hub ids as 'gpuplan inspect' reads them;
+    # the server never fetches from the Hub on a client's behalf
+    install(hub_offline=True)
     app = FastAPI(
         lifespan=lifespan,
         docs_url=None if offline_docs else "/docs",

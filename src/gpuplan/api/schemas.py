@@ -29,7 +29,9 @@ class _Request(BaseModel):
 class SizeRequest(_Request):
     """``gpuplan size`` as JSON (same flags, same defaults)."""
 
-    model: str = Field(min_length=1, max_length=200, description="Catalog id or alias, e.g. deepseek-r1.")
+    model: str = Field(min_length=1, max_length=200, description=(
+        "Catalog id or alias (e.g. deepseek-r1), a server-side directory with config.json or .gguf file, or a Hugging "
+        "Face id already in the server's cache."))
     weights: str = Field("native", min_length=1, max_length=64)
     kv_dtype: str = Field("auto", min_length=1, max_length=32)
     context: int | None = Field(None, ge=1, le=10_000_000, description="Tokens per sequence (prompt + output).")
@@ -120,9 +122,15 @@ class PlanRequest(_Request):
     china_only: bool = False
     max_gpus: int | None = Field(None, ge=1, le=MAX_PLAN_GPUS)
     max_nodes: int | None = Field(None, ge=1, le=MAX_PLAN_NODES)
+    gpus: int | None = Field(None, ge=1, le=MAX_PLAN_GPUS, description="Exactly this many GPUs (capacity mode: "
+                             "without users/rate and with ttft_ms/tpot_ms the plan reports the most users served).")
     budget_usd: float | None = Field(None, ge=1, le=1e12)
     budget_cny: float | None = Field(None, ge=1, le=1e13)
-    currency: Literal["USD", "CNY"] | None = Field(None, description="Display currency (default: CNY when budget_cny).")
+    currency: Literal["USD", "CNY"] | None = Field(
+        None, description="Display currency (default: the budget's currency, CNY for lang=zh, else USD).")
+    utilization: float | None = Field(None, gt=0, le=1, description="Busy share of the time for cost per token.")
+    market: Literal["new", "used", "china"] | None = Field(None, description="GPU purchase prices to use.")
+    electricity: str | None = Field(None, min_length=1, max_length=64, description="Electricity tariff region.")
     objective: str | None = Field(None, min_length=1, max_length=32)
     engine: list[Id] = Field(default_factory=list, max_length=8)
     weights: list[Id] = Field(default_factory=list, max_length=16)
@@ -130,6 +138,8 @@ class PlanRequest(_Request):
     preset: str | None = Field(None, min_length=1, max_length=32)
     years: float = Field(3, ge=0.1, le=20)
     top: int = Field(10, ge=1, le=MAX_PLAN_TOP)
+    have: list[str] = Field(default_factory=list, max_length=16,
+                            description="GPUs you own, e.g. ['2xrtx-4090', '1xrtx-3090']: planned with zero capex.")
 
 
 class PlanBody(_Request):
@@ -143,7 +153,8 @@ class CostRequest(PlanBody):
     """``gpuplan cost PLAN`` as JSON (a price file cannot be sent: the server reads no user files)."""
 
     years: float = Field(3.0, ge=0.1, le=20)
-    currency: Literal["USD", "CNY"] = "USD"
+    currency: Literal["USD", "CNY"] | None = Field(None, description="Default: the plan's currency.")
+    market: Literal["new", "used", "china"] | None = None
     provider: str | None = Field(None, min_length=1, max_length=64)
     term: Literal["on-demand", "reserved-1y"] = "on-demand"
     electricity: str | None = Field(None, min_length=1, max_length=64)
@@ -155,7 +166,7 @@ class CostRequest(PlanBody):
     used: bool = False
     gpu_tdp_watts: float | None = Field(None, gt=0, le=10_000)
     load: float = Field(0.7, ge=0, le=1)
-    utilization: float = Field(0.5, gt=0, le=1)
+    utilization: float | None = Field(None, gt=0, le=1, description="Default: the plan's (0.5).")
     node_class: str | None = Field(None, min_length=1, max_length=64)
     network: str | None = Field(None, min_length=1, max_length=64)
 

@@ -18,14 +18,22 @@ TARGETS = ("engine", "docker", "compose", "k8s", "prometheus", "grafana", "repor
            "all")
 SERVING_TARGETS = ("engine", "docker", "compose", "k8s", "prometheus", "grafana", "report")
 TRAINING_TARGETS = ("deepspeed", "llamafactory", "k8s", "prometheus", "grafana", "report")
+# A prefill/decode-disaggregated candidate: per-role scripts and per-pool Kubernetes objects (artifacts.disagg); one
+# Dockerfile/compose host cannot hold two multi-GPU pools, so those targets do not apply.
+DISAGG_TARGETS = ("engine", "k8s", "prometheus", "grafana", "report")
 
 __all__ = ["TARGETS", "RenderedFile", "render_plan", "parse_targets"]
 
 
-def _renderers(training: bool) -> dict[str, Callable[[RenderContext], list[RenderedFile]]]:
+def _renderers(training: bool, disaggregated: bool = False) -> dict[str, Callable[[RenderContext], list[RenderedFile]]]:
     from gpuplan.artifacts import k8s, monitoring, report, serving
     from gpuplan.artifacts import training as tr
 
+    if disaggregated:
+        from gpuplan.artifacts import disagg
+
+        return {"engine": disagg.engine_files, "k8s": disagg.k8s_files, "prometheus": monitoring.prometheus_files,
+                "grafana": monitoring.grafana_files, "report": report.report_files}
     if training:
         return {"deepspeed": tr.deepspeed_files, "llamafactory": tr.llamafactory_files,
                 "k8s": tr.training_k8s_files, "prometheus": monitoring.prometheus_files,
@@ -57,14 +65,15 @@ def render_plan(plan: PlanFile, targets: Sequence[str], candidate: int = 0) -> t
     ctx = make_context(plan, candidate)
     wanted = parse_targets(targets)
     training = ctx.is_training
-    available = TRAINING_TARGETS if training else SERVING_TARGETS
+    disaggregated = ctx.cand.disaggregation is not None
+    available = TRAINING_TARGETS if training else DISAGG_TARGETS if disaggregated else SERVING_TARGETS
     if "all" in wanted:
         wanted = available
     for name in wanted:
         if name not in available:
             raise InvalidInputError("render.target_not_for_task", given=name, task=plan.task,
                                     allowed=", ".join(available))
-    renderers = _renderers(training)
+    renderers = _renderers(training, disaggregated)
     files: list[RenderedFile] = []
     for name in wanted:
         files.extend(renderers[name](ctx))

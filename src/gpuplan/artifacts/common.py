@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from gpuplan.artifacts.ascend import vllm_ascend_image
 from gpuplan.catalog.gpus import GpuSpec, get_gpu
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
@@ -33,7 +34,7 @@ class RenderedFile:
 #: Default listening ports, as each engine documents them (ecosystem.md §1: vLLM 8000, SGLang 30000,
 #: llama-server 8080, Ollama 11434, trtllm-serve 8000). KTransformers' current path is SGLang's server.
 ENGINE_PORTS = {"vllm": 8000, "sglang": 30000, "llama.cpp": 8080, "ollama": 11434, "trtllm": 8000,
-                "ktransformers": 30000}
+                "ktransformers": 30000, "vllm-ascend": 8000}
 
 #: Container images. Tags follow the engine versions recorded in shared/reference/ecosystem.md (vllm 0.33.0,
 #: sglang 0.5.23); operators pin their own registry mirror by editing one line.
@@ -44,6 +45,8 @@ ENGINE_IMAGES = {
     "llama.cpp": "ghcr.io/ggml-org/llama.cpp:server-cuda",
     "ollama": "ollama/ollama:latest",
     "trtllm": "nvcr.io/nvidia/tensorrt-llm/release:latest",
+    # vLLM-Ascend on the CANN toolkit image: engines.toml [vllm_ascend].image, with its source (one place)
+    "vllm-ascend": vllm_ascend_image(),
 }
 
 #: Engine binaries that are not on PATH inside their official image: llama.cpp's server image puts the binary at

@@ -20,7 +20,7 @@ from gpuplan.artifacts.common import DEEPSEEK_NATIVE_FP8_FORMATS, MODEL_CACHE_PA
 from gpuplan.errors import InvalidInputError, UnsupportedError
 from gpuplan.i18n import t
 
-SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "vllm-ascend")
 
 #: SGLang's multi-node rendezvous port used in its LWS example (`--dist-init-addr $(LWS_LEADER_ADDRESS):20000`,
 #: sglang docs/references/multi_node_inference_k8s_lws.md).
@@ -113,7 +113,8 @@ def launch(ctx: RenderContext, rdv: Rendezvous | None = None) -> EngineLaunch:
     flags, notes, extra = plan_flags(ctx)
     if extra and engine != "trtllm":
         raise InvalidInputError("render.bad_engine_arg", given=", ".join(sorted(extra)), engine=engine)
-    builder = {"vllm": _vllm, "sglang": _sglang, "ktransformers": _sglang, "llama.cpp": _llama,
+    # vLLM-Ascend is vLLM with the Ascend platform plugin: the same `vllm serve` CLI (artifacts/ascend.py).
+    builder = {"vllm": _vllm, "vllm-ascend": _vllm, "sglang": _sglang, "ktransformers": _sglang, "llama.cpp": _llama,
                "ollama": _llama, "trtllm": _trtllm}[engine]
     return builder(ctx, flags, tuple(notes), extra, rdv)
 

@@ -80,13 +80,91 @@ def nccl_env(ctx: RenderContext) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _money(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.0f}"
+def _money(v: float | None, currency: str = "USD") -> str:
+    """An amount with enough digits that a small one never shows as 0 ('¥1,234', '$0.432'); '—' when unknown."""
+    if v is None:
+        return "—"
+    sign = "¥" if currency == "CNY" else "$"
+    if abs(v) >= 100:
+        return f"{sign}{v:,.0f}"
+    if abs(v) >= 1:
+        return f"{sign}{v:,.2f}"
+    return f"{sign}{v:.3g}"
+
+
+def _cell(text: object) -> str:
+    """A Markdown table cell from plan data (untrusted): pipes escaped, line breaks and HTML brackets removed."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ") \
+        .replace("<", "‹").replace(">", "›")
+
+
+def _amount(cost, usd: float | None, shown: float | None, currency: str) -> float | None:
+    """An amount in the plan's currency: the candidate's converted field when it was priced in that currency, the
+    USD field for USD plans, else the USD field converted with the candidate's dated rate (``None`` if none)."""
+    if cost.currency == currency and cost.priced is not None:  # priced by gpuplan ≥ issue 12: converted fields
+        return shown
+    if usd is None or currency == "USD":
+        return usd
+    return usd * cost.exchange_rate.cny_per_usd if cost.exchange_rate else None
+
+
+def cost_section(p, c) -> list[str]:
+    """REPORT.md money: capex, opex, TCO, renting the same GPUs, cost per token at the stated utilization, the
+    exchange rate used, what is unknown, and the bill of materials — all in the plan's currency."""
+    cost, cur = c.cost, p.currency if p.currency in ("USD", "CNY") else "USD"
+
+    def m(usd: float | None, shown: float | None) -> str:
+        return _money(_amount(cost, usd, shown, cur), cur)
+
+    util = f"{cost.utilization_fraction * 100:.0f}%" if cost.utilization_fraction is not None else "—"
+    cloud = _cell(cost.cloud_provider or "—")
+    if cost.cloud_instance:
+        cloud += f", {_cell(cost.cloud_instance)}"
+    L = [f"## {t('render.rp_cost', currency=cur)}", "",
+         f"| {t('render.rp_item')} | {cur} |", "| --- | ---: |",
+         f"| capex | {m(cost.capex_usd, cost.capex)} |",
+         f"| opex / {t('render.rp_year')} | {m(cost.opex_usd_per_year, cost.opex_per_year)} |",
+         f"| TCO ({cost.years:g} {t('render.rp_years')}) | {m(cost.tco_usd, cost.tco)} |",
+         f"| {t('render.rp_cloud')} ({cloud}) / h | {m(cost.cloud_usd_per_hour, cost.cloud_per_hour)} |",
+         f"| {t('money.rp_per_m_output', util=util)} | "
+         f"{m(cost.usd_per_million_output_tokens, cost.per_million_output_tokens)} |",
+         f"| {t('money.rp_per_m_input', util=util)} | "
+         f"{m(cost.usd_per_million_input_tokens, cost.per_million_input_tokens)} |", ""]
+    if cost.cloud_gpus_per_instance and cost.cloud_gpus_per_instance > 1 and c.gpu_count % cost.cloud_gpus_per_instance:
+        rented = -(-c.gpu_count // cost.cloud_gpus_per_instance) * cost.cloud_gpus_per_instance
+        L += [t("money.note_whole_instances", provider=cloud, per_instance=cost.cloud_gpus_per_instance,
+                rented=rented, count=c.gpu_count), ""]
+    if cost.exchange_rate is not None:
+        r = cost.exchange_rate
+        L += [t("money.exchange_line", currency=cur, rate=f"{r.cny_per_usd:g}", date=_cell(r.date),
+                source=_cell(r.source)), ""]
+    if cost.priced is False:
+        missing = ", ".join(t(f"money.missing_{x}") for x in cost.missing if x in ("gpu", "server", "network"))
+        L += [t("money.unpriced_row", missing=missing or t("money.missing_gpu")), ""]
+    if cost.unknowns:
+        L += [t("render.rp_unknowns", items=", ".join(_cell(u) for u in cost.unknowns)), ""]
+    if c.bill_of_materials:
+        L += [f"### {t('money.bom_title', rank=1, hardware=f'{c.gpu_count}×{_cell(c.gpu)}')}", "",
+              "| " + " | ".join(t(f"money.col_{k}") for k in ("kind", "item", "qty", "unit_price", "total", "rule"))
+              + " |", "| --- | --- | ---: | ---: | ---: | --- |"]
+        bom_cur = cost.currency
+        for item in c.bill_of_materials:
+            if item.included_in:
+                unit_price = total = t("money.included", item=t(f"money.kind_{_cell(item.included_in)}"))
+            else:
+                unit_price, total = _money(item.unit_price, bom_cur), _money(item.total, bom_cur)
+            unit_text = t(f"money.unit_{item.unit}")
+            unit = "" if item.unit == "pcs" else " " + _cell(item.unit if unit_text.startswith("money.") else unit_text)
+            L.append(f"| {t('money.kind_' + item.kind) if item.kind.isidentifier() else _cell(item.kind)} | "
+                     f"{_cell(item.description)} | {item.quantity:,g}{unit} | {unit_price} | {total} | "
+                     f"{_cell(item.rule)} |")
+        L.append("")
+    return L
 
 
 def report_files(ctx: RenderContext) -> list[RenderedFile]:
     p, c = ctx.plan, ctx.cand
-    m, perf, cost = c.memory, c.perf, c.cost
+    m, perf = c.memory, c.perf
     L: list[str] = [f"<!-- {line} -->" for line in header_lines(ctx, t("render.what_report"))]
     L += ["", f"# {t('render.rp_title', model=ctx.model_id)}", ""]
     L += [f"## {t('render.rp_hardware')}", "",
@@ -97,6 +175,11 @@ def report_files(ctx: RenderContext) -> list[RenderedFile]:
           f"| {t('render.rp_formats')} | {c.weight_format} / KV {c.kv_dtype} |",
           f"| TP × PP × DP × EP | {c.tensor_parallel_size} × {c.pipeline_parallel_size} × "
           f"{c.data_parallel_size} × {c.expert_parallel_size} |", ""]
+    if c.disaggregation is not None:
+        d = c.disaggregation
+        L[-1:-1] = [f"| {t('render_pd.rp_row')} | {t('render_pd.rp_value', layout=d.label, pn=d.prefill_nodes, dn=d.decode_nodes, gpn=d.gpus_per_node, pep=d.prefill_expert_parallel_size, dep=d.decode_expert_parallel_size, b=d.decode_batch_per_gpu, chunk=d.prefill_tokens_per_gpu)} |"]
+    if c.capacity_users is not None:
+        L[-1:-1] = [f"| {t('render_pd.rp_capacity')} | {c.capacity_users:,} |"]
     L += [f"## {t('render.rp_memory')}", "", f"| {t('render.rp_item')} | GiB |", "| --- | ---: |"]
     for key, val in (("render.rp_weights", m.weights_bytes), ("render.rp_kv", m.kv_cache_bytes),
                      ("render.rp_activations", m.activation_bytes), ("render.rp_overhead", m.overhead_bytes),
@@ -116,17 +199,7 @@ def report_files(ctx: RenderContext) -> list[RenderedFile]:
         if perf.uncertainty_fraction is not None:
             L.append(f"- {t('render.rp_uncertainty', pct=f'{perf.uncertainty_fraction * 100:.0f}')}")
     L.append("")
-    L += [f"## {t('render.rp_cost', currency='USD')}", "",
-          f"| {t('render.rp_item')} | USD |", "| --- | ---: |",
-          f"| capex | {_money(cost.capex_usd)} |", f"| opex / {t('render.rp_year')} | {_money(cost.opex_usd_per_year)} |",
-          f"| TCO ({cost.years:g} {t('render.rp_years')}) | {_money(cost.tco_usd)} |",
-          f"| {t('render.rp_cloud')} ({cost.cloud_provider or '—'}) / h | "
-          f"{'—' if cost.cloud_usd_per_hour is None else f'{cost.cloud_usd_per_hour:,.2f}'} |",
-          f"| $/M output tokens | "
-          f"{'—' if cost.usd_per_million_output_tokens is None else f'{cost.usd_per_million_output_tokens:,.3f}'} |",
-          ""]
-    if cost.unknowns:
-        L += [t("render.rp_unknowns", items=", ".join(cost.unknowns)), ""]
+    L += cost_section(p, c)
     L += [f"## {t('render.rp_compat')}", "", f"| {t('render.rp_req')} | {t('render.rp_floor')} | "
           f"{t('render.rp_have')} | | {t('render.rp_source')} |", "| --- | --- | --- | --- | --- |"]
     for r in requirements(ctx):

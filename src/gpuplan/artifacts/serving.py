@@ -185,6 +185,10 @@ def compose(ctx: RenderContext) -> list[RenderedFile]:
             "interval": "30s", "timeout": "5s", "retries": 3, "start_period": f"{health_s}s"},
         "restart": "unless-stopped",
     }
+    if ctx.vendor == "huawei":
+        from gpuplan.artifacts.ascend import ASCEND_DRIVER_MOUNTS
+
+        service["volumes"] += list(ASCEND_DRIVER_MOUNTS)
     if ctx.multi_node:
         service["environment"].update({"NODE_RANK": "${NODE_RANK:?set NODE_RANK}",
                                        "LEADER_ADDR": "${LEADER_ADDR:?set LEADER_ADDR}"})

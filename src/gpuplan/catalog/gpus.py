@@ -88,6 +88,9 @@ class HostSpec(BaseModel):
     memory_mts: int
     memory_bandwidth_bytes_per_s: float | None = None
     max_memory_bytes: int | None = None
+    cpu_cores: int | None = None
+    cpu_fp32_flops_per_s: float | None = None       # AVX-512 / AVX2 FMA peak (llamafile, llama.cpp CPU kernels)
+    cpu_amx_bf16_flops_per_s: float | None = None   # Intel AMX BF16 peak (KTransformers >= 0.3 AMX kernels)
     sources: tuple[str, ...] = ()
     notes: str | None = None
 
@@ -154,6 +157,9 @@ def list_hosts() -> tuple[HostSpec, ...]:
         rec["memory_mts"] = _num(row["memory_mts"], int)
         rec["memory_bandwidth_bytes_per_s"] = _num(row["memory_bandwidth_bytes_per_s"], float)
         rec["max_memory_bytes"] = _num(row.get("max_memory_bytes", ""), int)
+        rec["cpu_cores"] = _num(row.get("cpu_cores", ""), int)
+        rec["cpu_fp32_flops_per_s"] = _num(row.get("cpu_fp32_flops_per_s", ""), float)
+        rec["cpu_amx_bf16_flops_per_s"] = _num(row.get("cpu_amx_bf16_flops_per_s", ""), float)
         rec["sources"] = tuple(s.strip() for s in (row.get("sources") or "").split(";") if s.strip())
         rec["notes"] = rec.get("notes") or None
         out.append(HostSpec(**rec))

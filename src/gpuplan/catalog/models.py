@@ -6,6 +6,7 @@ Each entry carries its sources; derived values (parameter counts, KV bytes) come
 from __future__ import annotations
 
 import json
+import re
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gpuplan.catalog.arch import ModelArch
-from gpuplan.errors import UnknownNameError, closest
+from gpuplan.errors import UnknownNameError
 
 
 class Checkpoint(BaseModel):
@@ -87,12 +88,75 @@ def _index() -> dict[str, ModelEntry]:
     return idx
 
 
-def get_model(ref: str) -> ModelEntry:
-    """A model by HF id (any case), its repo name, or an alias; 'did you mean …' otherwise."""
-    hit = _index().get(ref.strip().lower())
-    if hit is None:
-        names = [m.id for m in list_models()] + [a for m in list_models() for a in m.aliases]
-        raise UnknownNameError(
-            "catalog.unknown_model", given=ref, suggestions=", ".join(closest(ref, names)) or "—"
-        )
-    return hit
+# Chinese vendor and model-family names as users type them → the Latin family token the catalog ids use.
+CHINESE_NAMES = {"深度求索": "deepseek", "通义千问": "qwen", "千问": "qwen", "通义": "qwen", "智谱": "glm",
+                 "月之暗面": "kimi", "羊驼": "llama", "米斯特拉尔": "mistral"}
+_SIZE_RE = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)b(?![a-z])")
+
+# Models registered at run time (a local directory, a .gguf file or a Hub id read by the importers at the edge).
+_USER_MODELS: dict[str, ModelEntry] = {}
+# The edge installs a resolver (path / Hub id → ModelEntry); the core itself never reads files or the network.
+_RESOLVER: list = []
+
+
+def register_model(entry: ModelEntry) -> ModelEntry:
+    """Make an imported model resolvable by its id (``get_model``) for the rest of the process."""
+    _USER_MODELS[entry.id.strip().lower()] = entry
+    return entry
+
+
+def set_model_resolver(resolver) -> None:
+    """Install ``resolver(ref) -> ModelEntry | None`` tried by ``get_model`` for refs the catalog does not know
+    (the CLI and API install the importers' one: local directories, .gguf files, Hugging Face ids)."""
+    _RESOLVER[:] = [resolver] if resolver else []
+
+
+def normalize_model_name(ref: str) -> str:
+    """Lower case; Chinese family names to their Latin token; spaces and underscores to '-' ("深度求索 R1" → "deepseek-r1")."""
+    text = ref.strip().lower()
+    for zh, latin in CHINESE_NAMES.items():
+        text = text.replace(zh, f" {latin} ")
+    text = re.sub(r"[\s_]+", "-", text.strip())
+    return re.sub(r"-{2,}", "-", text).strip("-")
+
+
+def get_model(ref: str, *, resolve: bool = True) -> ModelEntry:
+    """A model by HF id (any case), its repo name or an alias, typed with spaces or Chinese family names too;
+    else (``resolve``) a registered or resolvable imported model; 'did you mean …' otherwise."""
+    key = ref.strip().lower()
+    hit = (_USER_MODELS.get(key) if resolve else None) or _index().get(key) or _index().get(normalize_model_name(ref))
+    if hit is not None:
+        return hit
+    for resolver in _RESOLVER if resolve else ():
+        found = resolver(ref)
+        if found is not None:
+            return register_model(found)
+    raise UnknownNameError("catalog.unknown_model", given=ref, suggestions=", ".join(suggest_models(ref)) or "—")
+
+
+def suggest_models(given: str, n: int = 3) -> list[str]:
+    """Catalog ids closest to ``given``: a size token ("7b") must match when one is given, then the most shared name
+    tokens, then string similarity of the repo names ("deepseek-ai/DeepSeek-7B" → deepseek-llm-7b, not V3/R1)."""
+    import difflib
+
+    name = normalize_model_name(given.split("/")[-1] if "/" in given else given)
+    org = normalize_model_name(given.split("/")[0]) if "/" in given else ""
+    sizes = set(_SIZE_RE.findall(name))
+    tokens = {tok for tok in re.split(r"[-.]", name) if tok}
+    scored = []
+    for m in list_models():
+        best = None
+        for cand in (m.id, *m.aliases):
+            cname = normalize_model_name(cand.split("/")[-1])
+            csizes = set(_SIZE_RE.findall(cname))
+            ctokens = {tok for tok in re.split(r"[-.]", cname) if tok}
+            score = (
+                bool(sizes) and sizes <= csizes,
+                len(tokens & ctokens) + (1 if org and m.id.lower().startswith(org + "/") else 0),
+                difflib.SequenceMatcher(None, name, cname).ratio(),
+            )
+            best = score if best is None or score > best else best
+        if best is not None and (best[0] or best[1] or best[2] >= 0.5):
+            scored.append((best, m.id))
+    scored.sort(key=lambda item: item[0], reverse=True)
+    return [mid for _, mid in scored[:n]]

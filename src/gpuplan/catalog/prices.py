@@ -7,7 +7,7 @@ A fact nobody could source is simply absent (``None``), and the cost model repor
 namespace, so a user file may contain any of their top-level sections::
 
     [exchange.usd_to_cny]            # general.toml
-    [electricity] / [electricity.regions.<id>]
+    [electricity] / [electricity.regions.<id>]   # default_region (USD plans), default_region_cny (CNY plans)
     [pue] [depreciation_years] [ops_fraction_of_capex_per_year]
     [gpus.<gpu-id>.new|used|china]   # gpus.toml
     [classes.<node-class>...] [networks.<network>...]   # nodes.toml
@@ -41,8 +41,9 @@ TOP_LEVEL_KEYS = (
 )
 UNITS = (
     "USD", "CNY", "USD/kWh", "CNY/kWh", "CNY/USD", "ratio", "fraction", "years", "W",
-    "USD/GPU-hour", "CNY/GPU-hour",
+    "USD/GPU-hour", "CNY/GPU-hour", "U",
 )
+QUALITIES = ("primary", "secondary")
 GPU_PRICE_KINDS = ("new", "used", "china")
 CLOUD_TERMS = ("on-demand", "reserved-1y")
 _DATE_RE = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
@@ -59,6 +60,7 @@ class PriceFact(BaseModel):
     date: str
     source: str
     note: str | None = None
+    quality: str = "primary"
 
 
 class GpuPrices(BaseModel):
@@ -82,6 +84,9 @@ class NodeClass(BaseModel):
     base: PriceFact | None = None
     base_fraction_of_gpu_cost: PriceFact | None = None
     base_watts: PriceFact | None = None
+    rack_units: PriceFact | None = None
+    #: True for complete machines priced as one (DGX Spark, a Mac): the "GPU" price is the whole system's.
+    included_in_gpu_price: bool = False
 
 
 class NetworkPrice(BaseModel):
@@ -118,6 +123,7 @@ class PriceBook(BaseModel):
     usd_to_cny: PriceFact | None = None
     electricity: dict[str, PriceFact] = {}
     default_electricity_region: str | None = None
+    default_electricity_region_cny: str | None = None
     pue: PriceFact | None = None
     depreciation_years: PriceFact | None = None
     ops_fraction_of_capex_per_year: PriceFact | None = None
@@ -260,8 +266,11 @@ def _fact(raw: Any, where: str, src: str) -> PriceFact:
     if not source:
         raise _fail(src, f"{where}.source", "empty source")
     note = raw.get("note")
+    quality = raw.get("quality", "primary")
+    if quality not in QUALITIES:
+        raise _fail(src, f"{where}.quality", f"{quality!r} is not one of {', '.join(QUALITIES)}")
     return PriceFact(value=float(value), unit=unit, date=date, source=source,
-                     note=None if note is None else str(note))
+                     note=None if note is None else str(note), quality=quality)
 
 
 def _optional_fact(raw: Mapping[str, Any], key: str, where: str, src: str) -> PriceFact | None:
@@ -308,6 +317,10 @@ def _build(raw: Mapping[str, Any], src: str) -> PriceBook:
     default_region = elec_raw.get("default_region")
     if default_region is not None and default_region not in electricity:
         raise _fail(src, "electricity.default_region", f"{default_region!r} is not one of {', '.join(electricity) or '(none)'}")
+    default_region_cny = elec_raw.get("default_region_cny")
+    if default_region_cny is not None and default_region_cny not in electricity:
+        raise _fail(src, "electricity.default_region_cny",
+                    f"{default_region_cny!r} is not one of {', '.join(electricity) or '(none)'}")
 
     pue = _expect_units(_optional_fact(raw, "pue", "", src), ("ratio",), "pue", src)
     if pue is not None and not 1.0 <= pue.value <= 3.0:
@@ -342,12 +355,16 @@ def _build(raw: Mapping[str, Any], src: str) -> PriceBook:
         max_gpus = entry.get("max_gpus")
         if isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or not 1 <= max_gpus <= 64:
             raise _fail(src, f"{where}.max_gpus", f"{max_gpus!r} is not an integer 1-64")
+        whole = entry.get("included_in_gpu_price", False)
+        if not isinstance(whole, bool):
+            raise _fail(src, f"{where}.included_in_gpu_price", f"{whole!r} is not true or false")
         classes[cid] = NodeClass(
-            id=cid, max_gpus=max_gpus, description=str(entry.get("description", "")),
+            id=cid, max_gpus=max_gpus, description=str(entry.get("description", "")), included_in_gpu_price=whole,
             base=_expect_units(_optional_fact(entry, "base", where, src), ("USD", "CNY"), f"{where}.base", src),
             base_fraction_of_gpu_cost=_expect_units(_optional_fact(entry, "base_fraction_of_gpu_cost", where, src),
                                                     ("fraction",), f"{where}.base_fraction_of_gpu_cost", src),
             base_watts=_expect_units(_optional_fact(entry, "base_watts", where, src), ("W",), f"{where}.base_watts", src),
+            rack_units=_expect_units(_optional_fact(entry, "rack_units", where, src), ("U",), f"{where}.rack_units", src),
         )
 
     networks: dict[str, NetworkPrice] = {}
@@ -389,6 +406,7 @@ def _build(raw: Mapping[str, Any], src: str) -> PriceBook:
 
     return PriceBook(
         usd_to_cny=usd_to_cny, electricity=electricity, default_electricity_region=default_region,
+        default_electricity_region_cny=default_region_cny,
         pue=pue, depreciation_years=depreciation, ops_fraction_of_capex_per_year=ops,
         gpus=gpus, node_classes=classes, networks=networks, cloud_offers=tuple(offers),
     )

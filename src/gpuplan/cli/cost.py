@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     def cost_cmd(
         plan_file: Path = typer.Argument(..., help=t("cost.arg_plan"), metavar="PLAN_FILE"),
         years: float = typer.Option(3.0, "--years", help=t("cost.opt_years")),
-        currency: str = typer.Option("USD", "--currency", help=t("cost.opt_currency"), metavar="USD|CNY"),
+        currency: str = typer.Option(None, "--currency", help=t("money.opt_currency_cost"), metavar="USD|CNY"),
         prices_file: Path = typer.Option(None, "--prices", help=t("cost.opt_prices"), metavar="FILE"),
         provider: str = typer.Option(None, "--provider", help=t("cost.opt_provider")),
         term: str = typer.Option("on-demand", "--term", help=t("cost.opt_term"), metavar="on-demand|reserved-1y"),
@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
         used: bool = typer.Option(False, "--used", help=t("cost.opt_used")),
         gpu_tdp_watts: float = typer.Option(None, "--gpu-tdp-watts", help=t("cost.opt_gpu_tdp")),
         load: float = typer.Option(0.7, "--load", help=t("cost.opt_load")),
-        utilization: float = typer.Option(0.5, "--utilization", help=t("cost.opt_utilization")),
+        utilization: float = typer.Option(None, "--utilization", help=t("money.opt_utilization_cost")),
+        market: str = typer.Option(None, "--market", help=t("money.opt_market"), metavar="new|used|china"),
         node_class: str = typer.Option(None, "--node-class", help=t("cost.opt_node_class")),
         network: str = typer.Option(None, "--network", help=t("cost.opt_network")),
         candidate: int = typer.Option(0, "--candidate", help=t("cost.opt_candidate")),
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
         from gpuplan.cli.common import guard
 
         options = dict(
-            years=years, currency=currency.upper(), prices_file=prices_file, provider=provider, term=term,
+            years=years, currency=currency.upper() if currency else None, market=market, prices_file=prices_file, provider=provider, term=term,
             electricity=electricity, usd_per_kwh=usd_per_kwh, cny_per_kwh=cny_per_kwh, pue=pue,
             ops_fraction=ops_fraction, gpu_price_usd=gpu_price_usd, used=used, gpu_tdp_watts=gpu_tdp_watts, load=load,
             utilization=utilization, node_class=node_class, network=network, candidate=candidate,
@@ -60,10 +61,10 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
 
     from gpuplan.catalog.prices import load_prices
     from gpuplan.cli.common import console, print_json
-    from gpuplan.cost import CostInputs, cost_of
+    from gpuplan.cost import cost_of
     from gpuplan.errors import InvalidInputError
     from gpuplan.planfile import PlanFile
-    from gpuplan.views import flag_overrides, gpu_tdp_watts, training_cost_of_plan
+    from gpuplan.views import cost_inputs_for_plan, flag_overrides, money_view, training_cost_of_plan
 
     plan = PlanFile.load(plan_file)
     count = len(plan.candidates)
@@ -73,14 +74,7 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     c = plan.candidates[o["candidate"]]
     overrides = flag_overrides(c.gpu, o, datetime.now(UTC).strftime("%Y-%m"))
     prices = load_prices(o["prices_file"], overrides)
-    inputs = CostInputs(
-        gpu_id=c.gpu, gpu_count=c.gpu_count, nodes=c.nodes, node_class=o["node_class"], network=o["network"],
-        gpu_tdp_watts=o.get("gpu_tdp_watts") or gpu_tdp_watts(c.gpu), load_fraction=o["load"], years=o["years"],
-        output_tokens_per_s=c.perf.output_tokens_per_s, input_tokens_per_s=c.perf.input_tokens_per_s,
-        utilization_fraction=o["utilization"], prefix_cache_hit_fraction=plan.workload.prefix_cache_hit_fraction,
-        cloud_provider=o["provider"], cloud_term=o["term"], currency=o["currency"], electricity_region=o["electricity"],
-        purchase="used" if o["used"] else "new",
-    )
+    inputs = cost_inputs_for_plan(plan, c, o)
     result = cost_of(inputs, prices)
     if as_json:
         data = result.model_dump(mode="json")
@@ -89,6 +83,7 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
         data["assumptions_text"] = [n.text() for n in result.assumptions]
         data["unknowns_text"] = [n.text() for n in result.unknowns]
         data["usd_to_cny"] = prices.usd_to_cny.value if prices.usd_to_cny else None
+        data["cost"] = money_view(result)
         print_json(data)
         return
     training = training_cost_of_plan(plan, c, inputs, prices)
@@ -133,16 +128,12 @@ def training_table(training, currency: str, prices):
 def fmt_money(amount_usd: float | None, currency: str, prices) -> str:
     """An amount in the display currency: '$1,234,567', '¥8,765,432', '$0.432'; 'unknown' when not known."""
     from gpuplan.cost import money
+    from gpuplan.plan.search import fmt_money as fmt
 
     value = money(amount_usd, currency, prices)
     if value is None:
         return t("cost.unknown")
-    sign = "$" if currency == "USD" else "¥"
-    if abs(value) >= 100:
-        return f"{sign}{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{sign}{value:,.2f}"
-    return f"{sign}{value:.3g}"
+    return fmt(value, currency)
 
 
 def cost_table(result, prices):

@@ -16,14 +16,15 @@ def register(app: typer.Typer) -> None:
         family: str = typer.Option(None, "--family", help=t("models.opt_family")),
         context: int = typer.Option(4096, "--context", min=1, help=t("fit.opt_context")),
         task: str = typer.Option("serve", "--task", help=t("size.opt_task")),
+        model: list[str] = typer.Option(None, "--model", help=t("anymodel.opt_fit_model")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
 
-        guard(_fit)(gpu, ram, host, family, context, task, as_json)
+        guard(_fit)(gpu, ram, host, family, context, task, as_json, tuple(model or ()))
 
 
-def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
+def _fit(gpu_arg, ram, host_id, family, context, task, as_json, models=()) -> None:
     from gpuplan.catalog import get_host
     from gpuplan.cli.common import console, fail, print_json
     from gpuplan.plan.fit import HOST_RESERVE_BYTES, fit_machine
@@ -44,7 +45,7 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json) -> None:
         if not ram_bytes or ram_bytes < 2**30:
             fail(t("fit.bad_ram", given=ram))
     host = get_host(host_id) if host_id else (get_host(_default_host(ram_bytes)) if ram_bytes else None)
-    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context)
+    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context, models=models)
     if as_json:
         print_json({"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,
                     "models": [r.model_dump(mode="json") for r in rows]})

@@ -32,7 +32,7 @@ def resolve_model_ref(ref: str, offline: bool = False):
     path = Path(ref).expanduser()
     if not path.exists():
         try:
-            entry = get_model(ref)
+            entry = get_model(ref, resolve=False)  # non-catalog refs go through the importers below, with bytes
             return entry, entry.arch, None, entry.id
         except UnknownNameError:
             if "/" not in ref or ref.count("/") != 1:

@@ -50,6 +50,9 @@ def build_app() -> typer.Typer:
         if version:
             typer.echo(f"gpuplan {__version__}")
             raise typer.Exit()
+        from gpuplan.importers.entry import install
+
+        install()  # local directories, .gguf files and Hub ids resolve wherever a model is asked for
         if lang is not None:
             norm = normalize_language(lang)
             if norm is None:

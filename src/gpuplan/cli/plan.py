@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         exclude_gpu: list[str] = typer.Option(None, "--exclude-gpu", help=t("plan.opt_exclude")),
         china_only: bool = typer.Option(False, "--china-only", help=t("plan.opt_china")),
         max_gpus: int = typer.Option(None, "--max-gpus", min=1, help=t("plan.opt_max_gpus")),
+        gpus: int = typer.Option(None, "--gpus", min=1, max=4096, help=t("capacity.opt_gpus")),
         max_nodes: int = typer.Option(None, "--max-nodes", min=1, max=64, help=t("plan.opt_max_nodes")),
         budget_usd: float = typer.Option(None, "--budget-usd", min=1, help=t("plan.opt_budget_usd")),
         budget_cny: float = typer.Option(None, "--budget-cny", min=1, help=t("plan.opt_budget_cny")),
@@ -36,6 +37,11 @@ def register(app: typer.Typer) -> None:
         top: int = typer.Option(10, "--top", min=1, max=200, help=t("plan.opt_top")),
         output: str = typer.Option(None, "-o", "--output", help=t("plan.opt_output_file")),
         calibration: Path = typer.Option(None, "--calibration", help=t("plan.opt_calibration")),
+        currency: str = typer.Option(None, "--currency", help=t("money.opt_currency"), metavar="USD|CNY"),
+        utilization: float = typer.Option(None, "--utilization", help=t("money.opt_utilization")),
+        market: str = typer.Option(None, "--market", help=t("money.opt_market"), metavar="new|used|china"),
+        electricity: str = typer.Option(None, "--electricity", help=t("money.opt_electricity"), metavar="REGION"),
+        have: list[str] = typer.Option(None, "--have", help=t("owned.opt_have")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
@@ -54,10 +60,8 @@ def _plan(opts: dict) -> None:
     from gpuplan.views import build_request
 
     req = build_request(opts)
-    currency = "CNY" if opts.get("budget_cny") else "USD"
     user_cal = user_calibration_path(opts.get("calibration"))
-    plan = search(req, calibration=load_calibration(user_cal) if user_cal else None).model_copy(
-        update={"currency": currency})
+    plan = search(req, calibration=load_calibration(user_cal) if user_cal else None)
     if opts.get("output"):
         plan.dump(opts["output"])
     if opts.get("as_json"):
@@ -83,16 +87,63 @@ def _show(path: str | None, as_json: bool) -> None:
     print_plan(plan)
 
 
-def _money(usd: float | None, currency: str) -> str:
+def _money(usd: float | None, currency: str, shown: float | None = None, cost_currency: str | None = None) -> str:
+    """An amount in the plan's currency: the candidate's own converted amount when it was priced in that currency
+    (``shown``), else the USD amount converted at the catalog's dated rate (plan files from before issue 12)."""
+    from gpuplan.plan.search import fmt_money
+
+    if cost_currency == currency:
+        return fmt_money(shown, currency)
     if usd is None:
         return "—"
     if currency == "CNY":
         from gpuplan.cost import money
         from gpuplan.plan.search import default_prices
 
-        value = money(usd, "CNY", default_prices())
-        return f"¥{value:,.0f}" if value is not None else "—"
-    return f"${usd:,.0f}"
+        return fmt_money(money(usd, "CNY", default_prices()), "CNY")
+    return fmt_money(usd, "USD")
+
+
+def _cost_cells(c, currency: str) -> tuple[str, str, str]:
+    """capex, TCO and cost per million output tokens of a candidate, in the plan's currency."""
+    k = c.cost
+    cur = k.currency if k.priced is not None else None  # plan files from before issue 12 have USD fields only
+    return (_money(k.capex_usd, currency, k.capex, cur), _money(k.tco_usd, currency, k.tco, cur),
+            _money(k.usd_per_million_output_tokens, currency, k.per_million_output_tokens, cur))
+
+
+def _unit(unit: str) -> str:
+    """A BOM unit in the user's language (sockets → 路); unknown units as given."""
+    key = f"money.unit_{unit}"
+    text = t(key)
+    return unit if text == key else text
+
+
+def print_bom(con, plan, index: int = 0) -> None:
+    """The bill of materials of one candidate as a table (kind, item, quantity, unit price, total, rule)."""
+    from rich.table import Table
+
+    c = plan.candidates[index]
+    if not c.bill_of_materials:
+        return
+    cur = c.cost.currency
+    table = Table(title=t("money.bom_title", rank=index + 1, hardware=f"{c.gpu_count}×{c.gpu}"))
+    for col in ("kind", "item", "qty", "unit_price", "total", "rule"):
+        table.add_column(t(f"money.col_{col}"), justify="right" if col in ("qty", "unit_price", "total") else "left",
+                         overflow="fold")
+    from gpuplan.plan.search import fmt_money
+
+    for item in c.bill_of_materials:
+        if item.included_in:
+            unit_price = total = t("money.included", item=t(f"money.kind_{item.included_in}"))
+        else:
+            unit_price, total = fmt_money(item.unit_price, cur), fmt_money(item.total, cur)
+        unit = "" if item.unit == "pcs" else " " + _unit(item.unit)
+        table.add_row(t(f"money.kind_{item.kind}"), item.description, f"{item.quantity:,g}{unit}", unit_price, total,
+                      item.rule)
+    con.print(table)
+    for note in c.notes:
+        con.print("  ! " + note, markup=False, highlight=False)
 
 
 def print_plan(plan) -> None:
@@ -102,7 +153,8 @@ def print_plan(plan) -> None:
     from gpuplan.units import fmt_gib
 
     con = console()
-    con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=plan.objective))
+    objective = t("capacity.ranked", objective=plan.objective) if plan.capacity is not None else plan.objective
+    con.print(t("plan.header", model=plan.model.id, task=plan.task, objective=objective))
     if not plan.candidates:
         con.print(t("plan.none"))
     elif plan.task != "serve":
@@ -117,38 +169,57 @@ def print_plan(plan) -> None:
                 f"{fmt_gib(c.memory.per_gpu_total_bytes)}/{fmt_gib(c.memory.capacity_bytes, 0)}",
                 f"{p.train_tokens_per_s:,.0f}" if p.train_tokens_per_s else "—",
                 f"{p.train_days:,.1f}" if p.train_days else "—",
-                _money(c.cost.capex_usd, plan.currency), _money(c.cost.tco_usd, plan.currency),
+                *_cost_cells(c, plan.currency)[:2],
             )
         con.print(table)
     else:
         table = Table(title=t("plan.table_title", n=len(plan.candidates)))
         for col in ("rank", "hardware", "engine", "format", "layout", "memory", "ttft", "tpot", "throughput", "capex",
                     "tco", "per_mtok"):
-            table.add_column(t(f"plan.col_{col}"), justify="left" if col in ("hardware", "engine", "format", "layout") else "right")
+            title = t("money.col_per_mtok", sign="¥" if plan.currency == "CNY" else "$") if col == "per_mtok" \
+                else t(f"plan.col_{col}")
+            table.add_column(title, justify="left" if col in ("hardware", "engine", "format", "layout") else "right")
+            if col == "layout" and plan.capacity is not None:
+                table.add_column(t("capacity.col_users"), justify="right")
+        unpriced_started = False
         for i, c in enumerate(plan.candidates, 1):
+            if c.cost.priced is False and not unpriced_started and plan.objective != "throughput":
+                unpriced_started = True
+                table.add_section()
+                table.add_row("", t("money.unpriced_title"), *[""] * 10)
             layout = f"TP{c.tensor_parallel_size}"
-            if c.pipeline_parallel_size > 1:
+            if c.disaggregation is not None:
+                d = c.disaggregation
+                layout = f"{d.label} EP{d.prefill_expert_parallel_size}/EP{d.decode_expert_parallel_size}"
+                if d.speculative_tokens:
+                    layout += f" MTP{d.speculative_tokens}"
+            if c.pipeline_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·PP{c.pipeline_parallel_size}"
-            if c.data_parallel_size > 1:
+            if c.data_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·DP{c.data_parallel_size}" + ("a" if c.enable_dp_attention else "")
-            if c.expert_parallel_size > 1:
+            if c.expert_parallel_size > 1 and c.disaggregation is None:
                 layout += f"·EP{c.expert_parallel_size}"
             p = c.perf
+            users = [f"{c.capacity_users or 0:,}"] if plan.capacity is not None else []
             table.add_row(
                 str(i) + ("*" if (i - 1) in plan.pareto else ""), f"{c.gpu_count}×{c.gpu}" + (f" ({c.nodes}n)" if c.nodes > 1 else ""),
-                c.engine, c.weight_format, layout,
+                c.engine, c.weight_format, layout, *users,
                 f"{fmt_gib(c.memory.per_gpu_total_bytes)}/{fmt_gib(c.memory.capacity_bytes, 0)}",
                 f"{p.ttft_s * 1000:,.0f} ms" if p.ttft_s is not None else "—",
                 f"{p.tpot_s * 1000:,.1f} ms" if p.tpot_s is not None else "—",
                 f"{p.output_tokens_per_s:,.0f}" if p.output_tokens_per_s else (f"{p.train_tokens_per_s:,.0f}" if p.train_tokens_per_s else "—"),
-                _money(c.cost.capex_usd, plan.currency), _money(c.cost.tco_usd, plan.currency),
-                _money(c.cost.usd_per_million_output_tokens, plan.currency) if c.cost.usd_per_million_output_tokens is not None else "—",
+                *(_cost_cells(c, plan.currency) if c.cost.priced is not False else (
+                    t("money.unpriced_row", missing=", ".join(t(f"money.missing_{m}") for m in c.cost.missing)
+                      or t("money.missing_gpu")), "—", "—")),
             )
         con.print(table)
+        print_bom(con, plan, 0)
         best = plan.candidates[0]
         if best.perf.bottleneck:
             con.print(t("plan.why", bottleneck=t("plan.bottleneck_" + best.perf.bottleneck) if best.perf.bottleneck in _BOTTLENECKS else best.perf.bottleneck))
         con.print(t("plan.pareto_note"))
+        if plan.capacity is not None:
+            _print_capacity(plan)
     if plan.rejections:
         rt = Table(title=t("plan.rejections_title"))
         rt.add_column(t("plan.col_reason"))
@@ -162,6 +233,30 @@ def print_plan(plan) -> None:
     if plan.search:
         con.print(t("plan.searched", n=int(plan.search.get("candidates_considered", 0)),
                     s=f"{plan.search.get('seconds', 0):.2f}"))
+
+
+def _print_capacity(plan) -> None:
+    """Capacity mode: the most users of the chosen candidate, and each disaggregated candidate's pools."""
+    from gpuplan.cli.common import console
+    from gpuplan.units import fmt_seconds
+
+    con = console()
+    cap = plan.capacity
+    best = plan.candidates[0]
+    hardware = f"{best.gpu_count}×{best.gpu}" + (f" ({best.nodes}n)" if best.nodes > 1 else "")
+    layout = t("capacity.aggregated") if cap.layout == "aggregated" else cap.layout
+    con.print(t("capacity.result", users=f"{cap.users:,}", hardware=hardware, engine=best.engine,
+                fmt=best.weight_format, layout=layout, limit=t("capacity.limit_" + cap.limit),
+                tps=f"{cap.output_tokens_per_s or 0:,.0f}"))
+    for i, c in enumerate(plan.candidates, 1):
+        d = c.disaggregation
+        if d is None:
+            continue
+        con.print(t("capacity.pd_line", rank=i, layout=d.label, pn=d.prefill_nodes, dn=d.decode_nodes,
+                    gpn=d.gpus_per_node, pep=d.prefill_expert_parallel_size, dep=d.decode_expert_parallel_size,
+                    ptok=f"{d.prefill_tokens_per_gpu:,}", pnode=f"{d.prefill_tokens_per_s_per_node:,.0f}",
+                    kv=fmt_seconds(d.kv_transfer_s), b=d.decode_batch_per_gpu,
+                    dnode=f"{d.decode_tokens_per_s_per_node:,.0f}", pool=t("disagg.pool_" + d.bottleneck_pool)))
 
 
 _BOTTLENECKS = ("memory_bandwidth", "compute", "communication", "overhead", "host_bandwidth", "kv_capacity")

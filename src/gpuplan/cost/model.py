@@ -10,14 +10,16 @@ import math
 
 from pydantic import BaseModel, ConfigDict
 
-from gpuplan.catalog.prices import CLOUD_TERMS, CloudOffer, PriceBook
+from gpuplan.catalog.prices import CLOUD_TERMS, CloudOffer, PriceBook, PriceFact
 from gpuplan.cost import formulas as f
 from gpuplan.errors import InvalidInputError, UnknownNameError
 from gpuplan.i18n import t
 from gpuplan.units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 
 CURRENCIES = ("USD", "CNY")
-PURCHASE_KINDS = ("new", "used")
+PURCHASE_KINDS = ("new", "used", "china")
+#: When the asked purchase market has no price, these are tried next (a new price in the other market), never "used".
+_PURCHASE_FALLBACK = {"new": ("china",), "china": ("new",), "used": ()}
 _SXM_BOARD_IDS = ("b200", "gb200", "h20", "mi300x", "mi325x")
 
 
@@ -39,6 +41,7 @@ class CostInputs(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     gpu_id: str
+    gpu_class: str | None = None
     gpu_count: int = 1
     nodes: int = 1
     node_class: str | None = None
@@ -95,6 +98,7 @@ class CostResult(BaseModel):
     tco_usd: float | None
     cloud_provider: str | None
     cloud_instance: str | None
+    cloud_gpus_per_instance: int | None = None
     cloud_usd_per_hour: float | None
     cloud_usd_total: float | None
     break_even_months: float | None
@@ -110,6 +114,20 @@ class CostResult(BaseModel):
     assumptions: tuple[Note, ...]
     unknowns: tuple[Note, ...]
     sources: tuple[str, ...]
+    utilization_fraction: float = 0.5
+    purchase: str = "new"
+    gpu_price_kind: str | None = None
+    electricity_region: str | None = None
+    usd_to_cny: float | None = None
+    usd_to_cny_date: str | None = None
+    usd_to_cny_source: str | None = None
+    missing: tuple[str, ...] = ()
+
+    @property
+    def priced(self) -> bool:
+        """True when the capex is known (GPUs, servers and network all priced): only such a result may pass a
+        budget or rank by cost."""
+        return self.capex_usd is not None
 
 
 class TrainingCostResult(BaseModel):
@@ -141,16 +159,26 @@ def money(usd: float | None, currency: str, prices: PriceBook) -> float | None:
     raise InvalidInputError("cost.bad_currency", given=currency, allowed=", ".join(CURRENCIES))
 
 
-def default_node_class(gpu_id: str, gpus_per_node: int) -> str:
+_ZERO_WATTS = PriceFact(value=0.0, unit="W", date="2026-12", source="the system's own power figure (gpus.csv tdp_watts)")
+
+
+def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = None) -> str:
     """The server class assumed when the plan names none.
 
-    One GPU → ``workstation-1gpu``; SXM/OAM boards (ids containing ``-sxm``, and b200, gb200, h20, mi300x, mi325x) →
-    ``hgx-8gpu``; otherwise PCIe servers with 4 or 8 slots by GPUs per node.
+    SXM/OAM boards (ids containing ``-sxm``, and b200, gb200, h20, mi300x, mi325x) → ``hgx-8gpu`` at any count (an
+    SXM module only runs on such a baseboard, never in a desktop); unified-memory and embedded machines (Macs, DGX
+    Spark, Jetson) → ``whole-system`` (their price is the machine's); one consumer or workstation card →
+    ``workstation-1gpu``, two → ``workstation-2gpu``; otherwise (data-center PCIe cards, which need server airflow, or several cards) PCIe servers
+    with 4 or 8 slots by GPUs per node.
     """
-    if gpus_per_node <= 1:
-        return "workstation-1gpu"
     if "-sxm" in gpu_id or gpu_id in _SXM_BOARD_IDS:
         return "hgx-8gpu"
+    if gpu_class in ("unified", "embedded") and gpus_per_node <= 1:
+        return "whole-system"
+    if gpus_per_node <= 1 and gpu_class != "datacenter":
+        return "workstation-1gpu"
+    if gpus_per_node == 2 and gpu_class in ("consumer", "workstation"):
+        return "workstation-2gpu"
     return "pcie-server-4gpu" if gpus_per_node <= 4 else "pcie-server-8gpu"
 
 
@@ -221,7 +249,7 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         return fact
 
     # --- capex
-    node_class_id = x.node_class or default_node_class(x.gpu_id, x.gpus_per_node)
+    node_class_id = x.node_class or default_node_class(x.gpu_id, x.gpus_per_node, x.gpu_class)
     if x.node_class is None:
         assumptions.append(Note(key="cost.note_node_class", params={"node_class": node_class_id}))
     node_class = prices.node_class(node_class_id)
@@ -233,29 +261,41 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         assumptions.append(Note(key="cost.note_network", params={"network": network_id}))
     network = prices.network(network_id)
 
-    gpu_prices = prices.gpus.get(x.gpu_id)
-    gpu_fact = use(getattr(gpu_prices, x.purchase) if gpu_prices else None)
+    gpu_kind, gpu_fact = gpu_price_fact(prices, x.gpu_id, x.purchase)
+    use(gpu_fact)
     gpu_usd = prices.to_usd(gpu_fact)
+    missing: list[str] = []
     if gpu_usd is None:
-        unknowns.append(Note(key=f"cost.unknown_gpu_price_{x.purchase}", params={"gpu": x.gpu_id}))
+        missing.append("gpu")
+        unknowns.append(Note(key=f"cost.unknown_gpu_price_{x.purchase}" if x.purchase != "china"
+                             else "money.unknown_gpu_price_china", params={"gpu": x.gpu_id}))
+    elif gpu_kind != x.purchase:
+        assumptions.append(Note(key="money.note_price_fallback", params={
+            "gpu": x.gpu_id, "wanted": x.purchase, "used": gpu_kind}))
     capex_gpus = f.gpus_capex_usd(gpu_usd, x.gpu_count)
 
-    base_usd = prices.to_usd(use(node_class.base))
+    base_usd = 0.0 if node_class.included_in_gpu_price else prices.to_usd(use(node_class.base))
     fraction = use(node_class.base_fraction_of_gpu_cost)
     capex_nodes = f.nodes_capex_usd(base_usd, fraction.value if fraction else None, capex_gpus, x.nodes)
     if capex_nodes is None and base_usd is None and fraction is None:
+        missing.append("server")
         unknowns.append(Note(key="cost.unknown_node_price", params={"node_class": node_class_id}))
     if fraction is not None and base_usd is None:
         assumptions.append(Note(key="cost.note_node_fraction", params={"fraction_pct": round(fraction.value * 100)}))
+    if node_class_id.startswith("hgx") and x.gpus_per_node < 4:
+        assumptions.append(Note(key="money.note_partial_hgx", params={"count": x.gpus_per_node}))
 
     capex_network = f.network_capex_usd(network_id, prices.to_usd(use(network.per_node)),
                                         prices.to_usd(use(network.per_gpu_rail)), x.nodes, x.gpu_count)
     if capex_network is None:
+        missing.append("network")
         unknowns.append(Note(key="cost.unknown_network_price", params={"network": network_id}))
     capex = f.sum_known(capex_gpus, capex_nodes, capex_network)
 
     # --- opex
     base_watts = use(node_class.base_watts)
+    if node_class.included_in_gpu_price and base_watts is None:
+        base_watts = _ZERO_WATTS  # the system's stated power (its "TDP") covers the whole machine
     if x.gpu_tdp_watts is None:
         unknowns.append(Note(key="cost.unknown_tdp", params={"gpu": x.gpu_id}))
     if base_watts is None:
@@ -266,7 +306,7 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
     if pue is None:
         unknowns.append(Note(key="cost.unknown_pue"))
     facility_watts = f.facility_power_watts(it_watts, pue.value if pue else None)
-    region = x.electricity_region or prices.default_electricity_region
+    region = x.electricity_region or default_region(prices, x.currency)
     elec = use(prices.electricity.get(region)) if region else None
     usd_per_kwh = prices.to_usd(elec)
     if usd_per_kwh is None:
@@ -297,6 +337,11 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         use(offer.price)
         assumptions.append(Note(key="cost.note_cloud", params={
             "provider": offer.provider, "instance": offer.instance, "term": offer.term}))
+        rented = math.ceil(x.gpu_count / offer.gpus_per_instance) * offer.gpus_per_instance
+        if rented != x.gpu_count:
+            assumptions.append(Note(key="money.note_whole_instances", params={
+                "provider": offer.provider, "per_instance": offer.gpus_per_instance, "rented": rented,
+                "count": x.gpu_count}))
     cloud_total = f.cloud_usd_total(rent_per_hour, x.years)
     break_even = f.break_even_months(capex, opex, rent_per_hour)
 
@@ -334,7 +379,34 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         cloud_usd_per_million_input_tokens=f.usd_per_million_tokens(rent_year, share_in, in_year),
         monthly=monthly, assumptions=tuple(assumptions), unknowns=tuple(unknowns),
         sources=tuple(dict.fromkeys(sources)),
+        utilization_fraction=x.utilization_fraction, purchase=x.purchase, gpu_price_kind=gpu_kind,
+        electricity_region=region, cloud_gpus_per_instance=offer.gpus_per_instance if offer else None,
+        usd_to_cny=prices.usd_to_cny.value if prices.usd_to_cny else None,
+        usd_to_cny_date=prices.usd_to_cny.date if prices.usd_to_cny else None,
+        usd_to_cny_source=prices.usd_to_cny.source if prices.usd_to_cny else None,
+        missing=tuple(missing),
     )
+
+
+def gpu_price_fact(prices: PriceBook, gpu_id: str, purchase: str):
+    """(kind used, fact) for a GPU's purchase price: the asked kind, else a new price in the other market
+    (``new`` ↔ ``china``); ``(None, None)`` when none is sourced. Used prices never stand in for new ones."""
+    entry = prices.gpus.get(gpu_id)
+    if entry is None:
+        return None, None
+    for kind in (purchase, *_PURCHASE_FALLBACK.get(purchase, ())):
+        fact = getattr(entry, kind)
+        if fact is not None and prices.to_usd(fact) is not None:
+            return kind, fact
+    return None, None
+
+
+def default_region(prices: PriceBook, currency: str) -> str | None:
+    """The electricity region when the user names none: the CNY default (a Chinese tariff) for CNY plans, else the
+    book's default."""
+    if currency == "CNY" and prices.default_electricity_region_cny:
+        return prices.default_electricity_region_cny
+    return prices.default_electricity_region
 
 
 def _monthly_series(capex: float | None, opex: float | None, rent_per_hour: float | None,

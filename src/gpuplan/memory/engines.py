@@ -8,7 +8,7 @@ from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.errors import InvalidInputError
 
 ENGINE_KEYS = {"vllm": "vllm", "sglang": "sglang", "trtllm": "trtllm", "llama.cpp": "llamacpp", "ollama": "llamacpp",
-               "ktransformers": "ktransformers", "transformers": "vllm"}
+               "ktransformers": "ktransformers", "transformers": "vllm", "vllm-ascend": "vllm_ascend", "mindie": "mindie"}
 
 
 def engines_data() -> dict[str, Any]:

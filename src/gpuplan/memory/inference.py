@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import GpuSpec, ModelArch, get_gpu
 from gpuplan.catalog.models import ModelEntry
-from gpuplan.errors import InvalidInputError
+from gpuplan.errors import InvalidInputError, UnsupportedError
 from gpuplan.memory.engines import engine_facts, sglang_mem_fraction_static
 from gpuplan.memory.kv import kv_bytes_for_sequence, kv_cache_bytes_per_token, kv_layout, resolve_kv_dtype
 from gpuplan.memory.shard import shard_weights
@@ -219,6 +219,8 @@ def size_inference(
     rule = facts["budget_rule"]
     engine_args: dict[str, Any] = {}
     if rule == "fraction_of_total":
+        if dep.gpu_memory_utilization is None and "gpu_memory_utilization" not in facts:
+            raise UnsupportedError("ascend.no_default_fraction", engine=engine)  # MindIE: default not published
         util = dep.gpu_memory_utilization or float(facts["gpu_memory_utilization"])
         budget = int(util * capacity)
         weights_gpu += rope_cache_bytes(arch)

@@ -54,9 +54,32 @@ def _cached(model_id: str, fmt: str) -> tuple[tuple[TensorSpec, int], ...]:
     tensors = arch.tensors()
     expert_fmt = model.checkpoint.expert_weight_format if fmt == native_format(model) else None
     rows = tensor_bytes(tensors, fmt, n_layers=arch.num_layers, n_experts=arch.num_experts or None)
+    if fmt == native_format(model):
+        rows = _apply_checkpoint_dtype_map(model, rows)
     if expert_fmt and expert_fmt != fmt:
         expert_rows = {r.tensor.name: r for r in tensor_bytes(
             [t for t in tensors if t.component == "routed_experts"], expert_fmt,
             n_layers=arch.num_layers, n_experts=arch.num_experts or None)}
         rows = tuple(expert_rows.get(r.tensor.name, r) for r in rows)
     return tuple((r.tensor, int(r.num_bytes)) for r in rows)
+
+
+def _apply_checkpoint_dtype_map(model: ModelEntry, rows):
+    """The checkpoint's own format keeps the modules its quantization_config names in 16 bits, and those an imported
+    checkpoint's tensor headers show in 16 bits (``kept_16bit_modules``, :mod:`gpuplan.importers.entry`); other
+    formats are what the user would produce and follow the format's rule (:mod:`gpuplan.memory.dtype_map`)."""
+    from dataclasses import replace
+
+    from gpuplan.memory.dtype_map import hf_module_name, kept_bytes, module_is_kept, unquantized_modules
+
+    entries = unquantized_modules(model.config) + tuple(getattr(model, "kept_16bit_modules", None) or ())
+    if not entries:
+        return rows
+    out = []
+    for r in rows:
+        module = hf_module_name(r.tensor)
+        if module is not None and r.type_name != "bf16" and module_is_kept(module, entries):
+            n = kept_bytes(r.tensor)
+            r = replace(r, type_name="bf16", num_bytes=n, bits_per_element=16.0)
+        out.append(r)
+    return tuple(out)

@@ -25,12 +25,13 @@ from gpuplan.errors import MalformedFileError
 
 # Engines that share a runtime with another engine, for parameters not fitted on themselves.
 ENGINE_FALLBACK = {"ollama": "llama.cpp", "ktransformers": "llama.cpp", "sglang": "vllm", "transformers": "vllm",
-                   "vllm": "sglang", "trtllm": "vllm"}
+                   "vllm": "sglang", "trtllm": "vllm", "vllm-ascend": "vllm", "mindie": "vllm-ascend"}
 
 PARAM_NAMES = (
     "mem_efficiency_fraction", "compute_efficiency_fraction", "compute_half_m_tokens", "step_overhead_s",
     "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "prefill_chunk_tokens", "mfu_fraction",
-    "uncertainty_fraction",
+    "uncertainty_fraction", "host_mem_efficiency_fraction", "host_compute_efficiency_fraction",
+    "internode_latency_s",
 )
 
 
@@ -42,18 +43,24 @@ class CalibrationParams(BaseModel):
       η_comp(M) = η_max · M / (M + M½) (small batches cannot fill the tensor cores).
     * ``step_overhead_s``, ``layer_overhead_s``, ``seq_overhead_s``: fixed time per step, per layer per step, per
       sequence per step (launches, sampling, scheduling).
-    * ``allreduce_latency_s`` α: per-hop latency of a ring all-reduce.
+    * ``allreduce_latency_s`` α: per-hop latency of a ring all-reduce; ``internode_latency_s``: the same when the
+      group spans nodes (InfiniBand/RoCE hops through the NIC instead of NVLink loads and stores).
     * ``prefill_chunk_tokens``: tokens per chunked-prefill step (weights re-read per chunk).
     * ``format_mem_factors`` / ``format_compute_factors``: multipliers on η for a weight format (dequantization cost).
+    * ``family_mem_factors`` / ``family_compute_factors``: multipliers on η for a model family (the catalog's
+      ``family``: an engine's kernels for gpt-oss or DeepSeek-V3.2 mature at their own pace) — the model-family key
+      of a calibration cell.
     * ``mfu_fraction``: model FLOPs utilization for training frameworks.
     * ``uncertainty_fraction``: the ± band reported with an estimate (the fit's residual on its own rows).
+    * ``host_mem_efficiency_fraction`` / ``host_compute_efficiency_fraction``: achieved / peak host memory bandwidth
+      and CPU FLOP/s for weights in host RAM (experts on the CPU, layers left on the host).
     """
 
     model_config = ConfigDict(frozen=True)
 
     mem_efficiency_fraction: float = 0.75
     compute_efficiency_fraction: float = 0.6
-    compute_half_m_tokens: float = 48.0
+    compute_half_m_tokens: float = 16.0
     step_overhead_s: float = 3e-4
     layer_overhead_s: float = 1e-5
     seq_overhead_s: float = 1e-5
@@ -61,14 +68,19 @@ class CalibrationParams(BaseModel):
     prefill_chunk_tokens: float = 8192.0
     mfu_fraction: float = 0.4
     uncertainty_fraction: float = 0.35
+    internode_latency_s: float = 2e-5
+    host_mem_efficiency_fraction: float = 0.6
+    host_compute_efficiency_fraction: float = 0.4
     format_mem_factors: dict[str, float] = {}
     format_compute_factors: dict[str, float] = {}
+    family_mem_factors: dict[str, float] = {}
+    family_compute_factors: dict[str, float] = {}
 
-    def mem_factor(self, weight_format: str) -> float:
-        return self.format_mem_factors.get(weight_format, 1.0)
+    def mem_factor(self, weight_format: str, family: str = "") -> float:
+        return self.format_mem_factors.get(weight_format, 1.0) * self.family_mem_factors.get(family, 1.0)
 
-    def compute_factor(self, weight_format: str) -> float:
-        return self.format_compute_factors.get(weight_format, 1.0)
+    def compute_factor(self, weight_format: str, family: str = "") -> float:
+        return self.format_compute_factors.get(weight_format, 1.0) * self.family_compute_factors.get(family, 1.0)
 
 
 class CalibrationEntry(BaseModel):
@@ -80,7 +92,13 @@ class CalibrationEntry(BaseModel):
     architecture: str = "*"
     params: dict[str, Any]
     fitted_on: dict[str, tuple[str, ...]] = {}
+    versions: tuple[str, ...] = ()   # engine versions of the rows it was fitted on (as the sources state them)
     origin: str = "shipped"
+
+    @property
+    def rows(self) -> frozenset[str]:
+        """The measured rows behind this entry (union over its parameters)."""
+        return frozenset(r for ids in self.fitted_on.values() for r in ids)
 
 
 class Calibration(BaseModel):
@@ -91,6 +109,8 @@ class Calibration(BaseModel):
     id: str
     params: CalibrationParams
     exact: bool  # True when an (engine, architecture) entry was fitted for this very pair
+    rows: int = 0  # measured rows of this engine behind the entries used (calibration_rows): 0 = none of its own
+    versions: tuple[str, ...] = ()  # engine versions those rows were measured on (empty: not stated)
 
 
 class CalibrationSet(BaseModel):
@@ -148,7 +168,15 @@ def _resolve(cal: CalibrationSet, engine: str, arch: str, gpu_class: str) -> Cal
         used.append(f"{e.engine}/{e.architecture}")
     exact = any(cal._find(engine, k) is not None for k in specific)
     ident = "+".join(reversed(used)) if used else "defaults"
-    return Calibration(id=ident, params=CalibrationParams(**merged), exact=exact)
+    rows: set[str] = set()
+    versions: set[str] = set()
+    for key in chain:
+        e = cal._find(*key)
+        if e is not None and e.engine == engine:  # the engine's own rows: a fallback engine's stand behind nothing
+            rows |= e.rows
+            versions.update(e.versions)
+    return Calibration(id=ident, params=CalibrationParams(**merged), exact=exact, rows=len(rows),
+                       versions=tuple(sorted(versions)))
 
 
 def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any], list[CalibrationEntry]]:
@@ -159,10 +187,11 @@ def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any
             engine = str(raw.pop("engine"))
             arch = str(raw.pop("architecture", "*")).lower()
             fitted = {k: tuple(v) for k, v in dict(raw.pop("fitted_on", {})).items()}
+            versions = tuple(str(v) for v in raw.pop("versions", ()))
             raw.pop("note", None)
             CalibrationParams(**raw)  # validates names and types
             entries.append(CalibrationEntry(engine=engine, architecture=arch, params=raw, fitted_on=fitted,
-                                            origin=origin))
+                                            versions=versions, origin=origin))
         defaults = dict(data.get("defaults", {}))
         CalibrationParams(**defaults)
     except (KeyError, TypeError, ValueError, ValidationError) as exc:

@@ -30,6 +30,7 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibrati
 from gpuplan.spec import ENGINES, TRAINING_ENGINES, Deployment, TrainingJob, Workload
 
 SERVING_ENGINES = tuple(e for e in ENGINES)
+GPUS_PER_HGX_NODE = 8
 
 
 def find_model(ref: str) -> ModelEntry:
@@ -46,8 +47,14 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
     tp = row.tensor_parallel_size or (1 if engine in ("llama.cpp", "ollama") else n)
     pp = max(1, n // tp) if engine in ("llama.cpp", "ollama") else 1
     kv = row.kv_dtype or ("fp8" if engine == "trtllm" and row.weight_format in ("fp8", "nvfp4") else "auto")
-    return Deployment(gpu_id=row.gpu, gpu_count=n, engine=engine, weight_format=row.weight_format, kv_dtype=kv,
-                      tensor_parallel_size=tp, pipeline_parallel_size=pp)
+    # A row with a host is a CPU+GPU hybrid: routed experts in host RAM (KTransformers; llama.cpp -ot exps=CPU).
+    hybrid = bool(getattr(row, "host", None)) and entry.arch.num_experts > 0
+    # More than 8 GPUs span nodes: every published multi-node row in the data is on 8-GPU HGX/DGX nodes.
+    nodes = -(-n // GPUS_PER_HGX_NODE) if n > GPUS_PER_HGX_NODE else 1
+    return Deployment(gpu_id=row.gpu, gpu_count=n, nodes=nodes, engine=engine, weight_format=row.weight_format,
+                      kv_dtype=kv,
+                      tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                      host_id=row.host if hybrid else None, offload="experts" if hybrid else "none")
 
 
 def _calset(calibration: Calibration | CalibrationSet | None) -> Calibration | CalibrationSet:
@@ -95,7 +102,13 @@ def predict_value(row, calibration: Calibration | CalibrationSet | None = None) 
 def _predict_speed(row, entry: ModelEntry, dep: Deployment, gpu, cal) -> float:
     from gpuplan.memory.kv import resolve_kv_dtype
     from gpuplan.memory.weights import resolve_format
-    from gpuplan.perf.serving import _calibration, estimate_serving, hardware_for
+    from gpuplan.perf.serving import (
+        _calibration,
+        estimate_serving,
+        hardware_for,
+        host_rates,
+        offload_hardware,
+    )
     from gpuplan.perf.step import decode_step, prefill_time
     from gpuplan.perf.tables import model_table
 
@@ -116,8 +129,11 @@ def _predict_speed(row, entry: ModelEntry, dep: Deployment, gpu, cal) -> float:
     batch = float(row.batch) if row.batch not in (None, "max") else 1.0
     # Single-sequence decode is memory-bound on every GPU in the data; a GPU without a published FLOP rate (Apple)
     # is still predicted for it, with the compute term left out.
-    hw = hardware_for(gpu, dep, fmt, allow_unknown_compute=metric == "decode_tokens_per_s" and batch <= 1)
+    host_bw, host_flops = host_rates(dep) if dep.offload != "none" else (0.0, 0.0)
+    hw = hardware_for(gpu, dep, fmt, allow_unknown_compute=metric == "decode_tokens_per_s" and batch <= 1,
+                      host_bytes_per_s=host_bw, host_flops_per_s=host_flops)
     tab = model_table(entry.id, fmt, kv, dep.tensor_parallel_size, dep.expert_parallel_size, 1)
+    hw = offload_hardware(hw, dep, tab)
     if metric == "decode_tokens_per_s":
         step = decode_step(tab, hw, c.params, fmt, batch=batch, context_tokens=inp + out / 2)
         return 1.0 / step.total_s

@@ -30,6 +30,7 @@ from gpuplan.memory.quant import get_format
 from gpuplan.memory.weights import CACHE_CLEARERS, resolve_format
 from gpuplan.memory.weights import entry as entry_for_id
 from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibration
+from gpuplan.perf.engine_version import version_covered
 from gpuplan.perf.step import Hardware, StepTime, decode_step, prefill_time
 from gpuplan.perf.tables import model_table
 from gpuplan.spec import Deployment, Workload
@@ -43,6 +44,8 @@ PCIE4_X16_BYTES_PER_S = 31.5e9
 MTP_ACCEPTANCE_FRACTION = 0.85
 # Uncertainty band multiplier when the calibration falls back to another engine or architecture.
 FALLBACK_UNCERTAINTY_FACTOR = 1.5
+# Uncertainty band multiplier when no measured row stands behind the calibration cell (priors only).
+NO_ROWS_UNCERTAINTY_FACTOR = 2.0
 
 _COMPUTE_DTYPE = {"w16a16": "bf16", "w8a8-fp8": "fp8", "w8a8-int8": "int8", "w8a16-fp8": "bf16", "w4a16": "bf16",
                   "w4a4-fp4": "fp4", "gguf-dequant": "fp16"}
@@ -50,6 +53,17 @@ _COMPUTE_DTYPE = {"w16a16": "bf16", "w8a8-fp8": "fp8", "w8a8-int8": "int8", "w8a
 BOTTLENECK_KEYS = {"weights": "memory_bandwidth", "kv": "memory_bandwidth", "compute": "compute",
                    "attention": "compute", "communication": "communication", "host": "host_bandwidth",
                    "overhead": "overhead"}
+
+
+class OperationShare(BaseModel):
+    """One operator of the decode step: seconds, what bounds it, and its share of the step."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str              # dense_gemm | moe_experts | attention | elementwise | sampling | tp_allreduce | ...
+    time_s: float
+    bound: str             # memory | compute | communication | host_memory | host_compute | overhead
+    share_fraction: float
 
 
 class ServingEstimate(BaseModel):
@@ -80,6 +94,11 @@ class ServingEstimate(BaseModel):
     calibration_exact: bool
     uncertainty_fraction: float
     assumptions: tuple[str, ...] = ()
+    decode_step_operations: tuple[OperationShare, ...] = ()
+    prefill_operations: tuple[OperationShare, ...] = ()   # one prompt alone, by operator (chunked passes summed)
+    calibration_rows: int = 0                 # measured rows behind the calibration cell (0: priors only)
+    calibration_versions: tuple[str, ...] = ()  # engine versions those rows were measured on
+    engine_version: str | None = None         # the version asked for (None: the calibrated versions apply)
 
 
 def _peak(gpu: GpuSpec, dtype: str) -> float | None:
@@ -98,8 +117,25 @@ def _peak(gpu: GpuSpec, dtype: str) -> float | None:
     return None
 
 
+def host_rates(dep: Deployment, host_bytes_per_s: float | None = None) -> tuple[float, float]:
+    """(memory bytes/s, CPU FLOP/s) of the deployment's host for weights kept in host RAM; 0 = not stated.
+
+    The CPU rate is the AVX-512/AVX2 FP32 FMA peak (llama.cpp's and KTransformers 0.2's llamafile kernels); without a
+    stated rate the host path is priced by its memory bandwidth alone.
+    """
+    bw = host_bytes_per_s or 0.0
+    flops = 0.0
+    if dep.host_id:
+        from gpuplan.catalog import get_host
+
+        host = get_host(dep.host_id)
+        bw = bw or (host.memory_bandwidth_bytes_per_s or 0.0)
+        flops = host.cpu_fp32_flops_per_s or 0.0
+    return bw, flops
+
+
 def hardware_for(gpu: GpuSpec, dep: Deployment, weight_format: str, *, host_bytes_per_s: float = 0.0,
-                 allow_unknown_compute: bool = False) -> Hardware:
+                 host_flops_per_s: float = 0.0, allow_unknown_compute: bool = False) -> Hardware:
     """The per-GPU rates and layout the step model needs, from the catalog GPU and the deployment."""
     if not gpu.memory_bandwidth_bytes_per_s:
         raise UnsupportedError("perf.no_bandwidth", gpu=gpu.id)
@@ -125,8 +161,22 @@ def hardware_for(gpu: GpuSpec, dep: Deployment, weight_format: str, *, host_byte
         gemm_flops_per_s=gemm_peak, attention_flops_per_s=attention_peak,
         tp=dep.tensor_parallel_size, pp=dep.pipeline_parallel_size, ep=ep, dp_attention=dp_att,
         intra_node_bytes_per_s=tp_link, ep_link_bytes_per_s=ep_link, host_bytes_per_s=host_bytes_per_s,
-        host_experts=dep.offload == "experts", host_resident_fraction=0.0,
+        tp_spans_nodes=dep.tensor_parallel_size > dep.gpus_per_node, ep_spans_nodes=ep > dep.gpus_per_node,
+        host_experts=dep.offload == "experts", host_resident_fraction=0.0, host_flops_per_s=host_flops_per_s,
     )
+
+
+def offload_hardware(hw: Hardware, dep: Deployment, tab) -> Hardware:
+    """``hw`` with the host's share of the weights: layers left on the host (llama.cpp ``-ngl`` below the layer count)
+    or the routed experts of the first N MoE layers (llama.cpp ``--n-cpu-moe N``; all of them for KTransformers)."""
+    update: dict[str, float] = {}
+    if dep.offload == "layers" and dep.gpu_layers is not None:
+        update["host_resident_fraction"] = 1 - min(dep.gpu_layers, tab.num_layers) / tab.num_layers
+    if dep.offload == "experts" and dep.cpu_moe_layers is not None and tab.num_moe_layers:
+        update["host_expert_fraction"] = min(dep.cpu_moe_layers, tab.num_moe_layers) / tab.num_moe_layers
+    if not update:
+        return hw
+    return Hardware(**{**{f: getattr(hw, f) for f in hw.__slots__}, **update})
 
 
 def _calibration(cal: Calibration | CalibrationSet | None, engine: str, gpu: GpuSpec) -> Calibration:
@@ -211,21 +261,15 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
     cal = _calibration(calibration, engine, gpu)
     p = cal.params
     assumptions: list[str] = []
-    host_bw = host_bytes_per_s or 0.0
+    host_bw, host_flops = host_rates(dep, host_bytes_per_s) if dep.offload != "none" else (0.0, 0.0)
     if dep.offload != "none":
-        if not host_bw and dep.host_id:
-            from gpuplan.catalog import get_host
-
-            host_bw = get_host(dep.host_id).memory_bandwidth_bytes_per_s
         if not host_bw:
             raise InvalidInputError("perf.offload_needs_host", offload=dep.offload)
         assumptions.append("perf.assume_host")
-    hw = hardware_for(gpu, dep, fmt, host_bytes_per_s=host_bw)
+    hw = hardware_for(gpu, dep, fmt, host_bytes_per_s=host_bw, host_flops_per_s=host_flops)
     dp_att = hw.dp_attention
     tab = model_table(entry.id, fmt, kv_dtype, dep.tensor_parallel_size, dep.expert_parallel_size, dp_att)
-    if dep.offload == "layers" and dep.gpu_layers is not None:
-        hw = Hardware(**{**{f: getattr(hw, f) for f in hw.__slots__},
-                         "host_resident_fraction": 1 - min(dep.gpu_layers, tab.num_layers) / tab.num_layers})
+    hw = offload_hardware(hw, dep, tab)
     inp, out = float(workload.input_tokens), float(workload.output_tokens)
     cached = inp * workload.prefix_cache_hit_fraction
     context = int(inp + out)
@@ -264,6 +308,16 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         unc *= FALLBACK_UNCERTAINTY_FACTOR  # no measured row with offload or speculative decoding in the fit
     if not cal.exact:
         assumptions.append("perf.assume_fallback")
+    if cal.rows == 0:
+        unc *= NO_ROWS_UNCERTAINTY_FACTOR
+        assumptions.append("speedmodel.assume_no_rows")
+    if dep.engine_version:
+        covered = version_covered(dep.engine_version, cal.versions)
+        if covered is None:
+            assumptions.append("speedmodel.assume_version_unknown")
+        elif not covered:
+            unc *= FALLBACK_UNCERTAINTY_FACTOR
+            assumptions.append("speedmodel.assume_version_outside")
     terms = {"weights_read_s": step.weights_read_s, "gemm_compute_s": step.gemm_compute_s,
              "kv_read_s": step.kv_read_s, "attention_compute_s": step.attention_compute_s, "comm_s": step.comm_s,
              "host_s": step.host_s, "overhead_s": step.overhead_s}
@@ -277,7 +331,17 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         bottleneck=bottleneck, bottleneck_term=term, bottleneck_fraction=frac, decode_step_s=step.total_s,
         decode_step_terms_s=terms, weight_format=fmt, kv_dtype=kv_dtype, calibration=cal.id, calibration_exact=cal.exact,
         uncertainty_fraction=min(unc, 0.9), assumptions=tuple(assumptions),
+        decode_step_operations=_operation_shares(step), prefill_operations=_operation_shares(alone),
+        calibration_rows=cal.rows,
+        calibration_versions=cal.versions, engine_version=dep.engine_version,
     )
+
+
+def _operation_shares(step: StepTime) -> tuple[OperationShare, ...]:
+    total = step.total_s or 1.0
+    # model_construct: the values are computed here, not user input (the planner calls this thousands of times).
+    return tuple(OperationShare.model_construct(name=op.name, time_s=op.time_s, bound=op.bound,
+                                                share_fraction=op.time_s / total) for op in step.operations)
 
 
 def _solve_little(tab, hw, p, fmt, rate: float, inp: float, out: float, cached: float, spec: int, accept: float,

@@ -1,66 +1,57 @@
-"""Step time: roofline with fitted efficiencies, MoE expert touch, communication and fixed overheads (DESIGN §6).
+"""Step time: the sum of the operators of one forward pass plus communication and fixed costs (DESIGN §6).
 
 One engine step processes ``new_tokens`` tokens (decode: one per sequence; prefill: a chunk of a prompt) for
-``num_seqs`` sequences on one model replica. Its time on the most loaded GPU is
+``num_seqs`` sequences on one model replica. Its time on the most loaded GPU is the sum of the operations
+(:mod:`gpuplan.perf.operations`, one module per kind), each at min(roofline, fitted efficiency):
 
-    t = max(W / (BW · η_mem · f_fmt), F_gemm / (P · η_comp(M) · g_fmt))          weights vs matmuls
-      + max(KV / (BW · η_mem), F_attn / (P16 · η_comp(heads per GPU)))         KV reads vs attention math
-      + t_comm (TP all-reduce, EP all-to-all, PP p2p) + t_host (weights in host RAM)
-      + step_overhead + layer_overhead · layers + seq_overhead · sequences
+    dense GEMMs     max(W_dense / (BW · η_mem · f_fmt), F_dense / (P · η_comp(T) · g_fmt))
+    MoE experts     max(W_touched / (BW · η_mem · f_fmt), F_expert / (P · η_comp(T·k/touched) · g_fmt))
+    attention       max(KV / (BW · η_mem), F_attn / (P16 · η_comp(M_attn)))      (+ V3.2 indexer; top-k keys)
+    element-wise    norms, residuals, activations, sampling: bytes / (BW · η_mem)
+    communication   TP all-reduce, EP all-to-all, PP p2p
+    host            experts or layers in host RAM (CPU bandwidth and AVX-512/AMX compute)
+    overhead        step_overhead + layer_overhead · layers + seq_overhead · sequences
 
-with η_comp(M) = η_max · M / (M + M½), M = tokens per GEMM (for a routed expert: the tokens sent to it, T · k / touched).
-Pipeline parallelism: each sequence still passes every layer once per token,
-so a token's latency is the whole-model time on one TP group plus (PP − 1) p2p hops; PP only divides memory.
+with η_comp(M) = η_max · M / (M + M½), M = rows per GEMM. Pipeline parallelism: each sequence still passes every
+layer once per token, so a token's latency is the whole-model time on one TP group plus (PP − 1) p2p hops; PP only
+divides memory.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gpuplan.perf.calibration import CalibrationParams
+from gpuplan.perf.operations import OpTime
+from gpuplan.perf.operations.attention import attention_op, sparse_key_fraction
+from gpuplan.perf.operations.communication import (
+    all_to_all_s,
+    ep_all_to_all_op,
+    pp_send_op,
+    ring_allreduce_s,
+    tp_allreduce_op,
+)
+from gpuplan.perf.operations.elementwise import elementwise_op, sampling_op
+from gpuplan.perf.operations.gemm import gemm_efficiency_fraction, gemm_op
+from gpuplan.perf.operations.host import host_experts_op, host_layers_op
+from gpuplan.perf.operations.moe import expected_experts_touched, moe_op
+from gpuplan.perf.operations.overhead import overhead_op
 from gpuplan.perf.tables import ModelTable
 
 MAX_MEM_EFFICIENCY_FRACTION = 0.95  # no kernel streams memory faster than this share of the vendor peak
+# More queries per sequence than this in one step = a prefill chunk (speculative decoding verifies a few tokens).
+PREFILL_QUERIES_PER_SEQ = 16
 ACTIVATION_BYTES = 2  # bf16 activations on the wire (TP all-reduce, EP dispatch/combine, PP p2p)
 
+__all__ = ["ACTIVATION_BYTES", "Hardware", "StepTime", "all_to_all_s", "decode_step", "expected_experts_touched",
+           "gemm_efficiency_fraction", "pipeline_bubble_fraction", "prefill_time", "ring_allreduce_s", "step_time"]
 
-def expected_experts_touched(num_experts: int, top_k: int, num_tokens: float) -> float:
-    """Expected distinct experts a step touches in one MoE layer: E · (1 − (1 − k/E)^T).
-
-    Each of T tokens picks k of E experts; with uniform routing an expert stays untouched with probability
-    (1 − k/E)^T (DESIGN §6; uniform routing is an assumption — real routers are skewed, touching fewer).
-    """
-    if num_experts <= 0 or top_k <= 0 or num_tokens <= 0:
-        return 0.0
-    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** num_tokens)
-
-
-def gemm_efficiency_fraction(m_tokens: float, eta_max: float, half_m_tokens: float) -> float:
-    """η_comp(M) = η_max · M / (M + M½): a GEMM with M rows reaches half its best efficiency at M = M½."""
-    if m_tokens <= 0:
-        return 0.0
-    return eta_max * m_tokens / (m_tokens + half_m_tokens)
-
-
-def ring_allreduce_s(message_bytes: float, num_ranks: int, link_bytes_per_s: float, latency_s: float) -> float:
-    """Ring all-reduce: 2(n−1)/n · M / bw + 2(n−1) · α (Patarasuk & Yuan 2009; NCCL ring algorithm).
-
-    Reduce-scatter then all-gather, each n−1 steps moving M/n bytes; α is the per-step latency, which dominates the
-    small messages of decode.
-    """
-    if num_ranks <= 1:
-        return 0.0
-    n = num_ranks
-    return 2 * (n - 1) / n * message_bytes / link_bytes_per_s + 2 * (n - 1) * latency_s
-
-
-def all_to_all_s(bytes_per_rank: float, num_ranks: int, link_bytes_per_s: float, latency_s: float) -> float:
-    """All-to-all: each rank sends (n−1)/n of its ``bytes_per_rank`` to the others: (n−1)/n · B / bw + (n−1) · α."""
-    if num_ranks <= 1:
-        return 0.0
-    n = num_ranks
-    return (n - 1) / n * bytes_per_rank / link_bytes_per_s + (n - 1) * latency_s
+# Which aggregate term (StepTime field / ServingEstimate.bottleneck_term) an operation's time belongs to.
+_TERM = {("dense_gemm", "memory"): "weights", ("dense_gemm", "compute"): "compute",
+         ("moe_experts", "memory"): "weights", ("moe_experts", "compute"): "compute",
+         ("attention", "memory"): "kv", ("attention", "compute"): "attention"}
 
 
 def pipeline_bubble_fraction(stages: int, microbatches: int) -> float:
@@ -86,11 +77,15 @@ class Hardware:
     host_bytes_per_s: float = 0.0
     host_resident_fraction: float = 0.0   # share of the (non-expert) weights in host RAM (llama.cpp -ngl)
     host_experts: bool = False            # routed experts in host RAM (KTransformers, --n-cpu-moe)
+    host_flops_per_s: float = 0.0         # host CPU peak for the experts' compute (0 = not stated: memory only)
+    host_expert_fraction: float = 1.0     # share of the MoE layers whose experts are on the host (--n-cpu-moe N)
+    tp_spans_nodes: bool = False          # the TP group crosses nodes (its all-reduce hops through the NIC)
+    ep_spans_nodes: bool = False          # the EP group crosses nodes
 
 
-@dataclass(frozen=True, slots=True)
-class StepTime:
-    """Seconds of one step by term; ``total_s`` is their combination (module docstring)."""
+class StepTime(NamedTuple):
+    """Seconds of one step by term; ``total_s`` is the sum of ``operations`` (module docstring). A named tuple:
+    immutable and cheap to build (the planner computes thousands of steps)."""
 
     weights_read_s: float
     gemm_compute_s: float
@@ -100,16 +95,19 @@ class StepTime:
     host_s: float
     overhead_s: float
     total_s: float
+    operations: tuple[OpTime, ...] = ()
 
     def dominant(self) -> tuple[str, float]:
         """(term, fraction of total) of the largest contributor: 'weights', 'kv', 'compute', 'attention', ..."""
-        w = max(self.weights_read_s, self.gemm_compute_s)
-        a = max(self.kv_read_s, self.attention_compute_s)
-        parts = {
-            "weights" if self.weights_read_s >= self.gemm_compute_s else "compute": w,
-            "kv" if self.kv_read_s >= self.attention_compute_s else "attention": a,
-            "communication": self.comm_s, "host": self.host_s, "overhead": self.overhead_s,
-        }
+        parts: dict[str, float] = {}
+        for op in self.operations:
+            term = _TERM.get((op.name, op.bound))
+            if term is None:
+                term = {"communication": "communication", "overhead": "overhead", "host_memory": "host",
+                        "host_compute": "host"}.get(op.bound, "elementwise")
+            parts[term] = parts.get(term, 0.0) + op.time_s
+        if not parts:
+            return "overhead", 0.0
         key = max(parts, key=lambda k: parts[k])
         return key, (parts[key] / self.total_s if self.total_s > 0 else 0.0)
 
@@ -124,62 +122,106 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
     """
     eta_mem = cal.mem_efficiency_fraction
     bw = hw.memory_bandwidth_bytes_per_s
-    # MoE: distinct experts touched per pass; with DP-attention the MoE layers still see every rank's tokens.
+    eta_max, half_m = cal.compute_efficiency_fraction, cal.compute_half_m_tokens
+    eta_w = min(eta_mem * cal.mem_factor(weight_format, tab.family), MAX_MEM_EFFICIENCY_FRACTION)
+    w_rate = bw * eta_w / weight_passes          # weights are read once per pass
+    peak = hw.gemm_flops_per_s * cal.compute_factor(weight_format, tab.family)
     tokens_per_pass = new_tokens / max(weight_passes, 1.0)
-    touched = expected_experts_touched(tab.num_experts, tab.top_k, tokens_per_pass)
-    expert_bytes = tab.num_moe_layers * touched * tab.experts_per_gpu_fraction * tab.expert_bytes_per_gpu
+    ops: list[OpTime] = []
+
+    # Dense GEMMs (attention projections, dense MLPs, shared experts, head); layers on the host stream from there.
     dense_bytes = tab.dense_bytes_per_gpu
-    host_s = 0.0
-    if hw.host_experts and expert_bytes:
-        host_s += weight_passes * expert_bytes / max(hw.host_bytes_per_s * eta_mem, 1.0)
-        expert_bytes = 0.0
-    if hw.host_resident_fraction > 0:
-        host_bytes = dense_bytes * hw.host_resident_fraction
-        host_s += weight_passes * host_bytes / max(hw.host_bytes_per_s * eta_mem, 1.0)
-        dense_bytes -= host_bytes
-    eta_w = min(eta_mem * cal.mem_factor(weight_format), MAX_MEM_EFFICIENCY_FRACTION)
-    weights_read_s = weight_passes * (dense_bytes + expert_bytes) / (bw * eta_w)
+    host_layer_bytes = dense_bytes * hw.host_resident_fraction if hw.host_resident_fraction > 0 else 0.0
+    ops.append(gemm_op("dense_gemm", weight_bytes=dense_bytes - host_layer_bytes,
+                       flops=new_tokens * tab.gemm_flops_per_token / hw.tp, m_tokens=tokens_per_pass,
+                       bytes_per_s=w_rate, flops_per_s=peak, eta_max=eta_max, half_m_tokens=half_m))
+    host_mem_rate = hw.host_bytes_per_s * cal.host_mem_efficiency_fraction / weight_passes
+    if host_layer_bytes:
+        ops.append(host_layers_op(weight_bytes=host_layer_bytes, host_bytes_per_s=host_mem_rate))
 
-    tp_dense = hw.tp
-    tp_expert = hw.ep if hw.ep > 1 else hw.tp
-    eta_c = gemm_efficiency_fraction(tokens_per_pass, cal.compute_efficiency_fraction, cal.compute_half_m_tokens)
-    peak = hw.gemm_flops_per_s * cal.compute_factor(weight_format)
-    gemm_compute_s = new_tokens * tab.gemm_flops_per_token / tp_dense / (peak * max(eta_c, 1e-6))
-    if tab.expert_flops_per_token:
-        # Each touched expert multiplies only the tokens routed to it: M = T · k / touched rows per expert GEMM.
-        m_expert = tokens_per_pass * tab.top_k / max(touched, 1e-9)
-        eta_e = gemm_efficiency_fraction(m_expert, cal.compute_efficiency_fraction, cal.compute_half_m_tokens)
-        gemm_compute_s += new_tokens * tab.expert_flops_per_token / tp_expert / (peak * max(eta_e, 1e-6))
+    # Routed experts: distinct experts touched per pass; with DP-attention the MoE layers see every rank's tokens.
+    if tab.num_moe_layers and tab.num_experts:
+        touched = expected_experts_touched(tab.num_experts, tab.top_k, tokens_per_pass)
+        expert_bytes = tab.num_moe_layers * touched * tab.experts_per_gpu_fraction * tab.expert_bytes_per_gpu
+        tp_expert = hw.ep if hw.ep > 1 else hw.tp
+        expert_flops = new_tokens * tab.expert_flops_per_token / tp_expert
+        on_host = hw.host_expert_fraction if hw.host_experts else 0.0
+        if on_host:
+            host_peak = hw.host_flops_per_s * cal.host_compute_efficiency_fraction
+            ops.append(host_experts_op(expert_bytes=expert_bytes * on_host, flops=expert_flops * on_host,
+                                       host_bytes_per_s=host_mem_rate, host_flops_per_s=host_peak))
+        if on_host < 1.0:
+            ops.append(moe_op(expert_bytes=expert_bytes * (1 - on_host), flops=expert_flops * (1 - on_host),
+                              tokens=tokens_per_pass, top_k=tab.top_k, touched=touched, bytes_per_s=w_rate,
+                              flops_per_s=peak, eta_max=eta_max, half_m_tokens=half_m))
 
+    # Attention: KV read vs score/value math; V3.2 reads only the top-k keys after its indexer scores them all.
     att_group = max(1, hw.tp // hw.dp_attention)  # GPUs sharing one sequence's attention heads
     share = 1.0 / hw.dp_attention                 # sequences whose KV one GPU reads
+    keys_per_query = attention_pairs / max(new_tokens, 1e-9)
+    frac = sparse_key_fraction(keys_per_query, tab.sparse_topk_tokens)
     kv_bytes = kv_tokens_read * share * tab.kv_bytes_per_context_token_per_gpu
-    kv_read_s = kv_bytes / (bw * eta_mem)
     heads_per_gpu = max(1.0, tab.num_heads / att_group)
-    attn_m = heads_per_gpu * max(1.0, new_tokens / max(num_seqs, 1.0)) if tab.is_mla else new_tokens
-    eta_a = gemm_efficiency_fraction(attn_m, cal.compute_efficiency_fraction, cal.compute_half_m_tokens)
-    attn_flops = attention_pairs * share * tab.attention_flops_per_context_token / att_group
-    attention_compute_s = attn_flops / (hw.attention_flops_per_s * max(eta_a, 1e-6))
+    queries_per_seq = new_tokens / max(num_seqs, 1.0)
+    # MLA decodes absorbed (all heads of a GPU share the latent: M = heads × queries); a prefill chunk runs un-absorbed.
+    prefill = tab.is_mla and queries_per_seq > PREFILL_QUERIES_PER_SEQ
+    attn_m = heads_per_gpu * max(1.0, queries_per_seq) if tab.is_mla and not prefill else new_tokens
+    per_pair = (tab.attention_flops_per_context_token_prefill or tab.attention_flops_per_context_token) if prefill \
+        else tab.attention_flops_per_context_token
+    ops.append(attention_op(
+        kv_bytes=kv_bytes * frac, flops=attention_pairs * share * frac * per_pair / att_group, m_rows=attn_m, bytes_per_s=bw * eta_mem, flops_per_s=hw.attention_flops_per_s, eta_max=eta_max,
+        half_m_tokens=half_m, indexer_kv_bytes=kv_tokens_read * share * tab.indexer_kv_bytes_per_context_token_per_gpu,
+        indexer_flops=attention_pairs * share * tab.indexer_flops_per_context_token / att_group))
 
-    comm_s = 0.0
+    # Element-wise kernels and sampling.
+    if tab.elementwise_bytes_per_token:
+        ops.append(elementwise_op(bytes_per_token=tab.elementwise_bytes_per_token * weight_passes,
+                                  tokens=tokens_per_pass * share, bytes_per_s=bw * eta_mem,
+                                  hidden_bytes_per_token=tab.hidden_size * ACTIVATION_BYTES))
+    if tab.vocab_size:
+        ops.append(sampling_op(vocab_size=tab.vocab_size, num_seqs=num_seqs * share, bytes_per_s=bw * eta_mem))
+
+    # Communication.
     layers = tab.num_layers
+    alpha = cal.allreduce_latency_s
     if hw.tp > 1:
         msg = tokens_per_pass * share * tab.hidden_size * ACTIVATION_BYTES
-        comm_s += weight_passes * 2 * layers * ring_allreduce_s(msg, att_group, hw.intra_node_bytes_per_s,
-                                                                cal.allreduce_latency_s)
+        ops.append(tp_allreduce_op(message_bytes=msg, ranks=att_group, calls=weight_passes * 2 * layers,
+                                   link_bytes_per_s=hw.intra_node_bytes_per_s,
+                                   latency_s=cal.internode_latency_s if hw.tp_spans_nodes else alpha))
     if hw.ep > 1 and tab.num_moe_layers:
         sent = tokens_per_pass * share * tab.top_k * tab.hidden_size * ACTIVATION_BYTES
-        comm_s += weight_passes * 2 * tab.num_moe_layers * all_to_all_s(sent, hw.ep, hw.ep_link_bytes_per_s,
-                                                                        cal.allreduce_latency_s)
+        ops.append(ep_all_to_all_op(bytes_per_rank=sent, ranks=hw.ep, calls=weight_passes * 2 * tab.num_moe_layers,
+                                    link_bytes_per_s=hw.ep_link_bytes_per_s,
+                                    latency_s=cal.internode_latency_s if hw.ep_spans_nodes else alpha))
     if hw.pp > 1:
-        msg = tokens_per_pass * tab.hidden_size * ACTIVATION_BYTES
-        comm_s += weight_passes * (hw.pp - 1) * (msg / hw.intra_node_bytes_per_s + cal.allreduce_latency_s)
+        ops.append(pp_send_op(message_bytes=tokens_per_pass * tab.hidden_size * ACTIVATION_BYTES,
+                              hops=weight_passes * (hw.pp - 1), link_bytes_per_s=hw.intra_node_bytes_per_s,
+                              latency_s=alpha))
 
-    overhead_s = weight_passes * (cal.step_overhead_s + cal.layer_overhead_s * layers) + cal.seq_overhead_s * num_seqs
-    total = (max(weights_read_s, gemm_compute_s) + max(kv_read_s, attention_compute_s) + comm_s + host_s
-             + overhead_s)
-    return StepTime(weights_read_s, gemm_compute_s, kv_read_s, attention_compute_s, comm_s, host_s, overhead_s,
-                    total)
+    ops.append(overhead_op(passes=weight_passes, layers=layers, num_seqs=num_seqs,
+                           step_overhead_s=cal.step_overhead_s, layer_overhead_s=cal.layer_overhead_s,
+                           seq_overhead_s=cal.seq_overhead_s))
+    return _combine(ops)
+
+
+def _combine(ops: list[OpTime]) -> StepTime:
+    weights = compute = kv = attn = comm = host = overhead = total = 0.0
+    for op in ops:
+        total += op.time_s
+        if op.name in ("dense_gemm", "moe_experts"):
+            weights += op.memory_s
+            compute += op.compute_s
+        elif op.name == "attention":
+            kv += op.memory_s
+            attn += op.compute_s
+        elif op.bound == "communication":
+            comm += op.time_s
+        elif op.name.startswith("host_"):
+            host += op.time_s
+        else:
+            overhead += op.time_s
+    return StepTime(weights, compute, kv, attn, comm, host, overhead, total, tuple(ops))
 
 
 def decode_step(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_format: str, *, batch: float,

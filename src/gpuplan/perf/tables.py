@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from gpuplan.memory.kv import KV_BITS, kv_layout
+from gpuplan.memory.kv import INDEXER_SCALE_BYTES, KV_BITS, kv_layout
 from gpuplan.memory.shard import shard_weights
 from gpuplan.memory.weights import CACHE_CLEARERS, entry, model_tensor_bytes
 
@@ -48,6 +48,44 @@ class ModelTable:
     kv_window_tokens: int
     is_mla: bool
     num_heads: int
+    attention_flops_per_context_token_prefill: float = 0.0   # MLA prefill runs un-absorbed (MHA over decompressed KV)
+    family: str = ""                             # catalog family (the calibration cell's model-family key)
+    vocab_size: int = 0                          # sampling reads vocab_size fp32 logits per sequence
+    elementwise_bytes_per_token: float = 0.0     # norms, residuals, activations per token, whole model, one GPU
+    sparse_topk_tokens: int = 0                  # DeepSeek-V3.2 DSA: keys the main attention reads per query
+    indexer_kv_bytes_per_context_token_per_gpu: float = 0.0   # V3.2 lightning-indexer key cache per context token
+    indexer_flops_per_context_token: float = 0.0              # indexer scores per query per context token
+
+
+# Element-wise bytes per token per layer, in units of hidden_size × 2 bytes (bf16): two RMSNorms (read + write: 4),
+# two residual adds (read 2 + write 1 each: 6), rotary and activation traffic folded in at ~10 more (SwiGLU reads
+# gate and up and writes their product, ≈ 3 × intermediate ≈ 8–10 × hidden for the usual 2.7–3.5 × widths).
+ELEMENTWISE_HIDDEN_PASSES = 20
+
+
+def _indexer(arch) -> tuple[int, float, float]:
+    """(top-k keys, indexer key-cache bytes per context token per layer summed, indexer FLOPs per pair summed)."""
+    topk = 0
+    kv_bytes = flops = 0.0
+    for att in arch.attention:
+        if att.kind == "mla" and att.indexer_heads:
+            topk = att.indexer_topk or 0
+            kv_bytes += (att.indexer_head_dim or 0) * 1 + INDEXER_SCALE_BYTES
+            flops += 2 * att.indexer_heads * (att.indexer_head_dim or 0)
+    return topk, kv_bytes, flops
+
+
+def _prefill_attention_flops_per_context_token(arch) -> float:
+    """Prefill: MLA is computed un-absorbed, as MHA over the decompressed keys and values (vLLM's and SGLang's MLA
+    prefill path; DeepSeek-V2 §2.1.2): 2 · heads · (qk_nope + rope + v_head_dim) per pair per layer. GQA as decode."""
+    total = 0.0
+    for att in arch.attention:
+        if att.kind == "mla":
+            qk = (att.qk_nope_head_dim or 0) + (att.qk_rope_head_dim or 0)
+            total += 2 * att.num_heads * (qk + (att.v_head_dim or 0))
+        else:
+            total += 4 * att.num_heads * att.head_dim
+    return total
 
 
 def _attention_flops_per_context_token(arch) -> float:
@@ -98,6 +136,8 @@ def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, e
     kv_dtype_eff = kv_dtype if kv_dtype in KV_BITS else "bf16"
     layout = kv_layout(arch, kv_dtype_eff, tp=max(1, tp // dp_attention), per_gpu=True)
     att0 = arch.attention[0]
+    topk, indexer_bytes, indexer_flops = _indexer(arch)
+    main_kv = layout.bytes_per_token - indexer_bytes
     return ModelTable(
         num_layers=arch.num_layers, hidden_size=arch.hidden_size,
         dense_bytes_per_gpu=float(dense), attention_bytes_per_gpu=float(attn), expert_bytes_per_gpu=expert_per_gpu,
@@ -106,10 +146,14 @@ def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, e
         whole_weights_bytes=float(sum(n for _, n in rows)),
         gemm_flops_per_token=2.0 * matmul_params, expert_flops_per_token=2.0 * expert_params,
         attention_flops_per_context_token=_attention_flops_per_context_token(arch),
-        kv_bytes_per_context_token_per_gpu=layout.bytes_per_token,
+        attention_flops_per_context_token_prefill=_prefill_attention_flops_per_context_token(arch),
+        kv_bytes_per_context_token_per_gpu=main_kv,
         kv_window_bytes_per_token_per_gpu=layout.window_bytes_per_token,
         kv_window_tokens=layout.window_tokens,
-        is_mla=att0.kind == "mla", num_heads=att0.num_heads,
+        is_mla=att0.kind == "mla", num_heads=att0.num_heads, vocab_size=arch.vocab_size, family=model.family,
+        elementwise_bytes_per_token=float(ELEMENTWISE_HIDDEN_PASSES * arch.hidden_size * 2 * arch.num_layers),
+        sparse_topk_tokens=topk, indexer_kv_bytes_per_context_token_per_gpu=indexer_bytes,
+        indexer_flops_per_context_token=indexer_flops,
     )
 
 

@@ -24,6 +24,8 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet
 REQUIRED_COLUMNS = ("id", "task", "model", "weight_format", "gpu", "gpu_count", "engine", "batch", "input_tokens",
                     "output_tokens", "metric", "value")
 SPEED_METRICS = ("decode_tokens_per_s", "prefill_tokens_per_s", "output_tokens_per_s")
+# Every speed or latency metric (the per-engine and per-family tables group these).
+TIMING_METRICS = SPEED_METRICS + ("ttft_s", "itl_s")
 HELDOUT_RULE = ("A row is held out when the integer in its id (M137 → 137) is divisible by 4: every fourth id, "
                 "independent of file order, never used by scripts/fit_calibration.py.")
 MAX_ROWS = 100_000
@@ -49,6 +51,8 @@ class DatasetRow(BaseModel):
     metric: str
     value: float
     source_id: str | None = None
+    host: str | None = None              # host catalog id (CPU+GPU hybrid rows)
+    engine_version: str | None = None    # as the source states it ("0.5.6.post2", "b7315", "vllm-ascend 0.9.1")
     dataset: str = ""
 
 
@@ -66,6 +70,11 @@ class RowResult(BaseModel):
     ape_fraction: float | None
     heldout: bool
     reason: str | None = None  # why it was not predicted
+    task: str = ""
+    engine_version: str | None = None
+    family: str = "unknown"    # model family group (model_family): deepseek-mla-moe, moe, dense
+    aic_predicted: float | None = None     # AIConfigurator's value (gpuplan[measured]) where it has data
+    aic_ape_fraction: float | None = None
 
 
 class MetricSummary(BaseModel):
@@ -75,6 +84,18 @@ class MetricSummary(BaseModel):
     predicted: int
     median_ape_fraction: float | None
     p90_ape_fraction: float | None
+
+
+class MeasuredComparison(BaseModel):
+    """gpuplan and AIConfigurator side by side, on the rows AIConfigurator covers (gpuplan[measured])."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: int                                   # rows both predicted
+    gpuplan_median_ape_fraction: float | None
+    aic_median_ape_fraction: float | None
+    gpuplan_heldout_median_ape_fraction: float | None
+    aic_heldout_median_ape_fraction: float | None
 
 
 class ValidationReport(BaseModel):
@@ -93,6 +114,10 @@ class ValidationReport(BaseModel):
     heldout_speed: MetricSummary
     fitted: MetricSummary
     heldout_rule: str
+    by_engine: dict[str, MetricSummary] = {}          # "sglang 0.5.3": speed rows of that engine and version
+    by_family: dict[str, MetricSummary] = {}          # speed rows per model family
+    heldout_by_family: dict[str, MetricSummary] = {}  # held-out speed rows per model family ("moe serving" too)
+    measured: MeasuredComparison | None = None        # present when aiconfigurator-core is installed
     worst: tuple[RowResult, ...]
     unpredicted: tuple[RowResult, ...]
     rows: tuple[RowResult, ...]
@@ -141,18 +166,30 @@ def parse_dataset(text: str, where: str) -> tuple[DatasetRow, ...]:
             weight_format=(raw.get("weight_format") or "").strip(), kv_dtype=(raw.get("kv_dtype") or "").strip() or None,
             gpu=(raw.get("gpu") or "").strip() or None,
             gpu_count=_opt_int(raw.get("gpu_count"), "gpu_count", rid, where) or 1,
-            engine=(raw.get("engine") or "").strip(),
+            engine=_runtime(raw),
             tensor_parallel_size=_opt_int(raw.get("tensor_parallel_size"), "tensor_parallel_size", rid, where),
             batch=(raw.get("batch") or "").strip() or None,
             input_tokens=_opt_int(raw.get("input_tokens"), "input_tokens", rid, where),
             output_tokens=_opt_int(raw.get("output_tokens"), "output_tokens", rid, where),
             metric=(raw.get("metric") or "").strip(), value=value,
             source_id=(raw.get("source_id") or "").strip() or None, dataset=where,
+            host=(raw.get("host") or "").strip().lower() or None,
+            engine_version=(raw.get("engine_version") or "").strip() or None,
         ))
     return tuple(out)
 
 
 MAX_DATASET_BYTES = 64 * 2**20
+
+
+def _runtime(raw: dict) -> str:
+    """The engine a row ran on: a version that names its own runtime wins over the engine column
+    (public-2 writes vLLM-Ascend as engine "vllm", engine_version "vllm-ascend 0.9.1")."""
+    engine = (raw.get("engine") or "").strip()
+    version = (raw.get("engine_version") or "").strip().split()
+    if engine == "vllm" and version and version[0] == "vllm-ascend":
+        return "vllm-ascend"
+    return engine
 
 
 def load_dataset(path: str | Path) -> tuple[DatasetRow, ...]:
@@ -181,6 +218,31 @@ def summarize(results: Iterable[RowResult]) -> MetricSummary:
                          p90_ape_fraction=percentile(apes, 90))
 
 
+def model_family(model_ref: str) -> str:
+    """The family group a dataset model reports under: ``deepseek-mla-moe`` (MLA + routed experts: DeepSeek-V2/V3/R1,
+    Kimi-K2), ``moe`` (other routed-expert models), ``dense``; ``unknown`` when the model is not in the catalog."""
+    from gpuplan.perf.predict import find_model
+
+    try:
+        arch = find_model(model_ref).arch
+    except GpuplanError:
+        return "unknown"
+    if arch.num_experts:
+        return "deepseek-mla-moe" if arch.attention[0].kind == "mla" else "moe"
+    return "dense"
+
+
+def engine_label(engine: str, version: str | None) -> str:
+    """'sglang 0.5.3'; a version that names its own runtime stays as stated ('vllm-ascend 0.9.1');
+    'sglang (version not stated)'."""
+    if not version:
+        return f"{engine} (version not stated)"
+    first = version.split()[0]
+    if " " in version and not first[0].isdigit():
+        return version
+    return f"{engine} {version}"
+
+
 def predict_row(row: DatasetRow, calibration: Calibration | CalibrationSet | None = None) -> float:
     """The model's value for ``row``'s metric; raises GpuplanError (with the reason) when it cannot say."""
     from gpuplan.perf.predict import predict_value
@@ -188,9 +250,33 @@ def predict_row(row: DatasetRow, calibration: Calibration | CalibrationSet | Non
     return predict_value(row, calibration)
 
 
+def _compare_measured(results: list[RowResult], rows: Sequence[DatasetRow]) -> tuple[list[RowResult],
+                                                                                   MeasuredComparison]:
+    """AIConfigurator's value beside gpuplan's for every row it covers (perf.measured)."""
+    from gpuplan.perf.measured import measured_value
+
+    out = []
+    for res, row in zip(results, rows, strict=True):
+        mv = measured_value(row)
+        if mv.value is not None and mv.value > 0:
+            res = res.model_copy(update={"aic_predicted": mv.value,
+                                         "aic_ape_fraction": abs(mv.value - row.value) / row.value})
+        out.append(res)
+    both = [r for r in out if r.aic_ape_fraction is not None and r.ape_fraction is not None]
+    held = [r for r in both if r.heldout]
+    return out, MeasuredComparison(
+        rows=len(both), gpuplan_median_ape_fraction=percentile([r.ape_fraction for r in both], 50),
+        aic_median_ape_fraction=percentile([r.aic_ape_fraction for r in both], 50),
+        gpuplan_heldout_median_ape_fraction=percentile([r.ape_fraction for r in held], 50),
+        aic_heldout_median_ape_fraction=percentile([r.aic_ape_fraction for r in held], 50))
+
+
 def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | CalibrationSet | None = None,
-                  worst: int = 10) -> ValidationReport:
-    """Predict every row and summarize the errors per metric, overall, held-out and fitted."""
+                  worst: int = 10, measured: bool | None = None) -> ValidationReport:
+    """Predict every row and summarize the errors per metric, overall, held-out and fitted.
+
+    ``measured``: also ask AIConfigurator (gpuplan[measured]) for the rows it covers; default: when installed.
+    """
     results = []
     for row in rows:
         predicted = reason = ape = None
@@ -201,9 +287,27 @@ def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | Calibra
             reason = str(exc)
         results.append(RowResult(id=row.id, dataset=row.dataset, metric=row.metric, model=row.model, gpu=row.gpu,
                                  engine=row.engine, measured=row.value, predicted=predicted, ape_fraction=ape,
-                                 heldout=is_heldout(row.id), reason=reason))
+                                 heldout=is_heldout(row.id), reason=reason, task=row.task,
+                                 engine_version=row.engine_version, family=model_family(row.model)))
+    comparison = None
+    if measured is None:
+        from gpuplan.perf.measured import measured_available
+
+        measured = measured_available()
+    if measured:
+        results, comparison = _compare_measured(results, rows)
     by_metric = {m: summarize(r for r in results if r.metric == m) for m in sorted({r.metric for r in results})}
     overall = summarize(results)
+    speed = [r for r in results if r.metric in TIMING_METRICS]
+    by_engine = {k: summarize(r for r in speed if engine_label(r.engine, r.engine_version) == k)
+                 for k in sorted({engine_label(r.engine, r.engine_version) for r in speed})}
+    families = sorted({r.family for r in speed})
+    by_family = {f: summarize(r for r in speed if r.family == f) for f in families}
+    held = [r for r in speed if r.heldout]
+    heldout_by_family = {f: summarize(r for r in held if r.family == f) for f in families}
+    moe_serving = [r for r in held if r.family != "dense" and r.task == "serving"]
+    if moe_serving:
+        heldout_by_family["moe serving (all MoE families)"] = summarize(moe_serving)
     ranked = sorted((r for r in results if r.ape_fraction is not None), key=lambda r: -(r.ape_fraction or 0))
     return ValidationReport(
         datasets=tuple(dict.fromkeys(r.dataset for r in rows)), rows_total=overall.rows,
@@ -211,7 +315,8 @@ def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | Calibra
         median_ape_fraction=overall.median_ape_fraction, p90_ape_fraction=overall.p90_ape_fraction,
         by_metric=by_metric, heldout=summarize(r for r in results if r.heldout),
         heldout_speed=summarize(r for r in results if r.heldout and r.metric in SPEED_METRICS),
-        fitted=summarize(r for r in results if not r.heldout), heldout_rule=HELDOUT_RULE,
+        fitted=summarize(r for r in results if not r.heldout), heldout_rule=HELDOUT_RULE, by_engine=by_engine,
+        by_family=by_family, heldout_by_family=heldout_by_family, measured=comparison,
         worst=tuple(ranked[:worst]), unpredicted=tuple(r for r in results if r.predicted is None),
         rows=tuple(results),
     )

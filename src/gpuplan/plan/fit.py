@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, list_models
+from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, get_model, list_models
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError
 from gpuplan.memory import size_inference
@@ -80,7 +80,9 @@ def _speed_class(tps: float | None) -> str:
 
 
 def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, host: HostSpec | None = None,
-                family: str | None = None, context_tokens: int = 4096) -> tuple[FitRow, ...]:
+                family: str | None = None, context_tokens: int = 4096,
+                models: tuple[str, ...] = ()) -> tuple[FitRow, ...]:
+    """Every catalog model (or only ``models``: catalog ids, or imported ones the catalog resolves) that runs here."""
     gpu = get_gpu(gpu_id)
     if family is not None:
         families = sorted({m.family for m in list_models()})
@@ -90,7 +92,7 @@ def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, h
             raise InvalidInputError("models.unknown_family", given=family, allowed=", ".join(families))
         family = family.lower()
     rows: list[FitRow] = []
-    for model in list_models():
+    for model in (tuple(get_model(m) for m in models) if models else list_models()):
         if family and model.family != family:
             continue
         row = _fit_one(model, gpu, gpu_count, ram_bytes, host, context_tokens)

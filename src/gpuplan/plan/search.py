@@ -1,7 +1,8 @@
 """Plan search (DESIGN §8): enumerate → feasible? → estimate → price → rank, with the reasons for every rejection.
 
-Deterministic: candidates are enumerated in catalog order and ties break on (objective, GPU count, GPU id, engine,
-format). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
+Deterministic: candidates are enumerated in catalog order and ties break on (objective, higher throughput, lower
+TPOT and TTFT, GPU count, GPU id, engine, format). Budgets fail closed: an unknown price never passes a budget and, when
+ranking by cost, every priced candidate comes before every unpriced one (``cost.priced``, ``cost.missing``). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
 second.
 """
 
@@ -36,7 +37,7 @@ from gpuplan.planfile import (
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 
 OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
-SERVING_ENGINES = ("vllm", "sglang", "llama.cpp")
+SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "trtllm", "vllm-ascend")
 GPUS_PER_NODE_CHOICES = (1, 2, 4, 8)
 PRESETS: dict[str, dict] = {
     # A developer with one consumer GPU: one user, llama.cpp/GGUF allowed, consumer and workstation cards.
@@ -78,6 +79,25 @@ class PlanRequest(BaseModel):
     years: float = Field(3, gt=0, le=20)
     top: int = Field(10, ge=1, le=200)
     training: TrainingJob | None = None
+    # Money (issue 12): the display currency, the purchase market (None: "china" street prices for CNY plans, else
+    # "new"), the busy share of the time for cost per token, and the electricity tariff (None: the currency's default).
+    currency: str = "USD"
+    market: str | None = None
+    utilization_fraction: float = Field(0.5, gt=0, le=1)
+    electricity_region: str | None = None
+
+    @property
+    def purchase(self) -> str:
+        return self.market or ("china" if self.currency == "CNY" else "new")
+    # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
+    have: tuple[str, ...] = ()
+    gpu_count: int | None = Field(None, ge=1, le=4096)  # --gpus: only shapes with exactly this many GPUs
+
+    @property
+    def capacity_mode(self) -> bool:
+        """No --users and no --rate but an SLO: find the most users each candidate serves within it."""
+        return self.task == "serve" and self.users is None and self.rate_per_s is None and bool(
+            self.ttft_s or self.tpot_s)
 
 
 @dataclass
@@ -144,7 +164,11 @@ def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
         return [(1, 1)]
     shapes = [(1, n) for n in GPUS_PER_NODE_CHOICES if n <= req.max_gpus]
     if gpu.gpu_class == "datacenter":
-        shapes += [(nodes, 8) for nodes in range(2, req.max_nodes + 1) if nodes * 8 <= req.max_gpus]
+        most = max(req.max_nodes, math.ceil((req.gpu_count or 0) / 8))
+        shapes += [(nodes, 8) for nodes in range(2, most + 1)
+                   if nodes * 8 <= max(req.max_gpus, req.gpu_count or 0)]
+    if req.gpu_count:
+        shapes = [(n, g) for n, g in shapes if n * g == req.gpu_count]
     return shapes
 
 
@@ -157,9 +181,17 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_vendor"
     if gpu.vendor == "nvidia" and fmt.min_compute_capability and (gpu.compute_capability or 0) < fmt.min_compute_capability:
         return "format_cc"
-    if engine in ("vllm", "sglang") and gpu.vendor not in ("nvidia", "amd"):
+    if gpu.vendor not in _engine_vendors(engine):
         return "engine_vendor"
     return None
+
+
+def _engine_vendors(engine: str) -> tuple[str, ...]:
+    """The accelerator vendors an engine runs on (engines.toml ``vendors``: vLLM/SGLang CUDA and ROCm builds,
+    TensorRT-LLM NVIDIA only, vLLM-Ascend and MindIE Huawei only, llama.cpp also Apple)."""
+    from gpuplan.memory.engines import engine_facts
+
+    return tuple(engine_facts(engine).get("vendors", ()))
 
 
 def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> list[tuple[int, int, int, int, bool]]:
@@ -172,6 +204,18 @@ def _layouts(model: ModelEntry, gpus_per_node: int, nodes: int, engine: str) -> 
     if engine in ("llama.cpp", "ollama"):
         return [(1, gpus_per_node, 1, 1, False)] if nodes == 1 else []
     heads = arch.num_attention_heads
+    if engine == "trtllm":
+        # trtllm-serve runs one model instance over the node's GPUs (--tp_size, --ep_size; no replica flag); MoE models
+        # get EP over the TP ranks, MLA models also attention DP (enable_attention_dp), as in TensorRT-LLM's
+        # DeepSeek-R1 deployment guide.
+        if nodes > 1 or heads % gpus_per_node:
+            return []
+        experts = arch.num_experts
+        ep = gpus_per_node if experts and experts % gpus_per_node == 0 else 1
+        out_t = [(gpus_per_node, 1, 1, ep, False)]
+        if arch.attention_kind == "mla" and gpus_per_node > 1:
+            out_t.append((gpus_per_node, 1, gpus_per_node, ep, True))
+        return out_t
     out = []
     for tp in (1, 2, 4, 8):
         if tp > gpus_per_node or heads % tp or gpus_per_node % tp:
@@ -193,6 +237,13 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     started = time.perf_counter()
     if req.objective not in OBJECTIVES:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
+    if req.have:
+        from gpuplan.plan.owned import search_owned
+
+        return search_owned(req, prices, calibration)
+    if req.gpu_count and req.gpu_count not in GPUS_PER_NODE_CHOICES and req.gpu_count % 8:
+        raise InvalidInputError("capacity.bad_gpu_count", given=req.gpu_count,
+                                allowed=", ".join(map(str, GPUS_PER_NODE_CHOICES)))
     model = get_model(req.model)
     if req.task != "serve":
         return _search_training(req, model, prices, started, calibration)
@@ -207,6 +258,12 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     kept: list[Candidate] = []
     considered = 0
     from gpuplan.perf import estimate_serving
+    from gpuplan.plan.capacity import (
+        capacity_result,
+        disaggregated_candidates,
+        rank_by_capacity,
+        with_capacity,
+    )
 
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
@@ -226,33 +283,60 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         if engine in ("llama.cpp", "ollama") and not req.engines and (
                                 users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
                             continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
+                        if engine == "trtllm" and nodes > 1:
+                            continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
                             rejects.add(reason, -1, "")
                             continue
+                        est_fn = partial(estimate_serving, calibration=calibration)
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
-                                             users, workload, context, req, rejects, prices,
-                                             partial(estimate_serving, calibration=calibration))
+                                             users, workload, context, req, rejects, prices, est_fn)
+                            if cand is not None and req.capacity_mode:
+                                cand = with_capacity(model, cand, workload, req, est_fn)
                             if cand is not None:
                                 kept.append(cand)
-    ranked = _rank(kept, req.objective)[: req.top]
+                        if req.capacity_mode and engine == "sglang" and nodes >= 2:
+                            for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices, rejects):
+                                considered += 1
+                                kept.append(pd)
+    ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
-    ranked = [c.model_copy(update={"cost": _price(get_gpu(c.gpu), c.gpu_count, c.nodes, c.perf.output_tokens_per_s or 0.0,
-                                                  c.perf.input_tokens_per_s or 0.0, req, prices)}) for c in ranked]
+    native = native_format(model)
+    native_fits = any(c.weight_format == native for c in kept)
+    ranked = [_with_bom(c, model, req, prices, native_fits) for c in ranked]
     pareto = _pareto(ranked)
-    assumptions = [t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
-                   t("plan.assume_years", years=req.years)]
+    assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
+                   t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
+                   t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)]
+    capacity = capacity_result(ranked[0]) if req.capacity_mode and ranked else None
     return PlanFile(
         gpuplan_version=__version__, created=date.today().isoformat(),
         model=_plan_model(model), task="serve", workload=workload,
-        slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective,
+        slo=Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), objective=req.objective, currency=req.currency,
         candidates=tuple(ranked), pareto=tuple(pareto),
         rejections=rejects.as_list(), assumptions=tuple(assumptions),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
+        capacity=capacity,
     )
+
+
+def _money_assumptions(req: PlanRequest, prices) -> list[str]:
+    """The money assumptions in words: utilization, electricity tariff, exchange rate."""
+    from gpuplan.cost.model import default_region
+
+    book = prices or default_prices()
+    out = [t("money.note_utilization", util_pct=round(req.utilization_fraction * 100), util=f"{req.utilization_fraction:g}")]
+    region = req.electricity_region or default_region(book, req.currency)
+    if region:
+        out.append(t("money.note_electricity", region=region))
+    if book.usd_to_cny is not None:
+        out.append(t("money.exchange_line", currency=req.currency, rate=f"{book.usd_to_cny.value:g}",
+                     date=book.usd_to_cny.date, source=book.usd_to_cny.source))
+    return out
 
 
 def _whole_weights_bytes(model: ModelEntry, fmt: str) -> int | None:
@@ -321,9 +405,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     in_tps = (est.input_tokens_per_s or 0) * replicas
     base = _base_cost(gpu, count, nodes, req, prices)
     cost = base[0]
-    if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
-        rejects.add("budget", -cost.capex_usd / req.budget_usd,
-                    partial(t, "plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}", budget=f"{req.budget_usd:,.0f}"))
+    if req.budget_usd and _over_budget(cost, req, rejects, label):
         return None
     engine_args = _engine_args(dep, mem, per_replica_users)
     return Candidate(
@@ -347,11 +429,45 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
             max_concurrency=(mem.max_concurrency or 0) * (replicas if not dpa else 1), concurrency=users,
             bottleneck=est.bottleneck, calibration=est.calibration,
             uncertainty_fraction=getattr(est, "uncertainty_fraction", None),
+            calibration_rows=getattr(est, "calibration_rows", None),
         ),
         cost=cost,
         # per-token ranking: owned cost per year over output tokens/s is proportional to $/Mtok (same workload split)
         score=(base[1] / out_tps) if (req.objective == "per_token" and base[1] and out_tps) else None,
     )
+
+
+def _over_budget(cost: CostSummary, req: PlanRequest, rejects: _Rejects, label: str) -> bool:
+    """Budgets fail closed: an unknown capex never passes (rejected as 'price_unknown', naming what is missing);
+    a known one passes when it is within the budget. Amounts in the rejection are in the plan's currency."""
+    from gpuplan.cost.summary import in_currency
+
+    budget = req.budget_usd or 0.0
+    if cost.capex_usd is None:
+        missing = ", ".join(t(f"money.missing_{m}") for m in cost.missing) or t("money.missing_gpu")
+        rejects.add("price_unknown", -1e18, partial(t, "money.near_unpriced", cand=label, missing=missing))
+        return True
+    if cost.capex_usd <= budget:
+        return False
+    rate = cost.exchange_rate.cny_per_usd if cost.exchange_rate else None
+    rejects.add("budget", -cost.capex_usd / budget, partial(
+        t, "money.near_budget", cand=label, cost=fmt_money(in_currency(cost.capex_usd, req.currency, rate), req.currency),
+        budget=fmt_money(in_currency(budget, req.currency, rate), req.currency)))
+    return True
+
+
+def fmt_money(value: float | None, currency: str) -> str:
+    """'$1,234', '¥8,765', '$0.432', '¥2.10'; '—' when unknown: enough digits that a cost is never shown as 0."""
+    if value is None:
+        return "—"
+    sign = "¥" if currency == "CNY" else "$"
+    if abs(value) >= 100:
+        return f"{sign}{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{sign}{value:,.2f}"
+    if value == 0:
+        return f"{sign}0"
+    return f"{sign}{value:.3g}"
 
 
 def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
@@ -378,20 +494,80 @@ def _engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
             args["--ep-size"] = dep.expert_parallel_size
         if mem.kv_dtype.startswith("fp8"):
             args["--kv-cache-dtype"] = "fp8_e4m3"
+    elif dep.engine == "vllm-ascend":
+        from gpuplan.artifacts.ascend import vllm_ascend_args
+
+        args = vllm_ascend_args(dep, mem, max_seqs)
     elif dep.engine in ("llama.cpp", "ollama"):
         args = {"--ctx-size": mem.context_tokens * max_seqs, "--parallel": max_seqs, "--n-gpu-layers": 999}
+    elif dep.engine == "trtllm":
+        args = _trtllm_args(dep, mem, max_seqs)
+    return args
+
+
+#: The token budget per iteration the memory model assumed for TensorRT-LLM's activations (memory.inference).
+TRTLLM_MAX_NUM_TOKENS = 8192
+
+
+def _trtllm_args(dep: Deployment, mem, max_seqs: int) -> dict:
+    """trtllm-serve flags (TensorRT-LLM docs, commands/trtllm-serve: --tp_size, --pp_size, --ep_size,
+    --max_batch_size, --max_num_tokens, --max_seq_len, --kv_cache_free_gpu_memory_fraction) and the YAML keys of its
+    --config file (enable_attention_dp, kv_cache_config.dtype); shared/reference/ecosystem.md §1.7."""
+    args: dict = {"--backend": "pytorch", "--tp_size": dep.tensor_parallel_size,
+                  "--pp_size": dep.pipeline_parallel_size, "--max_batch_size": max_seqs,
+                  "--max_num_tokens": dep.max_num_batched_tokens or TRTLLM_MAX_NUM_TOKENS,
+                  "--max_seq_len": mem.context_tokens,
+                  "--kv_cache_free_gpu_memory_fraction": mem.engine_args["kv_cache_free_gpu_memory_fraction"]}
+    if dep.expert_parallel_size > 1:
+        args["--ep_size"] = dep.expert_parallel_size
+    if dep.enable_dp_attention:
+        args["enable_attention_dp"] = True
+    if mem.kv_dtype.startswith("fp8"):
+        args["kv_cache_config"] = {"dtype": "fp8"}
     return args
 
 
 def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, req: PlanRequest,
            prices) -> CostSummary:
     """Money of a candidate through the cost model (prices dated and sourced; unknown prices stay unknown)."""
-    from gpuplan.cost import CostInputs, cost_of, to_cost_summary
+    from gpuplan.cost import cost_of, to_cost_summary
 
-    res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts,
-                             years=req.years, output_tokens_per_s=out_tps or None,
-                             input_tokens_per_s=in_tps or None), prices or default_prices())
+    res = cost_of(_cost_inputs(gpu, count, nodes, req, out_tps or None, in_tps or None), prices or default_prices())
     return to_cost_summary(res)
+
+
+def _cost_inputs(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, out_tps: float | None = None,
+                 in_tps: float | None = None):
+    from gpuplan.cost import CostInputs
+
+    return CostInputs(gpu_id=gpu.id, gpu_class=gpu.gpu_class, gpu_count=count, nodes=nodes,
+                      gpu_tdp_watts=gpu.tdp_watts, years=req.years,
+                      output_tokens_per_s=out_tps, input_tokens_per_s=in_tps,
+                      utilization_fraction=req.utilization_fraction, currency=req.currency, purchase=req.purchase,
+                      electricity_region=req.electricity_region)
+
+
+def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices, native_fits: bool = True) -> Candidate:
+    """The candidate priced exactly (with its throughput) and its bill of materials, in the plan's currency."""
+    from gpuplan.cost import cost_of
+    from gpuplan.cost.bom import BomInputs, bill_of_materials
+    from gpuplan.cost.summary import to_cost_summary
+
+    gpu = get_gpu(c.gpu)
+    book = prices or default_prices()
+    res = cost_of(_cost_inputs(gpu, c.gpu_count, c.nodes, req, c.perf.output_tokens_per_s or None,
+                               c.perf.input_tokens_per_s or None), book)
+    whole = _whole_weights_bytes(model, c.weight_format) if c.weight_format else None
+    bom = bill_of_materials(res, BomInputs(gpu_name=gpu.name, gpu_tdp_watts=gpu.tdp_watts,
+                                           gpus_per_node=c.gpus_per_node, checkpoint_bytes=whole,
+                                           host_bytes_per_node=c.memory.host_bytes), book)
+    notes = c.notes
+    native = native_format(model)
+    if req.budget_usd and c.weight_format != native and (get_format(c.weight_format).bits_per_weight or 16) < \
+            (get_format(native).bits_per_weight or 16):
+        notes = (*notes, t("money.note_quantized" if native_fits else "money.note_quantized_budget",
+                           fmt=c.weight_format, native=native))
+    return c.model_copy(update={"cost": to_cost_summary(res), "bill_of_materials": bom, "notes": notes})
 
 
 _BASE_COSTS: dict = {}
@@ -400,13 +576,13 @@ _BASE_COSTS: dict = {}
 def _base_cost(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -> tuple[CostSummary, float | None]:
     """Capex/TCO/cloud of a hardware shape, without throughput (the same for every layout on it): cached per search
     shape. Returns the summary and the owned cost per year (for per-token ranking)."""
-    from gpuplan.cost import CostInputs, cost_of, to_cost_summary
+    from gpuplan.cost import cost_of, to_cost_summary
 
-    key = (gpu.id, count, nodes, req.years, id(prices))
+    key = (gpu.id, count, nodes, req.years, id(prices), req.currency, req.purchase, req.electricity_region,
+           req.utilization_fraction)
     hit = _BASE_COSTS.get(key)
     if hit is None:
-        res = cost_of(CostInputs(gpu_id=gpu.id, gpu_count=count, nodes=nodes, gpu_tdp_watts=gpu.tdp_watts,
-                                 years=req.years), prices or default_prices())
+        res = cost_of(_cost_inputs(gpu, count, nodes, req), prices or default_prices())
         hit = (to_cost_summary(res), res.owned_usd_per_year)
         if len(_BASE_COSTS) > 20000:
             _BASE_COSTS.clear()
@@ -435,10 +611,21 @@ def _objective_value(c: Candidate, objective: str) -> float:
 
 
 def _rank(cands: Sequence[Candidate], objective: str) -> list[Candidate]:
-    """Sort by the objective; ties by fewer GPUs, then GPU id, engine and format (documented, deterministic)."""
+    """Sort by the objective; for cost objectives every priced candidate comes before every unpriced one (fail
+    closed). Ties break by higher throughput, then lower TPOT and TTFT, then fewer GPUs, GPU id, engine and format
+    (documented, deterministic)."""
     scored = [c.model_copy(update={"score": _objective_value(c, objective)}) for c in cands]
-    scored.sort(key=lambda c: (c.score if c.score is not None else math.inf, c.gpu_count, c.gpu, c.engine,
-                               c.weight_format, c.tensor_parallel_size))
+    by_cost = objective != "throughput"
+
+    def key(c: Candidate) -> tuple:
+        p = c.perf
+        unpriced = by_cost and c.cost.capex_usd is None
+        return (unpriced, c.score if c.score is not None else math.inf,
+                -(p.output_tokens_per_s or p.train_tokens_per_s or 0.0),
+                p.tpot_s if p.tpot_s is not None else math.inf, p.ttft_s if p.ttft_s is not None else math.inf,
+                c.gpu_count, c.gpu, c.engine, c.weight_format, c.tensor_parallel_size)
+
+    scored.sort(key=key)
     # Drop exact duplicates of (gpu, count, engine, format) keeping the best layout.
     seen: set = set()
     out = []
@@ -518,10 +705,7 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
                         except GpuplanError:
                             pass
                     cost = _price(gpu, count, nodes, 0.0, 0.0, req, prices)
-                    if req.budget_usd and cost.capex_usd is not None and cost.capex_usd > req.budget_usd:
-                        rejects.add("budget", -cost.capex_usd / req.budget_usd,
-                                    partial(t, "plan.near_budget", cand=label, cost=f"{cost.capex_usd:,.0f}",
-                                      budget=f"{req.budget_usd:,.0f}"))
+                    if req.budget_usd and _over_budget(cost, req, rejects, label):
                         continue
                     kept.append(Candidate(
                         gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node,
@@ -545,7 +729,8 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
         gpuplan_version=__version__, created=date.today().isoformat(), model=_plan_model(model), task=job.task,
         training=(job.model_copy(update={"zero_stage": ranked[0].engine_args["zero_stage"],
                                          "recompute": ranked[0].engine_args["recompute"]}) if ranked else job),
-        objective=objective, candidates=tuple(ranked[: req.top]), pareto=(),
+        objective=objective, currency=req.currency, candidates=tuple(ranked[: req.top]), pareto=(),
         rejections=rejects.as_list(), assumptions=(t("memory.assume_training"),),
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
+

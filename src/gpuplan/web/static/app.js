@@ -64,12 +64,43 @@ function toCurrency(usd) {
   if (currency() === "CNY") return state.usdToCny ? usd * state.usdToCny : null;
   return usd;
 }
-function fmtMoney(usd, small = false) {
-  const v = toCurrency(usd);
-  if (v === null) return "—";
-  const sign = currency() === "CNY" ? "¥" : "$";
-  return sign + fmtNum(v, small && Math.abs(v) < 100 ? 2 : 0);
+// Amounts as the API priced them: the candidate's cost block carries capex, tco, ... in its own currency (with the
+// dated rate); plans from before that carry USD only and are converted here.
+const USD_FIELD = { capex: "capex_usd", tco: "tco_usd", opex_per_year: "opex_usd_per_year", cloud_per_hour: "cloud_usd_per_hour",
+  per_million_output_tokens: "usd_per_million_output_tokens", per_million_input_tokens: "usd_per_million_input_tokens" };
+function costValue(cost, field) {
+  if (!cost) return null;
+  if (cost.currency === currency() && cost.priced !== null && cost.priced !== undefined) return cost[field];
+  return toCurrency(cost[USD_FIELD[field]]);
 }
+function fmtAmount(v) {
+  if (v === null || v === undefined || !isFinite(v)) return "—";
+  const sign = currency() === "CNY" ? "¥" : "$";
+  const a = Math.abs(v);
+  if (a >= 100) return sign + fmtNum(v);
+  if (a >= 1 || v === 0) return sign + fmtNum(v, 2);
+  return sign + Number(v).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-US", { maximumSignificantDigits: 3 });
+}
+function fmtCost(cost, field) { return fmtAmount(costValue(cost, field)); }
+
+function renderBom(c) {
+  const items = c.bill_of_materials || [];
+  if (!items.length) return null;
+  const cols = ["kind", "item", "qty", "unit_price", "total", "rule"];
+  const head = el("thead", {}, [el("tr", {}, cols.map((k) => el("th", { scope: "col", text: t(`money.col_${k}`) })))]);
+  const rows = items.map((i) => {
+    const inc = i.included_in ? t("money.included", { item: t(`money.kind_${i.included_in}`) }) : null;
+    return el("tr", {}, [
+      el("td", { text: t(`money.kind_${i.kind}`) }), el("td", { text: i.description }),
+      el("td", { class: "num", text: `${fmtNum(i.quantity, i.quantity % 1 ? 2 : 0)}${i.unit === "pcs" ? "" : " " + (state.msgs[`money.unit_${i.unit}`] ? t(`money.unit_${i.unit}`) : i.unit)}` }),
+      el("td", { class: "num", text: inc || fmtAmount(i.unit_price) }), el("td", { class: "num", text: inc || fmtAmount(i.total) }),
+      el("td", { text: i.rule })]);
+  });
+  return el("div", { class: "table-wrap", id: "bom" }, [
+    el("h3", { text: t("money.bom_title", { rank: state.selected + 1, hardware: hardwareOf(c) }) }),
+    el("table", {}, [head, el("tbody", {}, rows)])]);
+}
+
 function fmtCompact(v) {
   const a = Math.abs(v);
   if (a >= 1e9) return `${fmtNum(v / 1e9, 1)}G`;
@@ -251,8 +282,8 @@ function renderSummary() {
     [t("web.fact_tpot"), fmtMs(p.tpot_s, 1)],
     [t("web.fact_throughput"), `${fmtNum(p.output_tokens_per_s)} tok/s`],
     [t("web.fact_capacity"), t("web.fact_capacity_value", { n: fmtNum(c.memory.max_concurrency) })],
-    [t("web.fact_capex"), fmtMoney(c.cost.capex_usd)],
-    [t("web.fact_tco", { years: c.cost.years }), fmtMoney(c.cost.tco_usd)],
+    [t("web.fact_capex"), c.cost.priced === false ? t("money.unpriced_row", { missing: (c.cost.missing || []).map((m) => t(`money.missing_${m}`)).join(", ") }) : fmtCost(c.cost, "capex")],
+    [t("web.fact_tco", { years: c.cost.years }), fmtCost(c.cost, "tco")],
   ];
   const users = plan.workload.concurrency || "—";
   box.replaceChildren(
@@ -260,6 +291,9 @@ function renderSummary() {
     el("dl", { class: "facts" }, facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
   );
   if (p.bottleneck) box.append(el("p", { class: "hint", text: t("plan.why", { bottleneck: t(`plan.bottleneck_${p.bottleneck}`) }) }));
+  for (const note of c.notes || []) box.append(el("p", { class: "hint", text: note }));
+  const bom = renderBom(c);
+  if (bom) box.append(bom);
 }
 
 function renderCandidates() {
@@ -274,8 +308,8 @@ function renderCandidates() {
       el("td", { text: layoutOf(c) }),
       el("td", { text: `${fmtNum(c.memory.per_gpu_total_bytes / GIB, 1)}/${fmtNum(c.memory.capacity_bytes / GIB, 0)}` }),
       el("td", { text: fmtMs(c.perf.ttft_s) }), el("td", { text: fmtMs(c.perf.tpot_s, 1) }),
-      el("td", { text: fmtNum(c.perf.output_tokens_per_s) }), el("td", { text: fmtMoney(c.cost.capex_usd) }),
-      el("td", { text: fmtMoney(c.cost.tco_usd) }), el("td", { text: fmtMoney(c.cost.usd_per_million_output_tokens, true) }),
+      el("td", { text: fmtNum(c.perf.output_tokens_per_s) }), el("td", { text: c.cost.priced === false ? "—" : fmtCost(c.cost, "capex") }),
+      el("td", { text: fmtCost(c.cost, "tco") }), el("td", { text: fmtCost(c.cost, "per_million_output_tokens") }),
     ]);
     const pick = () => { state.selected = i; renderResults(); };
     tr.addEventListener("click", pick);

@@ -1,0 +1,45 @@
+"""Attention by kind: MHA/GQA, MLA absorbed (FlashMLA), DeepSeek-V3.2 sparse attention with its lightning indexer.
+
+Time = max(KV bytes read / (BW · η_mem), score + value FLOPs / (P16 · η_comp(M))).
+
+* MHA/GQA: FLOPs 4 · heads · head_dim per (query, key) pair per layer; KV read = the cache of the context; M = tokens.
+* MLA absorbed (DeepSeek-V2 §2.1.2, arXiv:2405.04434; FlashMLA decodes this way): scores and values over the latent
+  (2 · heads · (2 · kv_lora_rank + rope) per pair per layer); all heads of one GPU share the latent, so one decode
+  query is a GEMM with M = heads on this GPU × query tokens per sequence (FlashMLA's 64-head tiles).
+* DeepSeek-V3.2 DSA (DeepSeek-V3.2-Exp report): the lightning indexer scores every context token (2 · index heads ·
+  index_head_dim FLOPs per pair, its fp8 key cache read in full), then MLA attends only the top-k
+  (``index_topk`` = 2048) selected tokens: the main KV read and FLOPs are capped at k keys per query.
+"""
+
+from __future__ import annotations
+
+from gpuplan.perf.operations import OpTime, roofline
+from gpuplan.perf.operations.gemm import gemm_efficiency_fraction
+
+
+def sparse_key_fraction(keys_per_query: float, topk_tokens: int) -> float:
+    """Share of the context the main attention reads: min(1, top-k / keys per query); 1 for dense attention."""
+    if topk_tokens <= 0 or keys_per_query <= topk_tokens:
+        return 1.0
+    return topk_tokens / keys_per_query
+
+
+def attention_op(*, kv_bytes: float, flops: float, m_rows: float, bytes_per_s: float, flops_per_s: float,
+                 eta_max: float, half_m_tokens: float, indexer_kv_bytes: float = 0.0,
+                 indexer_flops: float = 0.0) -> OpTime:
+    """Attention of all layers on one GPU (module docstring); the indexer's reads and FLOPs are added in."""
+    eta = gemm_efficiency_fraction(m_rows, eta_max, half_m_tokens)
+    memory_s = (kv_bytes + indexer_kv_bytes) / bytes_per_s if bytes_per_s > 0 else 0.0
+    total_flops = flops + indexer_flops
+    compute_s = total_flops / (flops_per_s * max(eta, 1e-6)) if total_flops else 0.0
+    return roofline("attention", memory_s, compute_s)
+
+
+def attention_kind(is_mla: bool, sparse_topk_tokens: int) -> str:
+    """'gqa', 'mla' or 'mla-sparse' (V3.2 DSA): the name the breakdown shows."""
+    if not is_mla:
+        return "gqa"
+    return "mla-sparse" if sparse_topk_tokens else "mla"
+
+
+__all__ = ["OpTime", "attention_kind", "attention_op", "sparse_key_fraction"]
