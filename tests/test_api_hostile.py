@@ -72,12 +72,12 @@ def test_idle_connections_do_not_lock_out_others(server):
     socks = _idle_sockets(base, 100) + _idle_sockets(base, 20, partial=True)
     try:
         headers = {"Authorization": "Bearer t0ken"}
-        t0 = time.monotonic()
-        r = httpx.get(base + "/api/v1/health", headers=headers, timeout=5)
+        # The client's own timeout is the bound ("answer within a second", with slack for a loaded test machine);
+        # before the fix these requests got 503 at once.
+        r = httpx.get(base + "/api/v1/health", headers=headers, timeout=3)
         assert r.status_code == 200
-        r = httpx.post(base + "/api/v1/size", json=SIZE_BODY, headers=headers, timeout=5)
+        r = httpx.post(base + "/api/v1/size", json=SIZE_BODY, headers=headers, timeout=3)
         assert r.status_code == 200, r.text
-        assert time.monotonic() - t0 < 5
     except BaseException:
         for s in socks:
             s.close()
@@ -125,15 +125,13 @@ def test_plan_slots_do_not_starve_size(server):
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             plans = [asyncio.create_task(client.post("/api/v1/plan", json=plan_body)) for _ in range(4)]
             await asyncio.sleep(0.3)
-            t0 = time.monotonic()
-            size = await client.post("/api/v1/size", json=SIZE_BODY)
-            waited = time.monotonic() - t0
+            # Bounded by the request's own timeout: /size must not wait for the plan slot.
+            size = await client.post("/api/v1/size", json=SIZE_BODY, timeout=10)
             await asyncio.gather(*plans, return_exceptions=True)
-            return size, waited
+            return size
 
-    size, waited = asyncio.run(mixed())
+    size = asyncio.run(mixed())
     assert size.status_code == 200, size.text
-    assert waited < 10
 
 
 def test_host_header_checked_on_tokenless_localhost_server(server):

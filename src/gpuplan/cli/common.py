@@ -80,6 +80,8 @@ def guard(fn):
         except Exception as exc:
             from pydantic import ValidationError
 
+            if isinstance(exc, ValueError) and "null byte" in str(exc):  # a path with NUL (os functions refuse it)
+                fail(t("safety.nul_in_path", path="…"))
             if not isinstance(exc, ValidationError):
                 raise
             from gpuplan.cli.sentences import validation_sentence
