@@ -185,6 +185,8 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "engine_vendor"
     if engine == "vllm-ascend" and gpu.vendor != "huawei":
         return "engine_vendor"
+    if engine == "trtllm" and gpu.vendor != "nvidia":
+        return "engine_vendor"  # TensorRT-LLM runs on NVIDIA GPUs only (engines.toml vendors)
     return None
 
 
