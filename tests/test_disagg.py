@@ -347,7 +347,7 @@ def test_capacity_candidates_carry_memory_at_capacity():
     per_replica = cap.capacity_users // max(cap.data_parallel_size, 1)
     assert cap.capacity_users > 1
     assert cap.memory.kv_cache_bytes > one.per_gpu.kv_cache_bytes
-    assert cap.engine_args["--max-num-seqs"] == per_replica
+    assert cap.engine_args["--max-num-seqs"] == per_replica == cap.max_num_seqs
 
 
 def test_band_covers_the_measured_misses():

@@ -131,7 +131,7 @@ def with_capacity(model: ModelEntry, cand: Candidate, workload: Workload, req: P
             args[flag] = users
     memory = _memory_at(model, cand, users)
     return cand.model_copy(update={"perf": perf, "capacity_users": total, "capacity_limit": limit,
-                                   "engine_args": args, "memory": memory})
+                                   "engine_args": args, "memory": memory, "max_num_seqs": users})
 
 
 def _memory_at(model: ModelEntry, cand: Candidate, users_per_replica: int) -> MemorySummary:
