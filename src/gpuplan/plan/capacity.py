@@ -130,6 +130,7 @@ def with_capacity(model: ModelEntry, cand: Candidate, workload: Workload, req: P
         if flag in args:
             args[flag] = users
     memory = _memory_at(model, cand, users)
+    # the sequence limit is the candidate's own field too, so the flags and the field agree (issue 11)
     return cand.model_copy(update={"perf": perf, "capacity_users": total, "capacity_limit": limit,
                                    "engine_args": args, "memory": memory, "max_num_seqs": users})
 
