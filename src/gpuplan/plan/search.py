@@ -249,6 +249,8 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_cc"
     if gpu.vendor not in _engine_vendors(engine):
         return "engine_vendor"
+    if engine == "trtllm" and gpu.vendor != "nvidia":
+        return "engine_vendor"  # TensorRT-LLM runs on NVIDIA GPUs only (engines.toml vendors)
     return None
 
 
