@@ -176,3 +176,42 @@ def test_render_endpoints_refuse_hostile_plans(mutate):
         r = client.post(path, json={"plan": plan, "targets": ["engine"]})
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
         assert "\n" not in r.json()["detail"]
+
+
+def test_real_serve_command_with_100_idle_connections_and_rebinding_host():
+    """'gpuplan serve' as users start it: 100 idle sockets open, /health and /size still answer 200 within a second
+    (the client's timeout); a foreign Host header is refused on the token-less localhost server."""
+    import os
+    import subprocess
+    import sys
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {k: v for k, v in os.environ.items() if k != "GPUPLAN_TOKEN"}
+    proc = subprocess.Popen([sys.executable, "-m", "gpuplan", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    socks: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        httpx.post(base + "/api/v1/size", json=SIZE_BODY, timeout=30)  # warm the catalog caches
+        socks = _idle_sockets(base, 100)
+        assert httpx.get(base + "/api/v1/health", timeout=1).status_code == 200
+        assert httpx.post(base + "/api/v1/size", json=SIZE_BODY, timeout=1).status_code == 200
+        r = httpx.get(base + "/api/v1/health", headers={"Host": "attacker.example"}, timeout=1)
+        assert r.status_code == 403
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        proc.wait(timeout=10)
