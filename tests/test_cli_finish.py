@@ -229,3 +229,11 @@ def test_api_fit_equals_cli_fit_json():
         res = client.post("/api/v1/fit", json={"gpu": "rtx-409O", "ram_gib": 64})
         assert res.status_code == 404 and "rtx-4090" in res.json()["detail"]
         assert client.head("/").status_code == 200
+
+
+def test_no_empty_did_you_mean_for_gpus_or_hub_ids(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for args in (("size", "deepseek-v3", "--gpu", "qqqqqqqqqqqqzz"), ("inspect", "zzqq/xxyyzzqq")):
+        res = run(*args)
+        assert res.exit_code == 2, res.output
+        assert "—?" not in res.output and "Traceback" not in res.output
