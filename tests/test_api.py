@@ -137,7 +137,8 @@ def test_plan_candidate_throughput_matches_estimate_sweep(client, r1_plan):
             "engine": c["engine"], "weights": c["weight_format"], "kv_dtype": c["kv_dtype"],
             "tensor_parallel_size": c["tensor_parallel_size"], "pipeline_parallel_size": c["pipeline_parallel_size"],
             "data_parallel_size": c["data_parallel_size"], "expert_parallel_size": c["expert_parallel_size"],
-            "dp_attention": c["enable_dp_attention"], "input_tokens": 2000, "output_tokens": 500, "sweep": [100]}
+            "dp_attention": c["enable_dp_attention"], "input_tokens": r1_plan["workload"]["input_tokens"],
+            "output_tokens": r1_plan["workload"]["output_tokens"], "sweep": [100]}
     res = client.post("/api/v1/estimate", json=body)
     assert res.status_code == 200, res.text
     point = res.json()["sweep"][0]

@@ -72,12 +72,12 @@ def test_idle_connections_do_not_lock_out_others(server):
     socks = _idle_sockets(base, 100) + _idle_sockets(base, 20, partial=True)
     try:
         headers = {"Authorization": "Bearer t0ken"}
-        t0 = time.monotonic()
-        r = httpx.get(base + "/api/v1/health", headers=headers, timeout=5)
+        # The client's own timeout is the bound ("answer within a second", with slack for a loaded test machine);
+        # before the fix these requests got 503 at once.
+        r = httpx.get(base + "/api/v1/health", headers=headers, timeout=3)
         assert r.status_code == 200
-        r = httpx.post(base + "/api/v1/size", json=SIZE_BODY, headers=headers, timeout=5)
+        r = httpx.post(base + "/api/v1/size", json=SIZE_BODY, headers=headers, timeout=3)
         assert r.status_code == 200, r.text
-        assert time.monotonic() - t0 < 5
     except BaseException:
         for s in socks:
             s.close()
@@ -125,15 +125,13 @@ def test_plan_slots_do_not_starve_size(server):
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             plans = [asyncio.create_task(client.post("/api/v1/plan", json=plan_body)) for _ in range(4)]
             await asyncio.sleep(0.3)
-            t0 = time.monotonic()
-            size = await client.post("/api/v1/size", json=SIZE_BODY)
-            waited = time.monotonic() - t0
+            # Bounded by the request's own timeout: /size must not wait for the plan slot.
+            size = await client.post("/api/v1/size", json=SIZE_BODY, timeout=10)
             await asyncio.gather(*plans, return_exceptions=True)
-            return size, waited
+            return size
 
-    size, waited = asyncio.run(mixed())
+    size = asyncio.run(mixed())
     assert size.status_code == 200, size.text
-    assert waited < 10
 
 
 def test_host_header_checked_on_tokenless_localhost_server(server):
@@ -178,3 +176,42 @@ def test_render_endpoints_refuse_hostile_plans(mutate):
         r = client.post(path, json={"plan": plan, "targets": ["engine"]})
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
         assert "\n" not in r.json()["detail"]
+
+
+def test_real_serve_command_with_100_idle_connections_and_rebinding_host():
+    """'gpuplan serve' as users start it: 100 idle sockets open, /health and /size still answer 200 within a second
+    (the client's timeout); a foreign Host header is refused on the token-less localhost server."""
+    import os
+    import subprocess
+    import sys
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {k: v for k, v in os.environ.items() if k != "GPUPLAN_TOKEN"}
+    proc = subprocess.Popen([sys.executable, "-m", "gpuplan", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    socks: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        httpx.post(base + "/api/v1/size", json=SIZE_BODY, timeout=30)  # warm the catalog caches
+        socks = _idle_sockets(base, 100)
+        assert httpx.get(base + "/api/v1/health", timeout=1).status_code == 200
+        assert httpx.post(base + "/api/v1/size", json=SIZE_BODY, timeout=1).status_code == 200
+        r = httpx.get(base + "/api/v1/health", headers={"Host": "attacker.example"}, timeout=1)
+        assert r.status_code == 403
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        proc.wait(timeout=10)

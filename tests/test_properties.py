@@ -63,6 +63,10 @@ PLAN_OPTIONS = ["--users", "--rate", "--input-tokens", "--output-tokens", "--ttf
 ESTIMATE_OPTIONS = ["--gpus", "--tp", "--pp", "--ep", "--dp", "--engine", "--weights", "--kv-dtype", "--input-tokens",
                     "--output-tokens", "--concurrency", "--rate", "--calibration"]
 FIT_OPTIONS = ["--gpu", "--ram", "--host", "--family", "--context", "--task"]
+COST_OPTIONS = ["--years", "--currency", "--provider", "--term", "--electricity", "--usd-per-kwh", "--cny-per-kwh",
+                "--pue", "--ops-fraction", "--gpu-price-usd", "--gpu-tdp-watts", "--load", "--utilization",
+                "--node-class", "--network", "--candidate"]
+RENDER_OPTIONS = ["--target", "--candidate", "--out"]
 
 
 def run_cli(args: list[str]):
@@ -138,6 +142,46 @@ def test_estimate_and_fit_options(command, data):
 def test_estimate_and_fit_options_slow(command, data):
     option = data.draw(st.sampled_from(ESTIMATE_OPTIONS if command == "estimate" else FIT_OPTIONS))
     _estimate_fit_property(command, option, data.draw(OPTION_VALUE))
+
+
+def _cost_render_property(command: str, option: str, value: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if command == "cost":
+            assert_clean(run_cli(["cost", str(GOOD_PLAN), option, value]))
+            return
+        out = Path(tmp) / "deploy"
+        args = ["render", str(LLAMA_PLAN), option, value] + ([] if option == "--out" else ["--out", str(out)])
+        with _chdir(tmp):
+            result = run_cli(args)
+        assert_clean(result)
+        if result.exit_code != 0:
+            assert list(Path(tmp).iterdir()) == []  # nothing half-written
+
+
+class _chdir:
+    def __init__(self, path: str) -> None:
+        self.path, self.before = path, os.getcwd()
+
+    def __enter__(self):
+        os.chdir(self.path)
+
+    def __exit__(self, *exc):
+        os.chdir(self.before)
+
+
+@FAST
+@given(st.sampled_from(["cost", "render"]), st.data())
+def test_cost_and_render_options(command, data):
+    option = data.draw(st.sampled_from(COST_OPTIONS if command == "cost" else RENDER_OPTIONS))
+    _cost_render_property(command, option, data.draw(OPTION_VALUE))
+
+
+@pytest.mark.slow
+@SLOW
+@given(st.sampled_from(["cost", "render"]), st.data())
+def test_cost_and_render_options_slow(command, data):
+    option = data.draw(st.sampled_from(COST_OPTIONS if command == "cost" else RENDER_OPTIONS))
+    _cost_render_property(command, option, data.draw(OPTION_VALUE))
 
 
 @FAST

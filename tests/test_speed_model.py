@@ -350,3 +350,25 @@ def test_estimate_json_breakdowns_sum_to_their_steps():
     assert sum(o.share_fraction for o in est.prefill_operations) == pytest.approx(1.0)
     # A 4000-token prefill on 8 × H200 is compute-bound in its GEMMs, unlike the decode step.
     assert next(o for o in est.prefill_operations if o.name == "moe_experts").bound == "compute"
+
+
+def test_plan_takes_engine_versions_and_widens_outside_them(tmp_path):
+    """plan --engine sglang==VERSION goes through the same parser as estimate; a version outside the measured range
+    widens every candidate's band."""
+    from typer.testing import CliRunner
+
+    from gpuplan.cli.main import build_app
+    from gpuplan.planfile import PlanFile
+
+    runner = CliRunner()
+    bands = {}
+    for version in ("0.5.6", "0.4.0"):
+        out = tmp_path / f"plan-{version}.yaml"
+        res = runner.invoke(build_app(), ["plan", "deepseek-r1", "--gpu", "h200-sxm", "--engine", f"sglang=={version}",
+                                          "--users", "64", "--input-tokens", "1000", "--output-tokens", "500",
+                                          "--tpot-ms", "100", "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        plan = PlanFile.load(out)
+        bands[version] = plan.candidates[0].perf.uncertainty_fraction
+        assert plan.candidates[0].perf.calibration_rows > 0
+    assert bands["0.4.0"] > bands["0.5.6"]

@@ -301,6 +301,6 @@ class PlanFile(BaseModel):
         from gpuplan.safeio import read_text
 
         p = Path(path)
-        if not p.exists():
+        if "\x00" in str(p) or not p.exists():
             raise InvalidInputError("planfile.missing", path=str(p))
         return cls.from_text(read_text(p, MAX_PLAN_FILE_BYTES), source=str(p))

@@ -37,11 +37,21 @@ MAX_NESTING = 64
 _CHUNK = 1 << 20
 
 
+def check_path(path: str | Path) -> Path:
+    """``path`` as a Path: not empty and without a NUL byte (which no file name can hold)."""
+    text = str(path)
+    if not text.strip():
+        raise InvalidInputError("safety.empty_path")
+    if "\x00" in text:
+        raise InvalidInputError("safety.nul_in_path", path=text.replace("\x00", "\\x00")[:200])
+    return Path(path)
+
+
 # --- reading ------------------------------------------------------------------------------------------------------
 
 def read_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The bytes of regular file ``path``, at most ``max_bytes``; one sentence for anything else."""
-    p = Path(path)
+    p = check_path(path)
     try:
         st = os.stat(p)
     except FileNotFoundError:
@@ -179,9 +189,7 @@ def load_toml(text: str, source: str = "<text>") -> dict[str, Any]:
 def check_target(path: str | Path) -> Path:
     """``path`` as a write target: not empty, its folder exists, and it is absent or a regular file (not a link)."""
     text = str(path)
-    if not text.strip():
-        raise InvalidInputError("safety.empty_path")
-    p = Path(path)
+    p = check_path(path)
     try:
         st = os.lstat(p)
     except FileNotFoundError:
@@ -251,9 +259,7 @@ def write_folder(out: str | Path, files: Iterable[FileToWrite], force: bool = Fa
     no stale file survives). Relative paths must stay inside the folder.
     """
     text = str(out)
-    if not text.strip():
-        raise InvalidInputError("safety.empty_path")
-    target = Path(out)
+    target = check_path(out)
     try:
         st = os.lstat(target)
     except FileNotFoundError:

@@ -12,12 +12,17 @@ from gpuplan.i18n import t
 
 def model_summary(m) -> dict:
     """The JSON contract of ``models --json`` (extend, never rename)."""
+    from gpuplan.catalog.models import default_output_tokens, is_reasoning_model
+
     a = m.arch
     return {
         "id": m.id,
         "name": m.display_name,
         "family": m.family,
         "series": m.series,
+        "release_date": m.release_date,
+        "reasoning": is_reasoning_model(m),
+        "default_output_tokens": default_output_tokens(m),
         "aliases": list(m.aliases),
         "model_type": a.model_type,
         "params_total": a.params_total,
@@ -161,7 +166,11 @@ def build_request(opts: dict):
 
     refuse_empty(opts, {"preset": ("--preset", ", ".join(PRESETS)), "task": ("--task", ", ".join(TASKS)),
                          "objective": ("--objective", ", ".join(OBJECTIVES))})
-    for engine in opts.get("engine") or ():
+    from gpuplan.perf.engine_version import parse_engine_spec
+
+    # ENGINE or ENGINE==VERSION (one parser for estimate, plan and the API); the version reaches every estimate.
+    engine_specs = [parse_engine_spec(engine, ENGINES + TRAINING_ENGINES) for engine in opts.get("engine") or ()]
+    for engine, _ in engine_specs:
         check_choice(engine, ENGINES + TRAINING_ENGINES, "--engine")
     for weights in opts.get("weights") or ():
         from gpuplan.memory.quant import get_format
@@ -194,7 +203,7 @@ def build_request(opts: dict):
         "users": opts.get("users") or base.get("users"),
         "rate_per_s": opts.get("rate"),
         "input_tokens": opts.get("input_tokens") or base.get("input_tokens", 2000),
-        "output_tokens": opts.get("output_tokens") or base.get("output_tokens", 500),
+        "output_tokens": opts.get("output_tokens") or base.get("output_tokens") or _default_output(opts["model"]),
         "ttft_s": opts["ttft_ms"] / 1000 if opts.get("ttft_ms") else base.get("ttft_s"),
         "tpot_s": opts["tpot_ms"] / 1000 if opts.get("tpot_ms") else base.get("tpot_s"),
         "gpus": tuple(opts.get("gpu") or ()), "exclude_gpus": tuple(opts.get("exclude_gpu") or ()),
@@ -202,7 +211,8 @@ def build_request(opts: dict):
         "max_gpus": opts.get("max_gpus") or base.get("max_gpus", 64),
         "max_nodes": opts.get("max_nodes") or base.get("max_nodes", 4),
         "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),
-        "engines": tuple(opts.get("engine") or ()), "weight_formats": tuple(opts.get("weights") or ()),
+        "engines": tuple(e for e, _ in engine_specs), "engine_versions": {e: v for e, v in engine_specs if v},
+        "weight_formats": tuple(opts.get("weights") or ()),
         "quality": opts.get("quality") or base.get("quality", "released"),
         "self_quantize": bool(opts.get("self_quantize")),
         "years": opts.get("years") or 3, "top": opts.get("top") or 10,
@@ -213,8 +223,56 @@ def build_request(opts: dict):
         "gpu_count": opts.get("gpus"),
     }
     if task != "serve":
-        req["training"] = TrainingJob(task="full" if task == "pretrain" else task)
+        dataset = parse_token_count(opts.get("train_tokens"))
+        epochs = float(opts.get("epochs") or 1.0)
+        req["training"] = TrainingJob(task="full" if task == "pretrain" else task,
+                                      tokens_to_train=dataset * epochs if dataset else None)
     return PlanRequest(**req)
+
+
+def _default_output(model_ref: str) -> int:
+    """Per-model default output length (reasoning models think for thousands of tokens before answering)."""
+    from gpuplan.catalog import get_model
+    from gpuplan.catalog.models import CHAT_OUTPUT_TOKENS, default_output_tokens
+    from gpuplan.errors import GpuplanError
+
+    try:
+        return default_output_tokens(get_model(model_ref))
+    except GpuplanError:
+        return CHAT_OUTPUT_TOKENS  # the search names the unknown model in its own sentence
+
+
+_TOKEN_SUFFIXES = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+
+
+def parse_token_count(value) -> float | None:
+    """'14.8T' → 1.48e13, '500M' → 5e8, 2e9 → 2e9; None/'' → None; anything else: one sentence."""
+    from gpuplan.errors import InvalidInputError
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = str(value).strip().upper().replace(",", "").replace("_", "")
+        suffix = text[-1:] if text[-1:] in _TOKEN_SUFFIXES else ""
+        try:
+            number = float(text[: len(text) - len(suffix)]) * _TOKEN_SUFFIXES[suffix]
+        except ValueError:
+            raise InvalidInputError("ux.bad_token_count", given=value) from None
+    if not (0 < number < 1e16):
+        raise InvalidInputError("ux.bad_token_count", given=value)
+    return number
+
+
+def fmt_count(value: float | None) -> str:
+    """1.48e13 → '14.8T', 2e9 → '2B' (token counts)."""
+    if value is None:
+        return "—"
+    for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return f"{value:.4g}"
 
 
 def display_currency(opts: dict) -> str:
@@ -342,3 +400,43 @@ def training_cost_of_plan(plan, candidate, inputs, prices):
         return None
     return training_cost(inputs, tokens, rate, prices)
 
+
+RECOMPUTE_CHOICES = ("auto", "none", "selective", "full")
+
+
+def size_training_auto(entry, job, *, gpu_id: str, gpu_count: int, tp: int, base_format: str | None,
+                       recompute: str = "auto"):
+    """Training memory as ``size`` and the API report it. ``recompute='auto'`` is the planner's rule
+    (plan/search.py): selective recomputation first, full when that does not fit — so size and plan agree."""
+    from gpuplan.memory import size_training
+    from gpuplan.spec import check_choice
+
+    check_choice(recompute, RECOMPUTE_CHOICES, "--recompute")
+    job = job.model_copy(update={"recompute": "selective" if recompute == "auto" else recompute})
+    res = size_training(entry, job, gpu_id=gpu_id, gpu_count=gpu_count, tp=tp, base_format=base_format)
+    if recompute == "auto" and not res.fits:
+        job = job.model_copy(update={"recompute": "full"})
+        res = size_training(entry, job, gpu_id=gpu_id, gpu_count=gpu_count, tp=tp, base_format=base_format)
+    return res
+
+
+def default_host_for_ram(ram_bytes: int | None) -> str:
+    """The host memory class ``fit`` assumes for a RAM size: a desktop up to 192 GiB, a workstation up to 512 GiB,
+    a server beyond."""
+    if ram_bytes is None or ram_bytes <= 192 * 2**30:
+        return "desktop-ddr5-2ch"
+    if ram_bytes <= 512 * 2**30:
+        return "workstation-ddr5-8ch"
+    return "server-ddr5-12ch"
+
+
+def fit_summary(gpu_id: str, count: int, ram_bytes: int | None, host_id: str | None, family: str | None,
+                context: int, models: tuple[str, ...] = (), quality: str = "4bit") -> dict[str, Any]:
+    """The JSON contract of ``fit --json`` (CLI and ``POST /api/v1/fit``)."""
+    from gpuplan.catalog import get_host
+    from gpuplan.plan.fit import fit_machine
+
+    host = get_host(host_id) if host_id else (get_host(default_host_for_ram(ram_bytes)) if ram_bytes else None)
+    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context, models=models, quality=quality)
+    return {"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,
+            "models": [r.model_dump(mode="json") for r in rows]}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from gpuplan import __version__
@@ -99,12 +100,35 @@ def _mount_offline_docs(app: FastAPI, assets: Path) -> None:
     app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
 
 
+@lru_cache(maxsize=1)
+def _page_html(path: Path) -> str:
+    """index.html with its English texts filled in, so the page reads even when ``/messages`` cannot be fetched
+    (the script swaps them for the chosen language)."""
+    import html
+    import json
+    import re
+
+    from gpuplan.api.routes.catalog import PAGE_AREAS
+    from gpuplan.i18n import catalog as message_catalog
+    from gpuplan.i18n import t
+
+    text = path.read_text(encoding="utf-8")
+    english = {k: v for k, v in message_catalog("en").items() if k.startswith(PAGE_AREAS)}
+    data = json.dumps(english, ensure_ascii=False).replace("</", "<\\/")
+    # Data, not code (the CSP allows no inline script): the page's English texts when /messages cannot be reached.
+    text = text.replace("</head>", f'<script type="application/json" id="messages-en">{data}</script>\n</head>', 1)
+    text = re.sub(r'(data-t="([a-z0-9_.]+)"[^>]*>)(</)',
+                  lambda m: m.group(1) + html.escape(t(m.group(2), lang="en")) + m.group(3), text)
+    return re.sub(r'data-t-placeholder="([a-z0-9_.]+)"',
+                  lambda m: f'{m.group(0)} placeholder="{html.escape(t(m.group(1), lang="en"), quote=True)}"', text)
+
+
 def _mount_page(app: FastAPI) -> None:
     root = static_dir()
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> Response:
-        response = FileResponse(root / "index.html", media_type="text/html; charset=utf-8")
+        response = Response(content=_page_html(root / "index.html"), media_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = PAGE_CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"

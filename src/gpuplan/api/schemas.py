@@ -45,11 +45,25 @@ class SizeRequest(_Request):
     engine: str = Field("vllm", min_length=1, max_length=32)
     gpu_memory_utilization: float | None = Field(None, ge=0.05, le=1.0)
     task: str = Field("serve", min_length=1, max_length=16)
+    recompute: str = Field("auto", min_length=1, max_length=16,
+                           description="Activation recomputation: auto (as plan), none, selective or full.")
     zero: int = Field(0, ge=0, le=3)
     offload: str = Field("none", min_length=1, max_length=16)
     seq_len: int = Field(4096, ge=16, le=1_048_576)
     micro_batch_size: int = Field(1, ge=1, le=4096)
     lora_rank: int = Field(16, ge=1, le=4096)
+
+
+class FitRequest(_Request):
+    """``gpuplan fit`` as JSON: what runs on one machine, with CPU offload into its RAM."""
+
+    gpu: Id
+    gpus: int = Field(1, ge=1, le=64)
+    ram_gib: float | None = Field(None, ge=1, le=16384, description="Host RAM in GiB (counts CPU offload).")
+    family: str | None = Field(None, min_length=1, max_length=64)
+    context: int = Field(4096, ge=1, le=10_000_000)
+    quality: Literal["released", "8bit", "4bit", "any"] = Field(
+        "4bit", description="Lowest weight quality allowed (fit defaults to 4bit, the GGUF files people run).")
 
 
 class EstimateRequest(_Request):
@@ -138,6 +152,8 @@ class PlanRequest(_Request):
         None, description="Lowest weight quality allowed (default: released; the personal preset: 4bit).")
     self_quantize: bool = Field(False, description="Allow formats made by a rendered quantization step.")
     task: str | None = Field(None, min_length=1, max_length=16)
+    train_tokens: float | None = Field(None, gt=0, le=1e15, description="Tokens in the training data set.")
+    epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the training data set.")
     preset: str | None = Field(None, min_length=1, max_length=32)
     years: float = Field(3, ge=0.1, le=20)
     top: int = Field(10, ge=1, le=MAX_PLAN_TOP)

@@ -130,15 +130,16 @@ def size(req: SizeRequest):
     entry = get_model(req.model)
     weights = req.weights
     if req.task != "serve":
-        from gpuplan.memory import size_training
-
         if req.gpu is None:
             raise InvalidInputError("size.training_needs_gpu")
+        from gpuplan.views import size_training_auto
+
         job = TrainingJob(task=req.task, sequence_length=req.seq_len, micro_batch_size=req.micro_batch_size,
                           zero_stage=req.zero, offload=req.offload if req.offload in ("cpu", "nvme") else "none",
                           lora_rank=req.lora_rank)
-        return size_training(entry, job, gpu_id=req.gpu, gpu_count=req.gpus, tp=req.tensor_parallel_size or 1,
-                             base_format=None if weights == "native" else weights)
+        return size_training_auto(entry, job, gpu_id=req.gpu, gpu_count=req.gpus,
+                                  tp=req.tensor_parallel_size or 1,
+                                  base_format=None if weights == "native" else weights, recompute=req.recompute)
     ctx = req.context or min(entry.max_context_tokens or 4096, 4096)
     if req.gpu is None:
         from gpuplan.memory import size_model_only
@@ -171,6 +172,14 @@ def _point(entry, dep, workload, concurrency: int, cal, req: EstimateRequest, la
     return SweepPoint(concurrency=concurrency, ttft_s=est.ttft_s, tpot_s=est.tpot_s, e2e_s=est.e2e_s,
                       output_tokens_per_s=est.output_tokens_per_s, requests_per_s=est.requests_per_s,
                       max_concurrency=est.max_concurrency)
+
+
+def fit(req) -> dict[str, Any]:
+    """``fit --json``: every catalog model that runs on the machine, GPU-only or with CPU offload into its RAM."""
+    from gpuplan.views import fit_summary
+
+    ram_bytes = int(req.ram_gib * 2**30) if req.ram_gib else None
+    return fit_summary(req.gpu, req.gpus, ram_bytes, None, req.family, req.context, quality=req.quality)
 
 
 def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:

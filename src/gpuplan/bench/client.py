@@ -255,3 +255,25 @@ def _finish(base: dict, state: _StreamState, spec: RequestSpec, send_s: float, e
         itl_s=itl, input_tokens=state.usage_input_tokens if state.usage_input_tokens is not None else spec.input_tokens,
         output_tokens=output_tokens, num_content_chunks=chunks, tokens_source="usage" if use_usage else "chunks",
     )
+
+
+async def check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """Open and close one TCP connection to the endpoint's host and port, so a dead endpoint (nothing listening, a
+    wrong port) fails in seconds with one sentence instead of after every planned request. Raises OfflineError."""
+    import asyncio
+
+    from gpuplan.errors import OfflineError
+
+    parts = urlsplit(normalize_base_url(url))
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+    except (OSError, TimeoutError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise OfflineError("ux.bench_unreachable", url=url, reason=reason) from None
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass

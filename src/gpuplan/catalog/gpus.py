@@ -144,7 +144,10 @@ def get_gpu(ref: str) -> GpuSpec:
     hit = _gpu_index().get(key) or _gpu_index().get(key.removeprefix("nvidia-"))
     if hit is None:
         names = [g.id for g in list_gpus()] + [a for g in list_gpus() for a in g.aliases]
-        raise UnknownNameError("catalog.unknown_gpu", given=ref, suggestions=", ".join(closest(key, names)) or "—")
+        near = closest(key, names)
+        if not near:  # no "Did you mean: —?"
+            raise UnknownNameError("ux.unknown_gpu_no_match", given=ref)
+        raise UnknownNameError("catalog.unknown_gpu", given=ref, suggestions=", ".join(near))
     return hit
 
 

@@ -131,7 +131,12 @@ def get_model(ref: str, *, resolve: bool = True) -> ModelEntry:
         found = resolver(ref)
         if found is not None:
             return register_model(found)
-    raise UnknownNameError("catalog.unknown_model", given=ref, suggestions=", ".join(suggest_models(ref)) or "—")
+    near = suggest_models(ref)
+    if not near:
+        # Nothing close: a path that does not exist reads as one ("./dir", "x.gguf"), else no suggestion at all.
+        looks_like_path = ref.startswith((".", "/", "~")) or ref.endswith((".gguf", ".json", ".safetensors"))
+        raise UnknownNameError("ux.no_such_path" if looks_like_path else "ux.unknown_model_no_match", given=ref)
+    raise UnknownNameError("catalog.unknown_model", given=ref, suggestions=", ".join(near))
 
 
 def suggest_models(given: str, n: int = 3) -> list[str]:
@@ -160,3 +165,24 @@ def suggest_models(given: str, n: int = 3) -> list[str]:
             scored.append((best, m.id))
     scored.sort(key=lambda item: item[0], reverse=True)
     return [mid for _, mid in scored[:n]]
+
+
+# Reasoning models think before they answer. DeepSeek-R1's model card sets "the maximum generation length to 32,768
+# tokens" for its evaluations (https://huggingface.co/deepseek-ai/DeepSeek-R1#usage-recommendations), and R1's
+# thinking on everyday prompts typically runs 4–8k tokens (DeepSeek-R1 paper, arXiv:2501.12948, Fig. 3: the average
+# response length on AIME climbs past 8k during RL); plans default to the middle of that range and warn below it.
+REASONING_SERIES = ("DeepSeek-R1", "DeepSeek-R1-Distill", "QwQ")
+REASONING_OUTPUT_TOKENS = 6000
+REASONING_OUTPUT_TOKENS_MIN = 4000
+CHAT_OUTPUT_TOKENS = 500
+
+
+def is_reasoning_model(entry: ModelEntry) -> bool:
+    """A model that writes a long chain of thought before its answer (R1, its distills, QwQ, *-Thinking)."""
+    name = f"{entry.series or ''} {entry.display_name}"
+    return (entry.series or "") in REASONING_SERIES or "QwQ" in name or "Thinking" in name
+
+
+def default_output_tokens(entry: ModelEntry) -> int:
+    """Output tokens a plan assumes when the user gives none: longer for reasoning models."""
+    return REASONING_OUTPUT_TOKENS if is_reasoning_model(entry) else CHAT_OUTPUT_TOKENS

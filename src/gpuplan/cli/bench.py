@@ -141,6 +141,15 @@ def _bench(url, model, api, concurrency, rate, input_tokens, output_tokens, data
         progress.advance(state["task"])
 
     runner = BenchRunner(config, specs, prediction=prediction, sink=sink, on_record=on_record, on_level=on_level)
+    if runner.endpoint.is_loopback or not _proxy_configured():
+        from gpuplan.bench.client import check_reachable
+
+        try:
+            asyncio.run(check_reachable(url))  # a dead endpoint fails now, not after every request
+        except Exception:
+            if sink:
+                sink.close()
+            raise
     try:
         with progress:
             report = asyncio.run(runner.run())
@@ -163,6 +172,14 @@ def _bench(url, model, api, concurrency, rate, input_tokens, output_tokens, data
             for kind, n in level.error_kinds.items():
                 kinds[kind] = kinds.get(kind, 0) + n
         fail(t("bench.all_failed", errors=sum(kinds.values()), kinds=_kinds_text(kinds), url=url, model=model), code=1)
+
+
+def _proxy_configured() -> bool:
+    """An HTTP proxy in the environment may be the only way to the endpoint: then no direct connection check."""
+    import os
+
+    return any(os.environ.get(v) for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                                           "all_proxy"))
 
 
 def _open_sink(out: Path):
@@ -210,7 +227,9 @@ def render_table(report) -> None:
     if pred is not None:
         table.add_row(t("bench.plan_row"), "", "", _ms(pred.ttft_s), "", _ms(pred.tpot_s), "",
                       _num(pred.output_tokens_per_s), "")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     if pred is not None:
         con.print(t("bench.plan_note", plan=pred.plan_path, candidate=pred.candidate,
                     concurrency=pred.concurrency if pred.concurrency is not None else "—"))

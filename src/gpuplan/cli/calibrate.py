@@ -156,7 +156,9 @@ def _calibrate(results, plan_path, model, gpu, gpus, engine, weights, tp, out, a
 
     for r in fit.rows:
         table.add_row(r.label, r.metric, fmt(r.metric, r.measured), fmt(r.metric, r.before), fmt(r.metric, r.after))
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
 
     def pct(v):
         return f"{v * 100:.1f}%" if v is not None else "—"

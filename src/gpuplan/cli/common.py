@@ -80,6 +80,8 @@ def guard(fn):
         except Exception as exc:
             from pydantic import ValidationError
 
+            if isinstance(exc, ValueError) and "null byte" in str(exc):  # a path with NUL (os functions refuse it)
+                fail(t("safety.nul_in_path", path="…"))
             if not isinstance(exc, ValidationError):
                 raise
             from gpuplan.cli.sentences import validation_sentence
@@ -87,3 +89,36 @@ def guard(fn):
             fail(validation_sentence(exc))
 
     return wrapper
+
+
+def print_table(con, table) -> None:
+    """Print a rich table without ever cutting a value ("1,97…"): at its natural width when it fits; else text
+    columns wrap while numbers (right-aligned columns) stay whole; else, on a very narrow terminal, one card per row
+    ("Header: value" lines), as the web page does on a phone."""
+    from rich.cells import cell_len
+    from rich.measure import Measurement
+
+    unbounded = con.options.update(width=10**5)  # a table measures itself capped at the console width
+    for col in table.columns:
+        col.overflow = "fold"
+    if Measurement.get(con, unbounded, table).maximum <= con.width:
+        con.print(table)
+        return
+    for col in table.columns:
+        if col.justify == "right":
+            col.no_wrap = True
+            col.min_width = max([cell_len(str(c)) for c in col._cells] + [1])
+        else:
+            col.no_wrap = False
+    if Measurement.get(con, unbounded, table).minimum <= con.width:
+        con.print(table)
+        return
+    if table.title:
+        con.print(table.title)
+    headers = [str(col.header) for col in table.columns]
+    for i in range(table.row_count):
+        con.print("")
+        for header, col in zip(headers, table.columns, strict=True):
+            value = str(col._cells[i])
+            if value:
+                con.print(f"  {header}: {value}", overflow="fold")

@@ -161,7 +161,9 @@ def _render(entry, dep, wl, est, sentence, sim) -> None:
     table.add_row(t("estimate.row_concurrency"), f"{est.concurrency:,.1f}", "")
     table.add_row(t("estimate.row_max_concurrency"), "—" if est.max_concurrency is None else str(est.max_concurrency),
                   "")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     con.print(_breakdown(est))
     con.print(t("estimate.why", sentence=sentence))
     if est.saturated and est.requests_per_s:

@@ -73,6 +73,7 @@ def _render_pd(entry, dd, est, o) -> None:
     con.print(table)
     con.print(t("disagg.bound", p=fmt_seconds(est.prefill.step_s), pb=t("estimate_pd.bound_" + est.prefill.bound),
                 d=fmt_seconds(est.decode.step_s), db=t("estimate_pd.bound_" + est.decode.bound)))
+    con.print(t("estimate_pd.band", percent=f"{est.uncertainty_fraction * 100:.0f}"))
     for key in est.assumptions:
         con.print("· " + t(key))
 

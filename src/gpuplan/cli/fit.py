@@ -45,16 +45,21 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json, models=(), quali
         ram_bytes = parse_size_bytes(ram)
         if not ram_bytes or ram_bytes < 2**30:
             fail(t("fit.bad_ram", given=ram))
-    host = get_host(host_id) if host_id else (get_host(_default_host(ram_bytes)) if ram_bytes else None)
-    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context, models=models, quality=quality)
     if as_json:
-        print_json({"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,
-                    "models": [r.model_dump(mode="json") for r in rows]})
+        from gpuplan.views import fit_summary
+
+        print_json(fit_summary(gpu_id, count, ram_bytes, host_id, family, context, models=models, quality=quality))
         return
+    from gpuplan.views import default_host_for_ram
+
+    host = get_host(host_id) if host_id else (get_host(default_host_for_ram(ram_bytes)) if ram_bytes else None)
+    rows = fit_machine(gpu_id, count, ram_bytes, host, family, context, models=models, quality=quality)
     from rich.table import Table
 
     con = console()
-    table = Table(title=t("fit.title", gpu=gpu_id, n=count, ram=fmt_gib(ram_bytes, 0) if ram_bytes else "—"))
+    title = t("fit.title", gpu=gpu_id, n=count, ram=fmt_gib(ram_bytes, 0)) if ram_bytes else \
+        t("ux.fit_title_no_ram", gpu=gpu_id, n=count)
+    table = Table(title=title)
     for col in ("model", "format", "placement", "weights", "host", "context", "speed"):
         table.add_column(t(f"fit.col_{col}"), justify="right" if col in ("weights", "host", "context", "speed") else "left")
     for r in rows:
@@ -63,17 +68,10 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json, models=(), quali
             fmt_gib(r.host_bytes) if r.host_bytes else "", f"{r.max_context_tokens:,}" if r.max_context_tokens else "—",
             (f"≤{r.decode_tokens_per_s_bound:,.0f} tok/s " if r.decode_tokens_per_s_bound else "") + t(f"fit.speed_{r.speed_class}"),
         )
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     con.print(t("fit.notes", reserve=fmt_gib(HOST_RESERVE_BYTES, 0), host=host.name if host else "—"))
     if rows:
         best = next((r for r in rows if r.placement == "gpu" and r.speed_class in ("fast", "usable")), rows[0])
-        con.print(t("fit.next", model=best.model, fmt=best.weight_format))
-
-
-def _default_host(ram_bytes: int | None) -> str:
-    """A desktop for up to 192 GiB of RAM, a workstation up to 512 GiB, a server beyond."""
-    if ram_bytes is None or ram_bytes <= 192 * 2**30:
-        return "desktop-ddr5-2ch"
-    if ram_bytes <= 512 * 2**30:
-        return "workstation-ddr5-8ch"
-    return "server-ddr5-12ch"
+        con.print(t("ux.fit_next", model=best.model, fmt=best.weight_format, gpu=gpu_id, n=count))

@@ -28,4 +28,6 @@ def register(app: typer.Typer) -> None:
         for f in rows:
             table.add_row(f.id, f"{f.bits_per_weight:.3f}", f.compute_path, ", ".join(f.engines),
                           f"≥ {f.min_compute_capability}" if f.min_compute_capability else "")
-        console().print(table)
+        from gpuplan.cli.common import print_table
+
+        print_table(console(), table)

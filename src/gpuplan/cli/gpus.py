@@ -45,7 +45,9 @@ def register(app: typer.Typer) -> None:
                 f"{g.tdp_watts:.0f}" if g.tdp_watts else "—", g.interconnect,
                 t("gpus.yes") if g.china_available else "",
             )
-        console().print(table)
+        from gpuplan.cli.common import print_table
+
+        print_table(console(), table)
         console().print(t("gpus.footer"))
 
 

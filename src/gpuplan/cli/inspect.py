@@ -94,7 +94,9 @@ def _inspect(ref: str, offline: bool, as_json: bool) -> None:
         summary.add_row(t("inspect.checkpoint"), f"{fmt_bytes(data['checkpoint_bytes'])} ({data.get('weight_format') or '—'}{bpw})")
     if data.get("catalog_matches"):
         summary.add_row(t("inspect.matches"), ", ".join(data["catalog_matches"]))
-    con.print(summary)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, summary)
     table = Table(title=t("inspect.breakdown"))
     table.add_column(t("inspect.col_component"))
     table.add_column(t("inspect.col_params"), justify="right")
@@ -102,7 +104,9 @@ def _inspect(ref: str, offline: bool, as_json: bool) -> None:
     for comp, n in data["params_by_component"].items():
         if n:
             table.add_row(t(f"inspect.comp_{comp}"), f"{n:,}", f"{100 * n / arch.params_total:.2f}")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     if arch.num_mtp_layers:
         con.print(t("inspect.mtp_note"))
 

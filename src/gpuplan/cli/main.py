@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from gpuplan import __version__
 from gpuplan.i18n import language_from_env, normalize_language, set_language, t
@@ -32,8 +33,63 @@ def _apply_language_early(argv: list[str]) -> None:
     set_language(lang)
 
 
-def build_app() -> typer.Typer:
+def hoist_lang(args: list[str]) -> list[str]:
+    """Move ``--lang X`` / ``--lang=X`` given after the subcommand to the front, so every command takes it.
+
+    Arguments after ``--`` are left alone (they belong to the command)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--lang" and i + 1 < len(args):
+            front.extend(args[i:i + 2])
+            i += 2
+            continue
+        if arg.startswith("--lang="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class _Group(TyperGroup):
+    """The top-level group: accepts ``--lang`` anywhere on the line (before or after the subcommand)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_lang(list(args)))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gpuplan {__version__}")
+        raise typer.Exit()
+
+
+def _wanted_command(argv: list[str] | None) -> str | None:
+    """The subcommand named on the command line, when it is one of ours (then only its module is imported)."""
+    args = list(argv or ())
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--lang":
+            i += 2
+            continue
+        if arg.startswith("-"):
+            return None  # --help, --version or an unknown option: register everything
+        return arg if arg in COMMAND_MODULES else None
+    return None
+
+
+def build_app(argv: list[str] | None = None) -> typer.Typer:
+    """The typer app. With ``argv`` naming a command, only that command's module is imported (fast start);
+    without it (tests, ``--help``) every command is registered."""
     app = typer.Typer(
+        cls=_Group,
         name="gpuplan",
         help=t("cli.app_help"),
         no_args_is_help=True,
@@ -45,11 +101,9 @@ def build_app() -> typer.Typer:
     @app.callback()
     def main(
         lang: str = typer.Option(None, "--lang", help=t("cli.opt_lang"), metavar="en|zh"),
-        version: bool = typer.Option(False, "--version", help=t("cli.opt_version"), is_eager=True),
+        version: bool = typer.Option(False, "--version", help=t("cli.opt_version"), is_eager=True,
+                                     callback=_print_version),
     ) -> None:
-        if version:
-            typer.echo(f"gpuplan {__version__}")
-            raise typer.Exit()
         from gpuplan.importers.entry import install
 
         install()  # local directories, .gguf files and Hub ids resolve wherever a model is asked for
@@ -61,7 +115,10 @@ def build_app() -> typer.Typer:
                 fail(t("cli.bad_lang", given=lang))
             set_language(norm)
 
+    wanted = _wanted_command(argv)
     for name in COMMAND_MODULES:
+        if wanted is not None and name != wanted:
+            continue
         try:
             module = importlib.import_module(f"gpuplan.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -74,7 +131,7 @@ def build_app() -> typer.Typer:
 
 def run() -> None:
     _apply_language_early(sys.argv[1:])
-    app = build_app()
+    app = build_app(sys.argv[1:])
     from gpuplan.cli.common import run_app
 
     run_app(app)

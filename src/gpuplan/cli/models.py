@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
                                                         if m.checkpoint.expert_weight_format else ""),
                 ", ".join(m.aliases[:2]),
             )
-        console().print(table)
+        from gpuplan.cli.common import print_table
+
+        print_table(console(), table)
 
 

@@ -34,6 +34,8 @@ def register(app: typer.Typer) -> None:
         quality: str = typer.Option(None, "--quality", help=t("checkpoint.opt_quality")),
         self_quantize: bool = typer.Option(False, "--self-quantize", help=t("checkpoint.opt_self_quantize")),
         task: str = typer.Option(None, "--task", help=t("plan.opt_task")),
+        train_tokens: str = typer.Option(None, "--train-tokens", help=t("ux.opt_train_tokens")),
+        epochs: float = typer.Option(1.0, "--epochs", min=0.01, max=1000, help=t("ux.opt_epochs")),
         preset: str = typer.Option(None, "--preset", help=t("plan.opt_preset")),
         years: float = typer.Option(3, "--years", min=0.1, max=20, help=t("plan.opt_years")),
         top: int = typer.Option(10, "--top", min=1, max=200, help=t("plan.opt_top")),
@@ -143,7 +145,9 @@ def print_bom(con, plan, index: int = 0) -> None:
         unit = "" if item.unit == "pcs" else " " + _unit(item.unit)
         table.add_row(t(f"money.kind_{item.kind}"), item.description, f"{item.quantity:,g}{unit}", unit_price, total,
                       item.rule)
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     for note in c.notes:
         con.print("  ! " + note, markup=False, highlight=False)
 
@@ -153,6 +157,7 @@ def print_plan(plan) -> None:
 
     from gpuplan.cli.common import console
     from gpuplan.units import fmt_gib
+    from gpuplan.views import fmt_count
 
     con = console()
     objective = t("capacity.ranked", objective=plan.objective) if plan.capacity is not None else plan.objective
@@ -173,7 +178,11 @@ def print_plan(plan) -> None:
                 f"{p.train_days:,.1f}" if p.train_days else "—",
                 *_cost_cells(c, plan.currency)[:2],
             )
-        con.print(table)
+        from gpuplan.cli.common import print_table
+
+        print_table(con, table)
+        tokens = plan.training.tokens_to_train if plan.training else None
+        con.print(t("ux.train_total", tokens=fmt_count(tokens)) if tokens else t("ux.train_tokens_hint"))
     else:
         table = Table(title=t("plan.table_title", n=len(plan.candidates)))
         for col in ("rank", "hardware", "engine", "format", "layout", "memory", "ttft", "tpot", "throughput", "capex",
@@ -214,7 +223,9 @@ def print_plan(plan) -> None:
                     t("money.unpriced_row", missing=", ".join(t(f"money.missing_{m}") for m in c.cost.missing)
                       or t("money.missing_gpu")), "—", "—")),
             )
-        con.print(table)
+        from gpuplan.cli.common import print_table
+
+        print_table(con, table)
         print_bom(con, plan, 0)
         best = plan.candidates[0]
         if best.perf.bottleneck:
@@ -234,7 +245,9 @@ def print_plan(plan) -> None:
         rt.add_column(t("plan.col_nearest"))
         for r in plan.rejections:
             rt.add_row(t(f"plan.reason_{r.reason}"), str(r.count), r.nearest or "")
-        con.print(rt)
+        from gpuplan.cli.common import print_table
+
+        print_table(con, rt)
     for a in plan.assumptions:
         con.print("  · " + a)
     if plan.search:

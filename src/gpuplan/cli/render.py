@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -24,23 +25,46 @@ def register(app: typer.Typer) -> None:
         guard(_render)(plan_file, target, Path(out) if out.strip() else None, candidate, as_json, force)
 
 
+#: The list of files a render wrote, kept in the output folder so the next render may replace exactly those.
+RENDER_MANIFEST = ".gpuplan-render.json"
+
+
+def only_rendered_files(out: Path) -> bool:
+    """True when ``out`` is a folder holding nothing but the files its manifest lists (an earlier render's output)."""
+    from gpuplan.errors import GpuplanError
+    from gpuplan.safeio import load_json, read_text
+
+    manifest = out / RENDER_MANIFEST
+    if not out.is_dir() or out.is_symlink() or not manifest.is_file() or manifest.is_symlink():
+        return False
+    try:
+        listed = set(load_json(read_text(manifest, 1 << 20), str(manifest)))
+    except (GpuplanError, ValueError, TypeError):
+        return False
+    present = {str(p.relative_to(out)) for p in out.rglob("*") if not p.is_dir()}
+    return present - {RENDER_MANIFEST} <= listed
+
+
 def _render(plan_file: Path, target: str, out: Path | None, candidate: int, as_json: bool, force: bool = False) -> None:
     from gpuplan.artifacts import parse_targets, render_plan
     from gpuplan.cli.common import fail, print_json
     from gpuplan.errors import InvalidInputError
     from gpuplan.planfile import PlanFile
-    from gpuplan.safeio import FileToWrite, write_folder
+    from gpuplan.safeio import FileToWrite, check_path, write_folder
 
     if out is None:  # Path('') would be the current folder
         raise InvalidInputError("safety.empty_path")
+    check_path(out)
 
     plan = PlanFile.load(plan_file)
     files = render_plan(plan, parse_targets(target), candidate=candidate)
     if out.exists() and not out.is_dir():
         fail(t("render.out_not_dir", path=str(out)))
-    # All or nothing: the files go to a new folder beside OUT that then takes its place (DESIGN §11).
-    write_folder(out, [FileToWrite(f.path, f.content, 0o755 if f.kind == "shell" else 0o644) for f in files],
-                 force=force)
+    # All or nothing: the files go to a new folder beside OUT that then takes its place (DESIGN §11). A folder
+    # holding only what an earlier render wrote (its manifest lists every file) is replaced without --force.
+    to_write = [FileToWrite(f.path, f.content, 0o755 if f.kind == "shell" else 0o644) for f in files]
+    to_write.append(FileToWrite(RENDER_MANIFEST, json.dumps(sorted(f.path for f in files), indent=1) + "\n"))
+    write_folder(out, to_write, force=force or only_rendered_files(out))
     written = [{"path": str(out / f.path), "kind": f.kind, "bytes": len(f.content.encode("utf-8"))} for f in files]
     if as_json:
         print_json({"out": str(out), "files": written})
@@ -56,5 +80,7 @@ def _render(plan_file: Path, target: str, out: Path | None, candidate: int, as_j
     for row in written:
         table.add_row(row["path"], row["kind"], f"{row['bytes']:,}")
     con = console()
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     con.print(t("render.wrote", count=len(written), out=str(out)))

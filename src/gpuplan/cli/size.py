@@ -29,16 +29,17 @@ def register(app: typer.Typer) -> None:
         seq_len: int = typer.Option(4096, "--seq-len", min=16, help=t("size.opt_seq_len")),
         micro_batch: int = typer.Option(1, "--micro-batch-size", min=1, help=t("size.opt_micro_batch")),
         lora_rank: int = typer.Option(16, "--lora-rank", min=1, help=t("size.opt_lora_rank")),
+        recompute: str = typer.Option("auto", "--recompute", "--gradient-checkpointing", help=t("ux.opt_recompute")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
 
         guard(_size)(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep, dp_attention, engine, util,
-                     task, zero, offload, seq_len, micro_batch, lora_rank, as_json)
+                     task, zero, offload, seq_len, micro_batch, lora_rank, as_json, recompute)
 
 
 def _size(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep, dp_attention, engine, util, task,
-          zero, offload, seq_len, micro_batch, lora_rank, as_json) -> None:
+          zero, offload, seq_len, micro_batch, lora_rank, as_json, recompute="auto") -> None:
     from gpuplan.catalog import get_model
     from gpuplan.cli.common import print_json
     from gpuplan.spec import TASKS, Deployment, TrainingJob, check_choice
@@ -49,16 +50,16 @@ def _size(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep,
     entry = get_model(model)
     arch = entry.arch
     if task != "serve":
-        from gpuplan.memory import size_training
-
         if gpu is None:
             from gpuplan.errors import InvalidInputError
 
             raise InvalidInputError("size.training_needs_gpu")
+        from gpuplan.views import size_training_auto
+
         job = TrainingJob(task=task, sequence_length=seq_len, micro_batch_size=micro_batch, zero_stage=zero,
                           offload="none" if offload in ("none", "experts", "layers") else offload, lora_rank=lora_rank)
-        res = size_training(entry, job, gpu_id=gpu, gpu_count=gpus, tp=tp or 1,
-                            base_format=None if weights == "native" else weights)
+        res = size_training_auto(entry, job, gpu_id=gpu, gpu_count=gpus, tp=tp or 1,
+                                 base_format=None if weights == "native" else weights, recompute=recompute)
         if as_json:
             print_json(res)
             return
@@ -117,7 +118,9 @@ def _print_inference(entry, res) -> None:
     table.add_row(t("size.row_total"), fmt_gib(g.total_bytes, 2), _bar(g.total_bytes / g.capacity_bytes))
     table.add_row(t("size.row_budget"), fmt_gib(g.budget_bytes, 2), _bar(g.budget_bytes / g.capacity_bytes))
     table.add_row(t("size.row_capacity"), fmt_gib(g.capacity_bytes, 2), "")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     if res.binding == "weights":
         con.print(t("size.verdict_weights", weights=fmt_gib(g.weights_bytes), budget=fmt_gib(g.budget_bytes)))
     elif res.fits:
@@ -151,9 +154,14 @@ def _print_training(res) -> None:
         table.add_row(t(f"size.trow_{key}"), fmt_gib(val, 2), _bar(val / res.capacity_bytes))
     table.add_row(t("size.row_total"), fmt_gib(res.total_bytes, 2), _bar(res.total_bytes / res.capacity_bytes))
     table.add_row(t("size.row_capacity"), fmt_gib(res.capacity_bytes, 2), "")
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     if res.host_bytes:
         con.print(t("size.host", host=fmt_gib(res.host_bytes)))
-    con.print(t("size.train_fits") if res.fits else t("size.train_nofit", binding=t(f"size.trow_{res.binding.rstrip('s') if res.binding == 'activations' else res.binding}")))
+    binding = t(f"size.trow_{res.binding.rstrip('s') if res.binding == 'activations' else res.binding}")
+    nofit_key = {"lora": "ux.train_nofit_lora", "qlora": "ux.train_nofit_qlora"}.get(res.task, "ux.train_nofit_full")
+    con.print(t("size.train_fits") if res.fits else t(nofit_key, binding=binding))
+    con.print(t("ux.recompute_used", mode=res.recompute))
     for key in res.assumptions:
         con.print("  · " + t(key))

@@ -63,7 +63,9 @@ def _render(report) -> None:
                    ("row_heldout_speed", report.heldout_speed)):
         table.add_row(t("validate." + key), str(s.rows), str(s.predicted), _pct(s.median_ape_fraction),
                       _pct(s.p90_ape_fraction))
-    con.print(table)
+    from gpuplan.cli.common import print_table
+
+    print_table(con, table)
     con.print(t("validate.heldout_rule", rule=report.heldout_rule))
     _render_groups(con, report)
     _render_measured(con, report)

@@ -63,12 +63,21 @@ def catalog(lang: str) -> dict[str, str]:
     folder = _HERE / _DIRS[lang]
     messages: dict[str, str] = {}
     for path in sorted(folder.glob("*.toml")):
-        area = path.stem
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-        for key, value in _flatten(data):
-            messages[f"{area}.{key}"] = value
+        messages.update(_area(lang, path.stem))
     return messages
+
+
+@cache
+def _area(lang: str, area: str) -> dict[str, str]:
+    """The messages of one area file (``<area>.toml``), keyed '<area>.<key>'; {} when there is no such file.
+
+    ``t`` reads only the areas it is asked for, so a command pays for its own messages, not all of them."""
+    path = _HERE / _DIRS[lang] / f"{area}.toml"
+    if "/" in area or "\\" in area or not path.is_file():
+        return {}
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    return {f"{area}.{key}": value for key, value in _flatten(data)}
 
 
 def _flatten(data: dict, prefix: str = ""):
@@ -89,7 +98,8 @@ def t(key: str, /, lang: str | None = None, **params: object) -> str:
     ``key`` is positional-only, so a message may have a ``{key}`` placeholder (``t("calibrate.params", key=...)``).
     """
     use = lang or get_language()
-    template = catalog(use).get(key) or catalog("en").get(key)
+    area = key.split(".", 1)[0]
+    template = _area(use, area).get(key) or _area("en", area).get(key)
     if template is None:
         # A missing key is a programming error; show it plainly rather than crash a user's command.
         return key + (" " + repr(params) if params else "")

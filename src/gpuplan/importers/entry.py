@@ -33,8 +33,11 @@ def resolve_entry(ref: str, *, hub_offline: bool = False) -> ModelEntry | None:
     except (OfflineError, UnknownNameError) as exc:
         if is_path:
             raise
+        near = suggest_models(ref)
+        if not near:  # no "Did you mean: —?"
+            raise UnknownNameError("ux.unknown_or_hub_no_match", given=ref, reason=str(exc)) from None
         raise UnknownNameError("anymodel.unknown_or_hub", given=ref, reason=str(exc),
-                               suggestions=", ".join(suggest_models(ref)) or "—") from None
+                               suggestions=", ".join(near)) from None
     return entry_from_info(info, ref)
 
 

@@ -59,6 +59,7 @@ class TrainingMemory(BaseModel):
     host_bytes: int
     fits: bool
     binding: str
+    recompute: str = "selective"  # the activation recomputation these bytes assume (TrainingJob.recompute)
     assumptions: tuple[str, ...] = ()
 
 
@@ -149,5 +150,5 @@ def size_training(entry: ModelEntry, job: TrainingJob, *, gpu_id: str, gpu_count
         model_id=entry.id, task=job.task, gpu=gpu.id, gpu_count=gpu_count, params_total=N, params_trainable=trainable,
         weights_bytes=weights, gradients_bytes=grads, optimizer_bytes=optimizer, activation_bytes=act,
         logits_bytes=logits, overhead_bytes=overhead, total_bytes=total, capacity_bytes=cap, host_bytes=host,
-        fits=fits, binding=binding, assumptions=tuple(assumptions),
+        fits=fits, binding=binding, recompute=job.recompute, assumptions=tuple(assumptions),
     )

@@ -11,7 +11,8 @@ Per GPU, for one forward of ``t`` tokens (prefill: a chunk of prompts; decode: b
     compute  = Σ GEMMs (dense weights of the replica + the routed-expert share) at the FP8 grouped-GEMM rate
              + attention (decode: absorbed MLA, max(KV bytes / FlashMLA bandwidth, FLOPs / FlashMLA rate);
                           prefill: MLA without absorption, FLOPs / the BF16 attention rate)
-             + glue (norms, FP8 casts, RoPE, SiLU·mul, permutes: activation bytes / streaming bandwidth)
+             + glue (norms, FP8 casts, RoPE, SiLU·mul, permutes: activation bytes / streaming bandwidth, zero when a
+                     micro-batch's activations stay in the L2, as the perf layer's element-wise operator rules)
     comm     = Σ MoE layers (dispatch + combine bytes) / DeepEP's measured bandwidth at this EP size
     step     = max(compute · SM share, comm) / balancedness      with TBO (comm hidden behind the other micro-batch)
              = (compute + comm) / balancedness                    without
@@ -34,6 +35,7 @@ from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import InvalidInputError, UnsupportedError
 from gpuplan.memory.kv import resolve_kv_dtype
 from gpuplan.memory.weights import resolve_format
+from gpuplan.perf.operations.elementwise import elementwise_op
 from gpuplan.perf.serving import MTP_ACCEPTANCE_FRACTION, _peak
 from gpuplan.perf.step import expected_experts_touched
 from gpuplan.perf.tables import ModelTable, model_table
@@ -75,6 +77,9 @@ MAX_DECODE_TOKENS_PER_GPU = 512
 # One CX7 400 Gb/s NIC per GPU (DGX H100/H800): the path the KV cache takes from a prefill GPU to a decode GPU.
 RDMA_NIC_BYTES_PER_S = 50e9
 FP8_SCALE_GROUP = 128  # DeepSeek's FP8 activations carry one FP32 scale per 128 values (DeepSeek-V3 report §3.3)
+# The ± band of a PD estimate: the model's largest miss on the published systems it is tested against
+# (tests/test_disagg.py: decode +33% on SGLang's 96×H100; prefill within 13%). No measured row is fitted.
+UNCERTAINTY_FRACTION = 0.33
 
 
 class DisaggDeployment(BaseModel):
@@ -150,6 +155,7 @@ class DisaggEstimate(BaseModel):
     bottleneck_pool: str              # prefill | decode
     weight_format: str
     kv_dtype: str
+    uncertainty_fraction: float = UNCERTAINTY_FRACTION
     assumptions: tuple[str, ...] = ()
 
 
@@ -188,17 +194,16 @@ def expected_nodes_touched(num_nodes: int, top_k: int, max_nodes: int = 4) -> fl
     return min(float(max_nodes), num_nodes * (1.0 - (1.0 - 1.0 / num_nodes) ** top_k))
 
 
-def mla_prefill_flops_per_pair(arch) -> float:
-    """Attention FLOPs per (query, key) pair in prefill, whole model: MLA without absorption runs as MHA over the
-    decompressed heads, 2 · heads · (qk_nope + qk_rope + v_head) per layer; GQA/MHA 4 · heads · head_dim."""
-    total = 0.0
-    for att in arch.attention:
-        if att.kind == "mla":
-            qk = (att.qk_nope_head_dim or 0) + (att.qk_rope_head_dim or 0)
-            total += 2 * att.num_heads * (qk + (att.v_head_dim or 0))
-        else:
-            total += 4 * att.num_heads * att.head_dim
-    return total
+def largest_activation_bytes_per_token(arch) -> float:
+    """The widest activation tensor one token materializes (bytes): an MoE layer's k gate/up outputs in BF16
+    (k · 2 · expert width · 2), a dense MLP's gate/up, or the hidden state — what decides whether a batch's glue
+    traffic stays in the L2 (``perf.operations.elementwise``)."""
+    widest = 2.0 * arch.hidden_size
+    for mlp in arch.mlp:
+        k = mlp.top_k if mlp.num_experts else 1
+        width = mlp.expert_intermediate_size if mlp.num_experts else mlp.intermediate_size
+        widest = max(widest, 4.0 * k * width)
+    return widest
 
 
 def activation_bytes_per_token(arch, *, absorbed: bool) -> float:
@@ -273,6 +278,15 @@ def _combine(compute_s: float, comm_s: float, overlap: bool, sm_share: float) ->
     return (compute_s + comm_s) / EXPERT_BALANCEDNESS_FRACTION, "compute" if compute_s >= comm_s else "communication"
 
 
+def _glue_s(tokens: float, bytes_per_token: float, widest_bytes_per_token: float, rates: _Rates) -> float:
+    """Glue traffic of one micro-batch of ``tokens``: through HBM at the streaming rate when its widest activation
+    spills the L2, nothing when it stays there (the perf layer's element-wise rule, ``operations.elementwise``)."""
+    op = elementwise_op(bytes_per_token=bytes_per_token, tokens=tokens,
+                        bytes_per_s=rates.memory_bytes_per_s * FLASHMLA_BANDWIDTH_FRACTION,
+                        hidden_bytes_per_token=widest_bytes_per_token)
+    return op.time_s
+
+
 def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *, input_tokens: float,
                   cached_fraction: float, hidden_size: int) -> PhaseEstimate:
     """One prefill forward of ``prefill_tokens_per_gpu`` new tokens per GPU (module docstring)."""
@@ -287,10 +301,11 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
     gemm_flops = t * (tab.gemm_flops_per_token + tab.expert_flops_per_token) - max(t - prompts, 0.0) * head_flops
     gemm_s = gemm_flops / (rates.gemm_fp8_flops_per_s * PREFILL_GEMM_FRACTION)
     pairs_per_token = cached + new / 2.0  # causal: a new token sees the cached prefix and half the new part
-    attn_s = t * pairs_per_token * mla_prefill_flops_per_pair(arch) / (
-        rates.attention_flops_per_s * PREFILL_ATTENTION_FRACTION)
-    glue_s = t * activation_bytes_per_token(arch, absorbed=False) / (
-        rates.memory_bytes_per_s * FLASHMLA_BANDWIDTH_FRACTION)
+    per_pair = tab.attention_flops_per_context_token_prefill or tab.attention_flops_per_context_token
+    attn_s = t * pairs_per_token * per_pair / (rates.attention_flops_per_s * PREFILL_ATTENTION_FRACTION)
+    mbs = 2 if dd.two_batch_overlap and ep > 1 else 1  # micro-batches per forward
+    glue_s = mbs * _glue_s(t / mbs, activation_bytes_per_token(arch, absorbed=False),
+                           largest_activation_bytes_per_token(arch), rates)
     compute_s = gemm_s + attn_s + glue_s
     if ep > dd.gpus_per_node:
         nodes = ep // dd.gpus_per_node
@@ -315,7 +330,7 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
 
 def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_per_gpu: float,
                  context_tokens: float, tokens_per_step: float, hidden_size: int,
-                 glue_bytes_per_token: float = 0.0) -> PhaseEstimate:
+                 glue_bytes_per_token: float = 0.0, widest_bytes_per_token: float = 0.0) -> PhaseEstimate:
     """One decode step of ``batch_per_gpu`` sequences per GPU, each verifying 1 + draft tokens (module docstring).
 
     With two-batch overlap each micro-batch streams the layer's weights again, so at small batches overlap loses
@@ -324,7 +339,7 @@ def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_
     """
     def schedule(overlap: bool) -> PhaseEstimate:
         return _decode_schedule(tab, rates, dd, batch_per_gpu, context_tokens, tokens_per_step, hidden_size, overlap,
-                                glue_bytes_per_token)
+                                glue_bytes_per_token, widest_bytes_per_token)
 
     options = [schedule(False)]
     if dd.two_batch_overlap and dd.decode_gpus > 1:
@@ -334,7 +349,7 @@ def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_
 
 def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch_per_gpu: float,
                      context_tokens: float, tokens_per_step: float, hidden_size: int, overlap: bool,
-                     glue_bytes_per_token: float) -> PhaseEstimate:
+                     glue_bytes_per_token: float, widest_bytes_per_token: float) -> PhaseEstimate:
     ep = dd.decode_gpus
     b = float(batch_per_gpu)
     t = b * (1 + dd.speculative_tokens)
@@ -352,7 +367,7 @@ def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch
     # MTP drafting runs the draft module (one more decoder block with its MoE, DeepSeek-V3 report §2.2) once per draft
     # token: counted as 1/L of a layer's share of the step per draft token, and one more MoE layer of all-to-all.
     draft = dd.speculative_tokens / max(tab.num_layers, 1)
-    glue_s = t * glue_bytes_per_token / (rates.memory_bytes_per_s * FLASHMLA_BANDWIDTH_FRACTION)
+    glue_s = passes * _glue_s(t / passes, glue_bytes_per_token, widest_bytes_per_token, rates)
     compute_s = (dense_s + expert_s + attention_s + glue_s) * (1.0 + draft)
     disp = t * tab.top_k * dispatch_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_DISPATCH_BYTES_PER_S, ep)
     comb = t * tab.top_k * combine_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_COMBINE_BYTES_PER_S, ep)
@@ -437,7 +452,8 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
 
     def dec(b: float) -> PhaseEstimate:
         return decode_phase(d_tab, rates, dd, batch_per_gpu=b, context_tokens=ctx, tokens_per_step=per_step,
-                            hidden_size=hidden, glue_bytes_per_token=glue)
+                            hidden_size=hidden, glue_bytes_per_token=glue,
+                            widest_bytes_per_token=largest_activation_bytes_per_token(arch))
 
     if dd.decode_batch_per_gpu is not None:
         b = dd.decode_batch_per_gpu

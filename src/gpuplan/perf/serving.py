@@ -218,17 +218,18 @@ def _round_times(tab, hw, p, fmt, b: float, inp: float, out: float, cached: floa
 def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
                      calibration: Calibration | CalibrationSet | None = None, *, speculative_tokens: int = 0,
                      speculative_acceptance_fraction: float | None = None,
-                     host_bytes_per_s: float | None = None) -> ServingEstimate:
+                     host_bytes_per_s: float | None = None, detail: bool = True) -> ServingEstimate:
     """Serving speed of ``entry`` on ``dep`` under ``workload`` (module docstring for the model).
 
     ``data_parallel_size`` > 1 without DP-attention means independent replicas behind a load balancer: the workload
     is split evenly (concurrency ⌈C / DP⌉, rate R / DP), and aggregate rates, capacity and concurrency are DP times
-    one replica's. Latencies are one replica's.
+    one replica's. Latencies are one replica's. ``detail=False`` leaves the per-operator breakdowns empty (the
+    planner's hot loop needs only the totals).
     """
     replicas = dep.data_parallel_size if not dep.enable_dp_attention else 1
     if replicas <= 1:
         return _estimate_replica(entry, dep, workload, calibration, speculative_tokens,
-                                 speculative_acceptance_fraction, host_bytes_per_s)
+                                 speculative_acceptance_fraction, host_bytes_per_s, detail)
     one = dep.model_copy(update={"data_parallel_size": 1, "gpu_count": max(1, dep.gpu_count // replicas),
                                  "nodes": max(1, dep.nodes // replicas)})
     if workload.rate_per_s:
@@ -236,7 +237,7 @@ def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
     else:
         part = workload.model_copy(update={"concurrency": math.ceil((workload.concurrency or 1) / replicas)})
     est = _estimate_replica(entry, one, part, calibration, speculative_tokens, speculative_acceptance_fraction,
-                            host_bytes_per_s)
+                            host_bytes_per_s, detail)
 
     def times(v: float | None) -> float | None:
         return None if v is None else v * replicas
@@ -252,7 +253,7 @@ def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
 def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
                       calibration: Calibration | CalibrationSet | None, speculative_tokens: int,
                       speculative_acceptance_fraction: float | None,
-                      host_bytes_per_s: float | None) -> ServingEstimate:
+                      host_bytes_per_s: float | None, detail: bool = True) -> ServingEstimate:
     """One replica (module docstring)."""
     gpu = get_gpu(dep.gpu_id)
     engine = "llama.cpp" if dep.engine == "ollama" else dep.engine
@@ -331,7 +332,8 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         bottleneck=bottleneck, bottleneck_term=term, bottleneck_fraction=frac, decode_step_s=step.total_s,
         decode_step_terms_s=terms, weight_format=fmt, kv_dtype=kv_dtype, calibration=cal.id, calibration_exact=cal.exact,
         uncertainty_fraction=min(unc, 0.9), assumptions=tuple(assumptions),
-        decode_step_operations=_operation_shares(step), prefill_operations=_operation_shares(alone),
+        decode_step_operations=_operation_shares(step) if detail else (),
+        prefill_operations=_operation_shares(alone) if detail else (),
         calibration_rows=cal.rows,
         calibration_versions=cal.versions, engine_version=dep.engine_version,
     )
@@ -339,9 +341,10 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
 
 def _operation_shares(step: StepTime) -> tuple[OperationShare, ...]:
     total = step.total_s or 1.0
-    # model_construct: the values are computed here, not user input (the planner calls this thousands of times).
-    return tuple(OperationShare.model_construct(name=op.name, time_s=op.time_s, bound=op.bound,
-                                                share_fraction=op.time_s / total) for op in step.operations)
+    # Plain construction: pydantic-core validates these four fields faster than model_construct copies them
+    # (2.8 vs 4.6 µs, benchmarks/bench_plan.py context), and the planner calls this thousands of times.
+    return tuple(OperationShare(name=op.name, time_s=op.time_s, bound=op.bound, share_fraction=op.time_s / total)
+                 for op in step.operations)
 
 
 def _solve_little(tab, hw, p, fmt, rate: float, inp: float, out: float, cached: float, spec: int, accept: float,

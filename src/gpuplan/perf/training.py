@@ -9,6 +9,7 @@
   gradients: 3 · Φ · 2 B · (n−1)/n; ZeRO-0/1/2 all-reduce gradients: 2 · Φ · 2 B · (n−1)/n (Rajbhandari et al. 2020,
   "ZeRO", §7). LoRA moves only adapter gradients (and, under ZeRO-3, the frozen parameters). Compute and communication
   overlap: the step takes the longer of the two, and the job is ``comm_bound`` when communication is longer.
+  Each GPU moves the gradients (and gathers) of the parameters it holds: ÷ TP · PP, routed experts ÷ EP · PP.
 * Pipeline parallelism adds the 1F1B bubble: compute time ÷ (1 − (p − 1)/(m + p − 1)).
 """
 
@@ -62,14 +63,28 @@ def training_flops_per_token(entry: ModelEntry, task: str, sequence_length: int)
     return factor * matmul + attention
 
 
-def communication_bytes_per_step(entry: ModelEntry, job: TrainingJob, num_gpus: int) -> float:
-    """Bytes one GPU sends per optimizer step (module docstring); 0 on one GPU."""
+def held_params(entry: ModelEntry, dep: Deployment | None) -> float:
+    """Parameters one GPU holds (and so all-reduces or gathers the gradients of): non-expert weights ÷ (TP · PP),
+    routed experts ÷ (EP · PP) with expert parallelism (each rank owns whole experts), else ÷ (TP · PP)."""
+    arch = entry.arch
+    if dep is None:
+        return float(arch.params_total)
+    tp, pp, ep = dep.tensor_parallel_size, dep.pipeline_parallel_size, dep.expert_parallel_size
+    routed = arch.params_routed_experts
+    return (arch.params_total - routed) / (tp * pp) + routed / ((ep if ep > 1 else tp) * pp)
+
+
+def communication_bytes_per_step(entry: ModelEntry, job: TrainingJob, num_gpus: int,
+                                 dep: Deployment | None = None) -> float:
+    """Bytes one GPU sends per optimizer step (module docstring); 0 on one GPU. With ``dep``, only the parameters
+    that GPU holds under its TP/PP/EP layout are counted (``held_params``)."""
     if num_gpus <= 1:
         return 0.0
     ring = (num_gpus - 1) / num_gpus
-    params = entry.arch.params_total
+    share = held_params(entry, dep) / entry.arch.params_total
+    params = entry.arch.params_total * share
     trainable = params if job.task in ("full", "pretrain") else lora_trainable_params(entry, job.lora_rank,
-                                                                                        job.lora_targets)
+                                                                                        job.lora_targets) * share
     grads = 2 * trainable * GRAD_BYTES * ring if job.zero_stage < 3 else trainable * GRAD_BYTES * ring
     gathers = 2 * params * GRAD_BYTES * ring if job.zero_stage == 3 else 0.0
     return grads + gathers
@@ -103,7 +118,7 @@ def estimate_training(entry: ModelEntry, dep: Deployment, job: TrainingJob,
     link = gpu.interconnect_bytes_per_s or PCIE4_X16_BYTES_PER_S
     if dep.nodes > 1:
         link = min(link, internode_bytes_per_s or INTERNODE_BYTES_PER_S)
-    comm_s = communication_bytes_per_step(entry, job, n) / link
+    comm_s = communication_bytes_per_step(entry, job, n, dep) / link
     step_s = max(compute_s, comm_s)
     tps = global_tokens / step_s
     days = hours = None

@@ -308,6 +308,9 @@ def validate_rows(rows: Sequence[DatasetRow], calibration: Calibration | Calibra
     moe_serving = [r for r in held if r.family != "dense" and r.task == "serving"]
     if moe_serving:
         heldout_by_family["moe serving (all MoE families)"] = summarize(moe_serving)
+        ds = [r for r in moe_serving if r.family == "deepseek-mla-moe"]
+        if ds:
+            heldout_by_family["deepseek-mla-moe serving"] = summarize(ds)
     ranked = sorted((r for r in results if r.ape_fraction is not None), key=lambda r: -(r.ape_fraction or 0))
     return ValidationReport(
         datasets=tuple(dict.fromkeys(r.dataset for r in rows)), rows_total=overall.rows,

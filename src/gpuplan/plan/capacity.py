@@ -213,7 +213,8 @@ def _pd_candidate(model, gpu, nodes, per_node, fmt, dd, est, users, limit, req, 
                          input_tokens_per_s=rps * req.input_tokens, requests_per_s=rps,
                          decode_tokens_per_s=1.0 / est.tpot_s, max_concurrency=est.max_decode_batch_per_gpu * d_gpus,
                          concurrency=users, bottleneck="communication" if est.decode.bound == "communication"
-                         else "compute", calibration="disagg-kernels"),
+                         else "compute", calibration="disagg-kernels",
+                         uncertainty_fraction=est.uncertainty_fraction, calibration_rows=0),
         cost=cost, capacity_users=users, capacity_limit=limit,
         disaggregation=DisaggSummary(
             prefill_nodes=dd.prefill_nodes, decode_nodes=dd.decode_nodes, gpus_per_node=per_node,

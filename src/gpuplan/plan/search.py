@@ -30,9 +30,10 @@ from gpuplan.catalog.checkpoints import (
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
-from gpuplan.memory import size_inference, size_training
+from gpuplan.memory import size_inference as _size_inference_uncached
+from gpuplan.memory import size_training
 from gpuplan.memory.quant import get_format
-from gpuplan.memory.weights import native_format
+from gpuplan.memory.weights import CACHE_CLEARERS, native_format
 from gpuplan.planfile import (
     Candidate,
     CostSummary,
@@ -83,6 +84,7 @@ class PlanRequest(BaseModel):
     budget_usd: float | None = Field(None, gt=0)
     objective: str = "tco"
     engines: tuple[str, ...] = ()
+    engine_versions: dict[str, str] = {}   # "sglang" → "0.5.6" from --engine sglang==0.5.6 (perf.engine_version)
     weight_formats: tuple[str, ...] = ()
     years: float = Field(3, gt=0, le=20)
     top: int = Field(10, ge=1, le=200)
@@ -110,6 +112,70 @@ class PlanRequest(BaseModel):
         """No --users and no --rate but an SLO: find the most users each candidate serves within it."""
         return self.task == "serve" and self.users is None and self.rate_per_s is None and bool(
             self.ttft_s or self.tpot_s)
+
+
+class _Memo:
+    """A bounded memo of one pure function of (model, frozen specs): a repeated or slightly changed search (the page
+    re-runs a plan when the language or the budget changes) reuses the memory and speed of every candidate it has
+    already sized. The model object is kept with each result and must be the same object on a hit (an imported model
+    re-registered under the same id misses); the memory layer's cache clearers empty it too."""
+
+    def __init__(self, maxsize: int = 16384) -> None:
+        self.maxsize = maxsize
+        self.store: dict = {}
+
+    def get(self, model, key, compute):
+        full = (model.id, key)
+        hit = self.store.get(full)
+        if hit is None or hit[0] is not model:
+            try:
+                hit = (model, compute(), None)
+            except GpuplanError as exc:  # a rejection is as deterministic as a result: remember it too
+                hit = (model, None, exc)
+            if len(self.store) >= self.maxsize:
+                self.store.clear()
+            self.store[full] = hit
+        if hit[2] is not None:
+            raise hit[2]
+        return hit[1]
+
+    def clear(self) -> None:
+        self.store.clear()
+
+
+def _spec_key(spec) -> tuple:
+    """A frozen spec's field values in declaration order (hashing the pydantic model itself costs several times more)."""
+    return tuple(spec.__dict__.values())
+
+
+_SIZE_MEMO = _Memo()
+_ESTIMATE_MEMO = _Memo()
+
+
+def size_inference(model, dep, *, context_tokens, concurrency, gpu):
+    """The memory layer's ``size_inference``, memoized per (model, deployment, context, concurrency, GPU)."""
+    return _SIZE_MEMO.get(model, (_spec_key(dep), context_tokens, concurrency, gpu.id), lambda: _size_inference_uncached(
+        model, dep, context_tokens=context_tokens, concurrency=concurrency, gpu=gpu))
+
+
+def _estimator(calibration):
+    """``estimate_serving`` with the given calibration; memoized when it is the shipped one (a user's calibration
+    file may change between searches)."""
+    from gpuplan.perf import estimate_serving
+
+    if calibration is not None:
+        return partial(estimate_serving, calibration=calibration, detail=False)
+
+    def estimate(model, dep, workload):
+        return _ESTIMATE_MEMO.get(model, (_spec_key(dep), _spec_key(workload)),
+                                  lambda: estimate_serving(model, dep, workload, detail=False))
+
+    return estimate
+
+
+def _clear_memos() -> None:
+    _SIZE_MEMO.clear()
+    _ESTIMATE_MEMO.clear()
 
 
 @dataclass
@@ -197,6 +263,8 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_cc"
     if gpu.vendor not in _engine_vendors(engine):
         return "engine_vendor"
+    if engine == "trtllm" and gpu.vendor != "nvidia":
+        return "engine_vendor"  # TensorRT-LLM runs on NVIDIA GPUs only (engines.toml vendors)
     return None
 
 
@@ -276,7 +344,6 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     lower_rejects = _Rejects()  # their rejections are not the user's question: kept apart, not reported
     native = native_format(model)
     considered = 0
-    from gpuplan.perf import estimate_serving
     from gpuplan.plan.capacity import (
         capacity_result,
         disaggregated_candidates,
@@ -320,7 +387,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
                                                                          engine=engine, model=model.id))
                             continue
-                        est_fn = partial(estimate_serving, calibration=calibration)
+                        # memoized: a repeated search reuses estimates; no per-operator breakdown in the hot loop
+                        est_fn = _estimator(calibration)
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
@@ -345,7 +413,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     pareto = _pareto(ranked)
     assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
                    t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
-                   t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)]
+                   t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)] + _workload_warnings(model, req, ranked)
     capacity = capacity_result(ranked[0]) if req.capacity_mode and ranked else None
     return PlanFile(
         gpuplan_version=__version__, created=date.today().isoformat(),
@@ -370,6 +438,25 @@ def _money_assumptions(req: PlanRequest, prices) -> list[str]:
     if book.usd_to_cny is not None:
         out.append(t("money.exchange_line", currency=req.currency, rate=f"{book.usd_to_cny.value:g}",
                      date=book.usd_to_cny.date, source=book.usd_to_cny.source))
+    return out
+
+
+def _workload_warnings(model: ModelEntry, req: PlanRequest, ranked: Sequence[Candidate]) -> list[str]:
+    """Sentences for a workload that is likely not what the user meant: a reasoning model with room for a short
+    answer only, or no TPOT target (then nothing bounds the speed each user sees)."""
+    from gpuplan.catalog.models import (
+        REASONING_OUTPUT_TOKENS,
+        REASONING_OUTPUT_TOKENS_MIN,
+        is_reasoning_model,
+    )
+
+    out = []
+    if is_reasoning_model(model) and req.output_tokens < REASONING_OUTPUT_TOKENS_MIN:
+        out.append(t("ux.short_context", ctx=req.input_tokens + req.output_tokens, input=req.input_tokens,
+                     output=req.output_tokens, model=model.display_name, typical="4–8k",
+                     suggest=REASONING_OUTPUT_TOKENS))
+    if req.tpot_s is None and ranked and ranked[0].perf.tpot_s is not None:
+        out.append(t("ux.no_tpot_target", tpot=f"{ranked[0].perf.tpot_s * 1000:,.0f} ms"))
     return out
 
 
@@ -400,6 +487,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     replicas = dp if not dpa else 1
     per_replica_users = math.ceil(users / replicas)
     dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
+                     engine_version=req.engine_versions.get(engine),
                      tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
                      expert_parallel_size=ep, enable_dp_attention=dpa,
                      kv_dtype="fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto")
@@ -429,11 +517,11 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
         return None
     if req.ttft_s and (est.ttft_s is None or est.ttft_s > req.ttft_s):
         rejects.add("slo_ttft", -(est.ttft_s or math.inf) / req.ttft_s,
-                    partial(t, "plan.near_ttft", cand=label, got=f"{(est.ttft_s or 0) * 1000:.0f}", want=f"{req.ttft_s * 1000:.0f}"))
+                    partial(t, "plan.near_ttft", cand=label, **_ms_pair(est.ttft_s, req.ttft_s)))
         return None
     if req.tpot_s and (est.tpot_s is None or est.tpot_s > req.tpot_s):
         rejects.add("slo_tpot", -(est.tpot_s or math.inf) / req.tpot_s,
-                    partial(t, "plan.near_tpot", cand=label, got=f"{(est.tpot_s or 0) * 1000:.0f}", want=f"{req.tpot_s * 1000:.0f}"))
+                    partial(t, "plan.near_tpot", cand=label, **_ms_pair(est.tpot_s, req.tpot_s)))
         return None
     out_tps = (est.output_tokens_per_s or 0) * replicas
     in_tps = (est.input_tokens_per_s or 0) * replicas
@@ -468,6 +556,18 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
         # per-token ranking: owned cost per year over output tokens/s is proportional to $/Mtok (same workload split)
         score=(base[1] / out_tps) if (req.objective == "per_token" and base[1] and out_tps) else None,
     )
+
+
+def _ms_pair(got_s: float | None, want_s: float) -> dict[str, str]:
+    """A missed target and the estimate in ms, with as many decimals as it takes for them to read differently
+    (100.4 ms against a 100 ms target must not print as "100 ms, target 100 ms")."""
+    got = (got_s or 0.0) * 1000
+    want = want_s * 1000
+    for digits in range(0, 4):
+        a, b = f"{got:,.{digits}f}", f"{want:,.{digits}f}"
+        if a != b:
+            break
+    return {"got": a, "want": f"{want:,.{digits}f}".rstrip("0").rstrip(".") if "." in b else b}
 
 
 def _over_budget(cost: CostSummary, req: PlanRequest, rejects: _Rejects, label: str) -> bool:
@@ -778,3 +878,5 @@ def _search_training(req: PlanRequest, model: ModelEntry, prices, started: float
         search={"candidates_considered": considered, "seconds": round(time.perf_counter() - started, 4)},
     )
 
+
+CACHE_CLEARERS.append(_clear_memos)  # an imported model re-sized under the same id invalidates the memos

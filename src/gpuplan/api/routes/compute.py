@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from gpuplan.api import services
 from gpuplan.api.routes.common import lang_of, run_job
-from gpuplan.api.schemas import EstimateRequest, EstimateResponse, SizeRequest, ValidateRequest
+from gpuplan.api.schemas import EstimateRequest, EstimateResponse, FitRequest, SizeRequest, ValidateRequest
 from gpuplan.memory import InferenceMemory, TrainingMemory
 
 router = APIRouter(tags=["compute"])
@@ -18,6 +18,12 @@ router = APIRouter(tags=["compute"])
 async def size(body: SizeRequest, request: Request, lang: str = Depends(lang_of)):
     """``gpuplan size --json``: memory per GPU, the verdict and the binding term."""
     return await run_job(request, lambda: services.size(body), lang)
+
+
+@router.post("/fit")
+async def fit(body: FitRequest, request: Request, lang: str = Depends(lang_of)) -> dict[str, Any]:
+    """``gpuplan fit --json``: what runs on one machine (GPU memory, then CPU offload into its RAM), how fast."""
+    return await run_job(request, lambda: services.fit(body), lang)
 
 
 @router.post("/estimate", response_model=EstimateResponse)

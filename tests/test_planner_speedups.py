@@ -1,0 +1,51 @@
+"""Issue 16, speed: the planner's shortcuts must not change an answer (figures come from benchmarks/, not here)."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+import gpuplan.plan.search  # noqa: F401  (the module; gpuplan.plan.search the name is the function)
+from gpuplan.catalog import get_model
+from gpuplan.memory.shard import _divisor, shard_weights
+from gpuplan.memory.weights import model_tensor_bytes
+from gpuplan.plan import PlanRequest, search
+
+
+@pytest.mark.parametrize("model_id,fmt", [("deepseek-v3", "native"), ("deepseek-r1-distill-qwen-32b", "awq-int4"),
+                                          ("qwen2.5-32b", "bf16")])
+@pytest.mark.parametrize("tp,pp,ep,dpa", [(1, 1, 1, 1), (8, 1, 1, 1), (4, 3, 1, 1), (8, 2, 8, 8), (2, 4, 1, 1)])
+def test_grouped_sharding_equals_the_per_tensor_sum(model_id, fmt, tp, pp, ep, dpa):
+    entry = get_model(model_id)
+    arch = entry.arch
+    if ep > 1 and not arch.num_experts:
+        ep = 1
+    rows = model_tensor_bytes(entry, fmt)
+    att_tp = max(1, tp // dpa)
+    stages = [0] * pp
+    L = arch.num_layers
+    for t, nbytes in rows:  # the rule, tensor by tensor, in exact rational arithmetic (bytes × lcm of divisors)
+        stage = (0 if t.component == "embed" else pp - 1) if t.layer is None else (min(t.layer, L - 1) * pp) // L
+        stages[stage] += nbytes * 5040 // _divisor(t, arch, tp, ep, att_tp)  # 5040 = lcm(1..10): divisors ≤ 8 exact
+    want = math.ceil(max(stages) / 5040)
+    got = shard_weights(arch, rows, tp=tp, pp=pp, ep=ep, dp_attention=dpa).per_gpu_bytes
+    assert abs(got - want) <= 1  # float summation order: at most one byte
+
+
+def test_a_repeated_search_answers_the_same_from_the_memo():
+    req = PlanRequest(model="deepseek-r1-distill-qwen-7b", users=8, input_tokens=2000, output_tokens=1000, tpot_s=0.05)
+    first, again = search(req), search(req)
+    assert [c.model_dump() for c in first.candidates] == [c.model_dump() for c in again.candidates]
+    assert first.rejections == again.rejections
+
+
+def test_memo_misses_for_another_model_object_under_the_same_id():
+    module = sys.modules["gpuplan.plan.search"]
+    memo = module._Memo()
+    entry = get_model("qwen2.5-7b")
+    other = entry.model_copy()  # e.g. an imported model registered again under the same id
+    assert memo.get(entry, ("k",), lambda: 1) == 1
+    assert memo.get(entry, ("k",), lambda: 2) == 1
+    assert memo.get(other, ("k",), lambda: 3) == 3
