@@ -123,6 +123,7 @@ def test_sglang_parser_reads_the_pd_commands():
         assert args.deepep_mode == ("normal" if role == "prefill" else "low_latency")
         assert args.mem_fraction_static == plan.chosen.gpu_memory_utilization
         assert args.context_length == plan.chosen.max_model_len
+        assert args.model_path == (plan.chosen.checkpoint.repo if plan.chosen.checkpoint else plan.model.id)
         if role == "prefill":
             assert args.chunked_prefill_size == d.prefill_tokens_per_gpu * gpus
         else:

@@ -6,13 +6,16 @@ pd_disaggregation.md, "DeepSeek Multi-Node"): ``--disaggregation-mode prefill|de
 ``--tp-size N --dp-size N --enable-dp-attention --ep-size N --moe-a2a-backend deepep`` over each pool's N GPUs, with DeepEP
 ``--deepep-mode normal`` for prefill and ``low_latency`` for decode (LMSYS large-scale EP blog, 2025-05-05); the router is
 ``python3 -m sglang_router.launch_router --pd-disaggregation --prefill URL --decode URL`` (same guide).
-Spelled for the SGLang of the rendered image (``lmsysorg/sglang:v0.5.23``: ``--cuda-graph-max-bs-decode``) and
-checked by its own parser in the tests. Every number in the flags (pool sizes, decode batch, prefill chunk, MTP draft tokens) comes from the plan's
-``DisaggSummary``, so the files launch what the planner estimated.
+The flags every SGLang launch shares come from ``artifacts.engine_argv`` (the one module that spells engine
+flags); the PD-specific ones are added here. Spelled for the SGLang of the rendered image (``lmsysorg/sglang:v0.5.23``:
+``--cuda-graph-max-bs-decode``) and checked by its own parser in the tests. Every number in the flags (pool sizes,
+decode batch, prefill chunk, MTP draft tokens) comes from the plan's ``DisaggSummary``, so the files launch what the
+planner estimated.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gpuplan.artifacts.common import MODEL_CACHE_PATH, RenderContext, RenderedFile, hash_header, yaml_dump
@@ -37,33 +40,45 @@ def _pool(ctx: RenderContext, role: str) -> tuple[int, int]:
 
 def role_argv(ctx: RenderContext, role: str, *, node_rank: str = "0", leader_addr: str = "$LEADER_ADDR",
               ib_device: str = "$IB_DEVICE") -> tuple[str, ...]:
-    """The ``sglang.launch_server`` argv of one node of the ``role`` pool."""
+    """The ``sglang.launch_server`` argv of one node of the ``role`` pool.
+
+    The flags every SGLang launch shares (model, TP/DP/EP sizes, DP-attention, context, memory fraction, running
+    requests, KV dtype, quantization, revision) come from the one engine-flag module (``artifacts.engine_argv``) for
+    the pool's own sizes; the PD-, DeepEP- and MTP-specific flags are added here. Prefill runs at most two forwards'
+    worth of requests (one computing, one handing its KV over): 2 · chunk · GPUs / new prompt tokens.
+    """
+    from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags, model_args
+    from gpuplan.artifacts.engines import _tokens
+
     d = ctx.cand.disaggregation
     assert d is not None  # noqa: S101
     nodes, gpus = _pool(ctx, role)
     port = PREFILL_PORT if role == "prefill" else DECODE_PORT
-    argv: list[str] = ["python3", "-m", "sglang.launch_server", "--model-path", ctx.model_id,
+    wl = ctx.plan.workload
+    new_tokens = max(wl.input_tokens * (1.0 - wl.prefix_cache_hit_fraction), 1.0)
+    seqs = (math.ceil(2 * d.prefill_tokens_per_gpu * gpus / new_tokens) if role == "prefill"
+            else d.decode_batch_per_gpu * gpus)
+    flags = engine_flags(EngineConfig(
+        engine="sglang", checkpoint=ctx.cand.checkpoint, weight_format=ctx.cand.weight_format,
+        kv_dtype=ctx.cand.kv_dtype, tensor_parallel_size=gpus, data_parallel_size=gpus,
+        expert_parallel_size=gpus, enable_dp_attention=gpus > 1, context_tokens=ctx.cand.max_model_len or 0,
+        max_seqs=seqs, memory_fraction=ctx.cand.gpu_memory_utilization))
+    argv: list[str] = ["python3", "-m", "sglang.launch_server",
+                       *model_args("sglang", ctx.cand.checkpoint, ctx.model_id),
                        "--host", "0.0.0.0", "--port", str(port), "--served-model-name", ctx.served_model_name]
     if ctx.is_deepseek_native:
         argv.append("--trust-remote-code")
-    argv += ["--enable-metrics", "--disaggregation-mode", role, "--disaggregation-ib-device", ib_device,
-             "--tp-size", str(gpus), "--dp-size", str(gpus)]
+    argv += ["--enable-metrics", "--disaggregation-mode", role, "--disaggregation-ib-device", ib_device]
+    argv += _tokens(list(flags.items()))
     if gpus > 1:
-        argv += ["--enable-dp-attention", "--ep-size", str(gpus), "--moe-dense-tp-size", "1", "--moe-a2a-backend", "deepep",
+        argv += ["--moe-dense-tp-size", "1", "--moe-a2a-backend", "deepep",
                  "--deepep-mode", "normal" if role == "prefill" else "low_latency"]
         if d.prefill_two_batch_overlap if role == "prefill" else d.decode_two_batch_overlap:
             argv.append("--enable-two-batch-overlap")
-    if ctx.cand.gpu_memory_utilization:
-        argv += ["--mem-fraction-static", f"{ctx.cand.gpu_memory_utilization:g}"]
-    if ctx.cand.max_model_len:
-        argv += ["--context-length", str(ctx.cand.max_model_len)]
-    if ctx.cand.kv_dtype.startswith("fp8"):
-        argv += ["--kv-cache-dtype", "fp8_e4m3"]
     if role == "prefill":
         argv += ["--chunked-prefill-size", str(d.prefill_tokens_per_gpu * gpus)]
     else:
-        argv += ["--max-running-requests", str(d.decode_batch_per_gpu * gpus),
-                 "--cuda-graph-max-bs-decode", str(d.decode_batch_per_gpu)]
+        argv += ["--cuda-graph-max-bs-decode", str(d.decode_batch_per_gpu)]
     if d.speculative_tokens and role == "decode":
         argv += ["--speculative-algorithm", "NEXTN", "--speculative-num-steps", str(d.speculative_tokens),
                  "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(d.speculative_tokens + 1)]
