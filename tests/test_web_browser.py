@@ -572,3 +572,16 @@ def test_owned_gpus_utilization_and_market_reach_the_plan(browser, base_url):
     assert any("30%" in a for a in page.evaluate("state.plan.assumptions"))
     assert not errors, errors
     context.close()
+
+
+def test_quality_control_reaches_the_plan(browser, base_url):
+    context, page, errors = _page(browser, LAPTOP, "en")
+    _open(page, base_url, "en")
+    page.fill("#model-search", "deepseek-r1-distill-qwen-32b")
+    page.fill("#users", "4")
+    page.select_option("#quality", "4bit")
+    page.click("#run-plan")
+    _wait_for(page, "state.request && state.request.quality === '4bit' && state.plan && !state.busy", timeout=120_000)
+    assert page.evaluate("state.plan.candidates.length") >= 1
+    assert not errors, errors
+    context.close()

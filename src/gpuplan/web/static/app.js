@@ -377,6 +377,7 @@ function readForm() {
   const have = parseHave(v("have"));
   if (have && have.length) body.have = have;
   if (v("market")) body.market = v("market");
+  if (v("quality")) body.quality = v("quality");
   if (num("utilization")) body.utilization = num("utilization") / 100;
   if (state.preset) body.preset = state.preset;
   for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
@@ -470,6 +471,7 @@ async function loadFit() {
   if (!req.ram_gib || !req.gpu || req.gpu.length !== 1) { card.hidden = true; return; }
   const body = { gpu: req.gpu[0], gpus: req.max_gpus || 1, ram_gib: req.ram_gib,
     context: (req.input_tokens || 2000) + (req.output_tokens || 500) };
+  if (req.quality) body.quality = req.quality;
   const key = JSON.stringify(body);
   if (state.fitKey !== key) {
     try { state.fit = await api("/fit", { body }); state.fitKey = key; } catch (err) { card.hidden = true; return; }
