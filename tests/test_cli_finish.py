@@ -237,3 +237,15 @@ def test_no_empty_did_you_mean_for_gpus_or_hub_ids(monkeypatch):
         res = run(*args)
         assert res.exit_code == 2, res.output
         assert "—?" not in res.output and "Traceback" not in res.output
+
+
+def test_the_pages_engine_filter_offers_every_planned_engine():
+    import re
+    from pathlib import Path
+
+    from gpuplan.plan.search import SERVING_ENGINES
+
+    html = (Path(__file__).resolve().parent.parent / "src/gpuplan/web/static/index.html").read_text(encoding="utf-8")
+    select = html[html.index('<select id="engine"'):]
+    select = select[: select.index("</select>")]
+    assert set(re.findall(r'<option value="([^"]+)"', select)) == set(SERVING_ENGINES)

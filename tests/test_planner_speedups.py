@@ -49,3 +49,13 @@ def test_memo_misses_for_another_model_object_under_the_same_id():
     assert memo.get(entry, ("k",), lambda: 1) == 1
     assert memo.get(entry, ("k",), lambda: 2) == 1
     assert memo.get(other, ("k",), lambda: 3) == 3
+
+
+def test_memo_is_bounded_and_keeps_the_latest_entries():
+    module = sys.modules["gpuplan.plan.search"]
+    memo = module._Memo(maxsize=8)
+    entry = get_model("qwen2.5-7b")
+    for i in range(20):
+        memo.get(entry, (i,), lambda i=i: i)
+    assert len(memo.store) <= 8
+    assert memo.get(entry, (19,), lambda: -1) == 19  # the newest survived eviction

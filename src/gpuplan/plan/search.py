@@ -120,7 +120,7 @@ class _Memo:
     already sized. The model object is kept with each result and must be the same object on a hit (an imported model
     re-registered under the same id misses); the memory layer's cache clearers empty it too."""
 
-    def __init__(self, maxsize: int = 16384) -> None:
+    def __init__(self, maxsize: int = 8192) -> None:  # about 8 KiB an entry: up to ~64 MiB per memo
         self.maxsize = maxsize
         self.store: dict = {}
 
@@ -132,8 +132,9 @@ class _Memo:
                 hit = (model, compute(), None)
             except GpuplanError as exc:  # a rejection is as deterministic as a result: remember it too
                 hit = (model, None, exc)
-            if len(self.store) >= self.maxsize:
-                self.store.clear()
+            if len(self.store) >= self.maxsize:  # drop the oldest quarter: the latest search stays whole
+                for old in list(self.store)[: self.maxsize // 4]:
+                    del self.store[old]
             self.store[full] = hit
         if hit[2] is not None:
             raise hit[2]
