@@ -393,10 +393,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
                             considered += 1
                             cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
-                                             users, workload, context, req, fmt_rejects, prices, est_fn)
-                            if cand is not None:
-                                cand = cand.model_copy(update={"checkpoint": checkpoint, "quality": tier,
-                                                               "engine_args": _engine_args(cand, checkpoint)})
+                                             users, workload, context, req, fmt_rejects, prices, est_fn,
+                                             checkpoint=checkpoint, quality=tier)
                             if cand is not None and req.capacity_mode:
                                 cand = with_capacity(model, cand, workload, req, est_fn)
                             if cand is not None:
@@ -409,7 +407,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
     native_fits = any(c.weight_format == native for c in kept)
-    ranked = [_with_bom(c, model, req, prices, native_fits) for c in ranked]
+    ranked = [_with_bom(_with_flags(c), model, req, prices, native_fits) for c in ranked]
     alternative = _lower_quality_option(ranked, lower, req, prices, model, native_fits)
     pareto = _pareto(ranked)
     assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
@@ -484,7 +482,7 @@ def _describe(gpu: GpuSpec, count: int, engine: str, fmt: str) -> str:
 
 
 def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload, context, req,
-              rejects, prices, estimate_serving) -> Candidate | None:
+              rejects, prices, estimate_serving, checkpoint=None, quality=None) -> Candidate | None:
     replicas = dp if not dpa else 1
     per_replica_users = math.ceil(users / replicas)
     dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
@@ -531,6 +529,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     if req.budget_usd and _over_budget(cost, req, rejects, label):
         return None
     return Candidate(
+        checkpoint=checkpoint, quality=quality,
         gpu=gpu.id, gpu_name=gpu.name, gpu_count=count, nodes=nodes, gpus_per_node=per_node, engine=engine,
         weight_format=fmt, kv_dtype=mem.kv_dtype, tensor_parallel_size=tp, pipeline_parallel_size=pp,
         data_parallel_size=dp, expert_parallel_size=ep, enable_dp_attention=dpa, max_model_len=context,
@@ -604,6 +603,14 @@ def fmt_money(value: float | None, currency: str) -> str:
     return f"{sign}{value:.3g}"
 
 
+def _with_flags(cand: Candidate) -> Candidate:
+    """The candidate with its engine flags spelled from its own fields (only the kept ones are spelled: the search
+    carries the memory model's knobs until ranking). Disaggregated candidates keep the flags of their pools."""
+    if cand.disaggregation is not None or cand.engine not in ARGV_ENGINES:
+        return cand
+    return cand.model_copy(update={"engine_args": _engine_args(cand, cand.checkpoint)})
+
+
 def _engine_args(cand: Candidate, checkpoint) -> dict:
     """The exact engine flags the memory model assumed, from the one module that spells them (artifacts.engine_argv).
 
@@ -635,7 +642,7 @@ def _lower_quality_option(ranked: list[Candidate], lower: list[Candidate], req: 
     best = best.model_copy(update={"score": None if value in (math.inf, -math.inf) else value})
     if ranked and (best.score is None or ranked[0].score is None or best.score >= ranked[0].score):
         return None
-    return _with_bom(best, model, req, prices, native_fits)
+    return _with_bom(_with_flags(best), model, req, prices, native_fits)
 
 
 def _other_engine_args(dep: Deployment, mem, max_seqs: int) -> dict:
