@@ -286,3 +286,20 @@ def test_render_replaces_its_own_earlier_output_but_not_foreign_files(tmp_path):
     (out / "my-notes.txt").write_text("mine")
     one_sentence(run_cli("render", str(GOOD), "--out", str(out)))
     assert (out / "my-notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("repo", "$(touch pwned)"), ("repo", "--help"), ("file", "../../x.gguf"), ("hf_tag", "Q4;touch pwned"),
+    ("revision", "-rf"), ("quantization", "awq'$(id)'"),
+])
+def test_hostile_checkpoint_reference_is_refused(tmp_path, field, value):
+    """The candidate's checkpoint (issue 11: the repository, GGUF file and tag the launch command loads) is held to
+    the same rules as the model id."""
+    data = plan_data(GOOD)
+    ref = {"repo": "bartowski/DeepSeek-R1-Distill-Qwen-32B-GGUF", "weight_format": "gguf-q4_k_m",
+           "file": "DeepSeek-R1-Distill-Qwen-32B-Q4_K_M.gguf", "hf_tag": "Q4_K_M"}
+    data["candidates"][0]["checkpoint"] = ref
+    assert run_cli("render", str(write_plan(tmp_path, data, "good.yaml")), "--out", str(tmp_path / "ok")).exit_code == 0
+    data["candidates"][0]["checkpoint"] = {**ref, field: value}
+    one_sentence(run_cli("render", str(write_plan(tmp_path, data)), "--out", str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()
