@@ -18,7 +18,7 @@ from gpuplan.cost import CostInputs, cost_of
 from gpuplan.cost.bom import BomInputs, bill_of_materials
 from gpuplan.i18n import set_language
 from gpuplan.plan import search
-from gpuplan.plan.search import fmt_money
+from gpuplan.units import fmt_money
 from gpuplan.planfile import PlanFile
 from gpuplan.views import build_request
 

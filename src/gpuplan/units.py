@@ -121,3 +121,17 @@ def fmt_seconds(seconds: float | None) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+
+
+def fmt_money(value: float | None, currency: str) -> str:
+    """'$1,234', '¥8,765', '$0.432', '¥2.10'; '—' when unknown: enough digits that a cost is never shown as 0."""
+    if value is None:
+        return "—"
+    sign = "¥" if currency == "CNY" else "$"
+    if abs(value) >= 100:
+        return f"{sign}{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{sign}{value:,.2f}"
+    if value == 0:
+        return f"{sign}0"
+    return f"{sign}{value:.3g}"

@@ -15,7 +15,7 @@ from gpuplan.artifacts.checkpoint_text import checkpoint_sentence, lower_quality
 from gpuplan.artifacts.common import RenderContext, RenderedFile, header_lines
 from gpuplan.artifacts.engines import gguf_path
 from gpuplan.i18n import t
-from gpuplan.units import GIB, fmt_seconds
+from gpuplan.units import GIB, fmt_money, fmt_seconds
 
 
 @dataclass(frozen=True)
@@ -109,18 +109,6 @@ def layout_sentences(ctx: RenderContext) -> list[str]:
     return out
 
 
-def _money(v: float | None, currency: str = "USD") -> str:
-    """An amount with enough digits that a small one never shows as 0 ('¥1,234', '$0.432'); '—' when unknown."""
-    if v is None:
-        return "—"
-    sign = "¥" if currency == "CNY" else "$"
-    if abs(v) >= 100:
-        return f"{sign}{v:,.0f}"
-    if abs(v) >= 1:
-        return f"{sign}{v:,.2f}"
-    return f"{sign}{v:.3g}"
-
-
 def _cell(text: object) -> str:
     """A Markdown table cell from plan data (untrusted): pipes escaped, line breaks and HTML brackets removed."""
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ") \
@@ -143,7 +131,7 @@ def cost_section(p, c) -> list[str]:
     cost, cur = c.cost, p.currency if p.currency in ("USD", "CNY") else "USD"
 
     def m(usd: float | None, shown: float | None) -> str:
-        return _money(_amount(cost, usd, shown, cur), cur)
+        return fmt_money(_amount(cost, usd, shown, cur), cur)
 
     util = f"{cost.utilization_fraction * 100:.0f}%" if cost.utilization_fraction is not None else "—"
     cloud = _cell(cost.cloud_provider or "—")
@@ -181,7 +169,7 @@ def cost_section(p, c) -> list[str]:
             if item.included_in:
                 unit_price = total = t("money.included", item=t(f"money.kind_{_cell(item.included_in)}"))
             else:
-                unit_price, total = _money(item.unit_price, bom_cur), _money(item.total, bom_cur)
+                unit_price, total = fmt_money(item.unit_price, bom_cur), fmt_money(item.total, bom_cur)
             unit_text = t(f"money.unit_{item.unit}")
             unit = "" if item.unit == "pcs" else " " + _cell(item.unit if unit_text.startswith("money.") else unit_text)
             L.append(f"| {t('money.kind_' + item.kind) if item.kind.isidentifier() else _cell(item.kind)} | "

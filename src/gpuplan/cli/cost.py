@@ -128,7 +128,7 @@ def training_table(training, currency: str, prices):
 def fmt_money(amount_usd: float | None, currency: str, prices) -> str:
     """An amount in the display currency: '$1,234,567', '¥8,765,432', '$0.432'; 'unknown' when not known."""
     from gpuplan.cost import money
-    from gpuplan.plan.search import fmt_money as fmt
+    from gpuplan.units import fmt_money as fmt
 
     value = money(amount_usd, currency, prices)
     if value is None:

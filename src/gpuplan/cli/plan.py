@@ -94,7 +94,7 @@ def _show(path: str | None, as_json: bool) -> None:
 def _money(usd: float | None, currency: str, shown: float | None = None, cost_currency: str | None = None) -> str:
     """An amount in the plan's currency: the candidate's own converted amount when it was priced in that currency
     (``shown``), else the USD amount converted at the catalog's dated rate (plan files from before issue 12)."""
-    from gpuplan.plan.search import fmt_money
+    from gpuplan.units import fmt_money
 
     if cost_currency == currency:
         return fmt_money(shown, currency)
@@ -135,7 +135,7 @@ def print_bom(con, plan, index: int = 0) -> None:
     for col in ("kind", "item", "qty", "unit_price", "total", "rule"):
         table.add_column(t(f"money.col_{col}"), justify="right" if col in ("qty", "unit_price", "total") else "left",
                          overflow="fold")
-    from gpuplan.plan.search import fmt_money
+    from gpuplan.units import fmt_money
 
     for item in c.bill_of_materials:
         if item.included_in:

@@ -44,6 +44,7 @@ from gpuplan.planfile import (
     Rejection,
 )
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
+from gpuplan.units import fmt_money
 
 OBJECTIVES = ("tco", "capex", "per_token", "throughput", "cloud")
 SERVING_ENGINES = ("vllm", "sglang", "llama.cpp", "trtllm", "vllm-ascend")
@@ -587,20 +588,6 @@ def _over_budget(cost: CostSummary, req: PlanRequest, rejects: _Rejects, label: 
         t, "money.near_budget", cand=label, cost=fmt_money(in_currency(cost.capex_usd, req.currency, rate), req.currency),
         budget=fmt_money(in_currency(budget, req.currency, rate), req.currency)))
     return True
-
-
-def fmt_money(value: float | None, currency: str) -> str:
-    """'$1,234', '¥8,765', '$0.432', '¥2.10'; '—' when unknown: enough digits that a cost is never shown as 0."""
-    if value is None:
-        return "—"
-    sign = "¥" if currency == "CNY" else "$"
-    if abs(value) >= 100:
-        return f"{sign}{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{sign}{value:,.2f}"
-    if value == 0:
-        return f"{sign}0"
-    return f"{sign}{value:.3g}"
 
 
 def _with_flags(cand: Candidate) -> Candidate:
