@@ -18,8 +18,8 @@ from gpuplan.cost import CostInputs, cost_of
 from gpuplan.cost.bom import BomInputs, bill_of_materials
 from gpuplan.i18n import set_language
 from gpuplan.plan import search
-from gpuplan.units import fmt_money
 from gpuplan.planfile import PlanFile
+from gpuplan.units import fmt_money
 from gpuplan.views import build_request
 
 runner = CliRunner()
