@@ -86,6 +86,12 @@ def _vllm(cfg: EngineConfig) -> dict[str, object]:
         args["--data-parallel-size"] = cfg.data_parallel_size
     if cfg.expert_parallel_size > 1:
         args["--enable-expert-parallel"] = True
+    return {**args, **_checkpoint_args(cfg)}
+
+
+def _checkpoint_args(cfg: EngineConfig) -> dict[str, object]:
+    """The flags vLLM and SGLang share for what they load: the quantization method and the pinned revision."""
+    args: dict[str, object] = {}
     quant = _quantization(cfg)
     if quant:
         args["--quantization"] = quant
@@ -111,12 +117,7 @@ def _sglang(cfg: EngineConfig) -> dict[str, object]:
         args["--ep-size"] = cfg.expert_parallel_size
     if cfg.kv_dtype.startswith("fp8"):
         args["--kv-cache-dtype"] = SGLANG_KV_FP8
-    quant = _quantization(cfg)
-    if quant:
-        args["--quantization"] = quant
-    if cfg.checkpoint is not None and cfg.checkpoint.revision:
-        args["--revision"] = cfg.checkpoint.revision
-    return args
+    return {**args, **_checkpoint_args(cfg)}
 
 
 def _llama(cfg: EngineConfig) -> dict[str, object]:
