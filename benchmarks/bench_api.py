@@ -40,8 +40,10 @@ def free_port() -> int:
 
 
 def start_server(port: int, jobs: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "gpuplan", "serve", "--port", str(port), "--jobs", str(jobs)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "GPUPLAN_LANG": "en"})
+    # stderr is discarded, not piped: a pipe nobody reads would stall the server once it fills.
+    proc = subprocess.Popen([sys.executable, "-m", "gpuplan", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--jobs", str(jobs)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "GPUPLAN_LANG": "en"})
     deadline = time.time() + 30
     while time.time() < deadline:
         try:

@@ -23,46 +23,18 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
+
+from bench_api import (  # the sibling script: one server start-up, one percentile
+    _ms,
+    free_port,
+    percentile,
+    start_server,
+)
 
 SIZE_BODY = {"model": "deepseek-r1-distill-qwen-32b", "gpu": "rtx-4090", "gpus": 2, "weights": "awq-int4"}
 PLAN_BODY = {"model": "deepseek-r1-distill-qwen-7b", "users": 8, "gpu": ["rtx-4090", "l40s"], "max_nodes": 1}
 RUN_DEADLINE_S = 600.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, jobs: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "gpuplan", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--jobs", str(jobs)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "GPUPLAN_LANG": "en"})
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("gpuplan serve did not start")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
 
 
 async def closed_loop(base: str, method: str, path: str, body: dict | None, clients: int, duration_s: float,
