@@ -212,6 +212,26 @@ def test_sglang_two_batch_overlap_decode_speedup():
     assert speedup == pytest.approx(0.255, rel=TOLERANCE)
 
 
+def test_decode_all_to_all_times_match_the_in_situ_profiles():
+    # [LMSYS] "Detail Breakdown" of decode: "Both DeepSeek and SGLang show dispatch times of ~0.17ms per layer". The
+    # model's dispatch of one 128-token micro-batch at EP72 from DeepEP's unit-test table (docs/legacy.md, low-latency
+    # kernels, 128 tokens, top-8, FP8): 128 · 8 · 7,392 B / 42.32 GB/s = 0.179 ms.
+    entry = get_model(R1)
+    sgl = estimate_disaggregated(entry, _sglang_96(), input_tokens=2000, output_tokens=100, context_tokens=2000)
+    per_layer_mb = sgl.decode.terms_s["dispatch_s"] / (58 * 2)
+    assert per_layer_mb == pytest.approx(128 * 8 * 7392 / 42.320e9, rel=1e-3)
+    assert per_layer_mb == pytest.approx(0.17e-3, rel=TOLERANCE)
+    # "SGLang's combine operation appears 2x slower than DeepSeek's due to shorter attention computation, causing
+    # communication kernels to busy-wait": the combine waits out what the other micro-batch's ATTN-1 does not hide —
+    # at KV 2,000 (SGLang: 157 µs per micro-batch) far more than at KV 4,096 with an MTP token (DeepSeek's profile:
+    # 92 µs). Model: 1.7×.
+    ds = estimate_disaggregated(entry, _ds_day6(decode_nodes=16), input_tokens=4096, output_tokens=100,
+                                context_tokens=4096)
+    sgl_wait = sgl.decode.terms_s["combine_wait_s"] / (58 * 2)
+    ds_wait = ds.decode.terms_s["combine_wait_s"] / (59 * 2)  # 58 MoE layers + the MTP draft block's
+    assert 1.5 < sgl_wait / ds_wait < 2.5
+
+
 def test_deepseek_day6_user_speed():
     # [DS6]: "average output speed of 20–22 tokens per second" per user, with the production decode layout (EP144 over
     # 18 nodes, batch 128 per GPU as [LMSYS] restates it, mean KV length 4,989, MTP): 1 / TPOT within 25% of 21.

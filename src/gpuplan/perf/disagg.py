@@ -526,6 +526,10 @@ def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch
                                   "dense_layers_head_s": dense_s + head_s,
                                   "glue_s": mbs * glue * (moe_layers + dense_layers),
                                   "dispatch_s": moe_layers * mbs * disp, "combine_s": moe_layers * mbs * comb,
+                                  "dispatch_wait_s": moe_layers * mbs * max(disp - shared - attn_pre, 0.0)
+                                  if overlap else moe_layers * disp,
+                                  "combine_wait_s": moe_layers * mbs * max(comb - attn_post, 0.0)
+                                  if overlap else moe_layers * comb,
                                   "exposed_communication_s": exposed},
                          two_batch_overlap=overlap)
 
