@@ -633,6 +633,8 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     decode_rps = d.tokens_per_s_per_node * dd.decode_nodes / out
     rps = min(prefill_rps, decode_rps)
     assumptions = ["disagg.assume_kernels", "disagg.assume_balance", "disagg.assume_ttft"]
+    if d.two_batch_overlap:
+        assumptions.append("disagg.assume_decode_pipeline")
     if dd.speculative_tokens:
         assumptions.append("perf.assume_speculative")
     if gpu.architecture != "hopper":
