@@ -165,7 +165,8 @@ def print_plan(plan) -> None:
     from rich.table import Table
 
     from gpuplan.cli.common import console
-    from gpuplan.views import fmt_count
+    from gpuplan.memory.weights import entry
+    from gpuplan.views import fmt_count, format_label
 
     con = console()
     objective = t("capacity.ranked", objective=plan.objective) if plan.capacity is not None else plan.objective
@@ -201,6 +202,7 @@ def print_plan(plan) -> None:
             if col == "layout" and plan.capacity is not None:
                 table.add_column(t("capacity.col_users"), justify="right")
         unpriced_started = False
+        model_entry = entry(plan.model.id)
         for i, c in enumerate(plan.candidates, 1):
             if c.cost.priced is False and not unpriced_started and plan.objective != "throughput":
                 unpriced_started = True
@@ -222,7 +224,7 @@ def print_plan(plan) -> None:
             users = [f"{c.capacity_users or 0:,}"] if plan.capacity is not None else []
             table.add_row(
                 str(i) + ("*" if (i - 1) in plan.pareto else ""), f"{c.gpu_count}×{c.gpu}" + (f" ({c.nodes}n)" if c.nodes > 1 else ""),
-                c.engine, c.weight_format, layout, *users,
+                c.engine, format_label(model_entry, c.weight_format, short=True), layout, *users,
                 _used_of(c.memory),
                 f"{p.ttft_s * 1000:,.0f} ms" if p.ttft_s is not None else "—",
                 f"{p.tpot_s * 1000:,.1f} ms" if p.tpot_s is not None else "—",
