@@ -432,12 +432,14 @@ def decode_moe_layer_s(*, attn_pre_s: float, attn_post_s: float, shared_s: float
                        dispatch_s: float, combine_s: float, overlap: bool) -> tuple[float, float]:
     """(time of one MoE layer, communication left exposed in it) for one decode step, both micro-batches.
 
-    DeepSeek's decode pipeline (github.com/deepseek-ai/profile-data, decode figure; SGLang's
-    ``_compute_moe_deepseek_blog_decode`` operations strategy runs the same stages) puts each micro-batch's all-to-all
+    DeepSeek's decode pipeline (github.com/deepseek-ai/profile-data, decode figure; SGLang runs the same stages:
+    ``_compute_moe_deepseek_blog_decode`` in python/sglang/srt/operations_strategy.py, later
+    srt/batch_overlap/operations_strategy.py, ``tbo_delta_stages=2``) puts each micro-batch's all-to-all
     in flight under the *other* micro-batch's computation: its dispatch under its own shared experts and the other's
     ATTN-0 (MLA projections), its combine under the other's ATTN-1 (core attention, output projection, gate). The
     routed-expert GEMMs (MLP) run with nothing in flight. The communication uses no SMs while in flight (DeepEP's
-    receive hook), so per micro-batch
+    receive hook; LMSYS: decode communication kernels "either fully utilize SMs (during send/receive) or none (during
+    inflight waiting)"), so per micro-batch
 
         max(SHARED + ATTN-0, dispatch) + MLP + max(ATTN-1, combine)
 
