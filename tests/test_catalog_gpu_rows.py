@@ -448,7 +448,7 @@ def test_pinned_atlas_300i_duo_is_two_310p_npus() -> None:
 
 
 def test_pinned_h800_pcie_and_h200_nvl_follow_their_sibling_boards() -> None:
-    # G6: H100 PCIe BF16 1513* -> 756.5 dense; G39: H100 NVL BF16 1671* -> 835.5 dense. 0.1% for the rounding.
+    # G6: H100 PCIe BF16 1513* -> 756.5 dense; G72: NVIDIA's H200 NVL BF16 1671* -> 835.5 dense. 0.1% for the rounding.
     assert float(_gpu("h800-pcie")["dense_bf16_flops_per_s"]) == pytest.approx(1513e12 / 2, rel=1e-3)
     assert float(_gpu("h800-pcie")["dense_bf16_flops_per_s"]) == float(_gpu("h100-pcie")["dense_bf16_flops_per_s"])
     assert float(_gpu("h200-nvl")["dense_bf16_flops_per_s"]) == pytest.approx(1671e12 / 2, rel=1e-3)
