@@ -84,6 +84,7 @@ ARCHITECTURES = {
     "rdna3",
     "davinci",
     "davinci-310p",
+    "davinci-950",
     "musa3",
     "apple-m1",
     "apple-m2",
@@ -432,6 +433,19 @@ def test_pinned_ascend_910c_is_huaweis_752_tflops() -> None:
     assert float(row["dense_fp32_flops_per_s"]) == 198e12
     assert float(row["memory_bandwidth_bytes_per_s"]) == 2 * 1600e9
     assert int(row["memory_bytes"]) == 128 * GIB
+
+
+def test_pinned_ascend_950pr_stores_the_cube_rates_of_the_atlas_350() -> None:
+    # G61 Atlas 350: FP16/BF16 425 = Cube 378.5 + Vector 47.3; FP8 and INT8 804 = Cube 756.9 + Vector 47.3; MXFP4 1561
+    # = Cube 1513.9 + Vector 47.3; 112 GB at 1.4 TB/s. The row keeps the Cube (matrix) part, exactly; Huawei's totals
+    # are the sums rounded to three or four figures (0.2%).
+    row = _gpu("ascend-950pr")
+    cube = {"dense_bf16_flops_per_s": (378.5e12, 425e12), "dense_fp8_flops_per_s": (756.9e12, 804e12),
+            "dense_fp4_flops_per_s": (1513.9e12, 1561e12)}
+    for column, (stored, total) in cube.items():
+        assert float(row[column]) == stored
+        assert stored + 47.3e12 == pytest.approx(total, rel=2e-3)
+    assert float(row["memory_bandwidth_bytes_per_s"]) == 1.4e12 and int(row["memory_bytes"]) == 112 * GIB
 
 
 def test_pinned_atlas_300i_duo_is_two_310p_npus() -> None:
