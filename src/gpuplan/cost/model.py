@@ -58,10 +58,22 @@ class CostInputs(BaseModel):
     currency: str = "USD"
     electricity_region: str | None = None
     purchase: str = "new"
+    #: How many of the ``gpu_count`` GPUs the user already owns (``--have``): they, their servers and their network
+    #: ports carry no capex; power and operations are counted for the whole deployment.
+    owned_gpus: int = 0
 
     @property
     def gpus_per_node(self) -> int:
         return math.ceil(self.gpu_count / self.nodes)
+
+    @property
+    def bought_gpus(self) -> int:
+        return self.gpu_count - self.owned_gpus
+
+    @property
+    def bought_nodes(self) -> int:
+        """Servers to buy: those holding a bought GPU (a server counts as owned only when all its GPUs are)."""
+        return math.ceil(self.bought_gpus / self.gpus_per_node)
 
 
 class MonthPoint(BaseModel):
@@ -122,6 +134,10 @@ class CostResult(BaseModel):
     usd_to_cny_date: str | None = None
     usd_to_cny_source: str | None = None
     missing: tuple[str, ...] = ()
+    owned_gpus: int = 0
+    owned_nodes: int = 0
+    #: What the owned GPUs, servers and ports would cost to buy (not in capex; the basis of operations cost).
+    owned_value_usd: float | None = None
 
     @property
     def priced(self) -> bool:
@@ -204,6 +220,8 @@ def _check_inputs(x: CostInputs, prices: PriceBook) -> None:
         value = getattr(x, name)
         if not 0 <= value <= 1:
             raise bad(name, value, "0-1")
+    if not 0 <= x.owned_gpus <= x.gpu_count:
+        raise bad("owned_gpus", x.owned_gpus, f"0-{x.gpu_count}")
     if not 0 <= x.prefix_cache_hit_fraction < 1:
         raise bad("prefix_cache_hit_fraction", x.prefix_cache_hit_fraction, "0-0.99")
     for name in ("gpu_tdp_watts", "output_tokens_per_s", "input_tokens_per_s"):
@@ -265,32 +283,45 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
     use(gpu_fact)
     gpu_usd = prices.to_usd(gpu_fact)
     missing: list[str] = []
-    if gpu_usd is None:
+    # value = the whole deployment bought new; capex = the share not owned (``--have``)
+    value_gpus = f.gpus_capex_usd(gpu_usd, x.gpu_count)
+    capex_gpus = f.bought_share_usd(value_gpus, x.bought_gpus, x.gpu_count)
+    if capex_gpus is None:
         missing.append("gpu")
         unknowns.append(Note(key=f"cost.unknown_gpu_price_{x.purchase}" if x.purchase != "china"
                              else "money.unknown_gpu_price_china", params={"gpu": x.gpu_id}))
-    elif gpu_kind != x.purchase:
+    elif gpu_usd is not None and gpu_kind != x.purchase and x.bought_gpus:
         assumptions.append(Note(key="money.note_price_fallback", params={
             "gpu": x.gpu_id, "wanted": x.purchase, "used": gpu_kind}))
-    capex_gpus = f.gpus_capex_usd(gpu_usd, x.gpu_count)
 
     base_usd = 0.0 if node_class.included_in_gpu_price else prices.to_usd(use(node_class.base))
     fraction = use(node_class.base_fraction_of_gpu_cost)
-    capex_nodes = f.nodes_capex_usd(base_usd, fraction.value if fraction else None, capex_gpus, x.nodes)
+    value_nodes = f.nodes_capex_usd(base_usd, fraction.value if fraction else None, value_gpus, x.nodes)
+    capex_nodes = (f.bought_share_usd(value_nodes, x.bought_nodes, x.nodes) if base_usd is not None
+                   else f.bought_share_usd(value_nodes, x.bought_gpus, x.gpu_count))  # fraction of the GPUs' cost
     if capex_nodes is None and base_usd is None and fraction is None:
         missing.append("server")
         unknowns.append(Note(key="cost.unknown_node_price", params={"node_class": node_class_id}))
-    if fraction is not None and base_usd is None:
+    if fraction is not None and base_usd is None and x.bought_gpus:
         assumptions.append(Note(key="cost.note_node_fraction", params={"fraction_pct": round(fraction.value * 100)}))
     if node_class_id.startswith("hgx") and x.gpus_per_node < 4:
         assumptions.append(Note(key="money.note_partial_hgx", params={"count": x.gpus_per_node}))
 
-    capex_network = f.network_capex_usd(network_id, prices.to_usd(use(network.per_node)),
-                                        prices.to_usd(use(network.per_gpu_rail)), x.nodes, x.gpu_count)
+    per_node_usd = prices.to_usd(use(network.per_node))
+    value_network = f.network_capex_usd(network_id, per_node_usd, prices.to_usd(use(network.per_gpu_rail)),
+                                        x.nodes, x.gpu_count)
+    capex_network = (f.bought_share_usd(value_network, x.bought_nodes, x.nodes) if per_node_usd is not None
+                     else f.bought_share_usd(value_network, x.bought_gpus, x.gpu_count))  # one rail per GPU
     if capex_network is None:
         missing.append("network")
         unknowns.append(Note(key="cost.unknown_network_price", params={"network": network_id}))
     capex = f.sum_known(capex_gpus, capex_nodes, capex_network)
+    value = f.sum_known(value_gpus, value_nodes, value_network)
+    owned_nodes = x.nodes - x.bought_nodes
+    if x.owned_gpus:
+        assumptions.append(Note(key="money2.note_owned", params={
+            "owned": x.owned_gpus, "count": x.gpu_count, "gpu": x.gpu_id, "owned_nodes": owned_nodes,
+            "nodes": x.nodes}))
 
     # --- opex
     base_watts = use(node_class.base_watts)
@@ -321,7 +352,7 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         unknowns.append(Note(key="cost.unknown_ops"))
         opex = power_usd  # electricity only, said in `unknowns`
     else:
-        ops_usd = f.ops_usd_per_year(capex, ops_fact.value)
+        ops_usd = f.ops_usd_per_year(value, ops_fact.value)  # the hardware run, owned or bought
         opex = f.sum_known(power_usd, ops_usd)
     tco = f.tco_usd(capex, opex, x.years)
 
@@ -384,7 +415,8 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         usd_to_cny=prices.usd_to_cny.value if prices.usd_to_cny else None,
         usd_to_cny_date=prices.usd_to_cny.date if prices.usd_to_cny else None,
         usd_to_cny_source=prices.usd_to_cny.source if prices.usd_to_cny else None,
-        missing=tuple(missing),
+        missing=tuple(missing), owned_gpus=x.owned_gpus, owned_nodes=owned_nodes,
+        owned_value_usd=None if value is None or capex is None else value - capex,
     )
 
 
