@@ -20,7 +20,14 @@ CURRENCIES = ("USD", "CNY")
 PURCHASE_KINDS = ("new", "used", "china")
 #: When the asked purchase market has no price, these are tried next (a new price in the other market), never "used".
 _PURCHASE_FALLBACK = {"new": ("china",), "china": ("new",), "used": ()}
-_SXM_BOARD_IDS = ("b200", "gb200", "h20", "mi300x", "mi325x")
+_SXM_BOARD_IDS = ("b200", "gb200", "h20")  # NVIDIA SXM modules whose id lacks "-sxm"
+#: AMD Instinct OAM modules: eight on a Universal Baseboard, Infinity Fabric between them (not HGX, no NVSwitch);
+#: MI300A (an APU socket) and MI210 (a PCIe card with an xGMI bridge) are not OAM modules.
+_AMD_OAM_IDS = ("mi250x", "mi300x", "mi325x", "mi355x")
+#: Huawei Ascend NPU modules joined by HCCS in Atlas 800-class servers; the 910C is priced per CloudMatrix 384 share.
+_ASCEND_MODULE_CLASSES = {"ascend-910b": "ascend-hccs-8npu", "ascend-910c": "cloudmatrix-384"}
+#: Server classes whose multi-node default is one 400G rail per GPU (the way 8-GPU baseboards are cabled).
+_RAIL_NETWORK_CLASSES = ("hgx-8gpu", "oam-ubb-8gpu")
 
 
 class Note(BaseModel):
@@ -181,12 +188,19 @@ _ZERO_WATTS = PriceFact(value=0.0, unit="W", date="2026-12", source="the system'
 def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = None) -> str:
     """The server class assumed when the plan names none.
 
-    SXM/OAM boards (ids containing ``-sxm``, and b200, gb200, h20, mi300x, mi325x) → ``hgx-8gpu`` at any count (an
-    SXM module only runs on such a baseboard, never in a desktop); unified-memory and embedded machines (Macs, DGX
-    Spark, Jetson) → ``whole-system`` (their price is the machine's); one consumer or workstation card →
-    ``workstation-1gpu``, two → ``workstation-2gpu``; otherwise (data-center PCIe cards, which need server airflow, or several cards) PCIe servers
-    with 4 or 8 slots by GPUs per node.
+    NVIDIA SXM modules (ids containing ``-sxm``, and b200, gb200, h20) → ``hgx-8gpu`` at any count (an SXM module only
+    runs on such a baseboard, never in a desktop); AMD Instinct OAM modules (MI250X, MI300X, MI325X, MI355X) →
+    ``oam-ubb-8gpu`` (AMD's 8-GPU OAM/UBB platform, its own class: no NVSwitch, no HGX price ratio); Ascend 910B →
+    ``ascend-hccs-8npu`` (Atlas 800-class), 910C → ``cloudmatrix-384`` (its price is a supernode share that includes
+    the servers); unified-memory and embedded machines (Macs, DGX Spark, Jetson) → ``whole-system`` (their price is
+    the machine's); one consumer or workstation card → ``workstation-1gpu``, two → ``workstation-2gpu``; otherwise
+    (data-center PCIe cards, which need server airflow, or several cards) PCIe servers with 4 or 8 slots by GPUs per
+    node.
     """
+    if gpu_id in _AMD_OAM_IDS:
+        return "oam-ubb-8gpu"
+    if gpu_id in _ASCEND_MODULE_CLASSES:
+        return _ASCEND_MODULE_CLASSES[gpu_id]
     if "-sxm" in gpu_id or gpu_id in _SXM_BOARD_IDS:
         return "hgx-8gpu"
     if gpu_class in ("unified", "embedded") and gpus_per_node <= 1:
@@ -199,11 +213,16 @@ def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = 
 
 
 def default_network(node_class: str, nodes: int) -> str:
-    """The scale-out network assumed when the plan names none: none for one node, InfiniBand NDR for HGX
-    clusters, 100 GbE otherwise."""
+    """The scale-out network assumed when the plan names none: none for one node, InfiniBand NDR (one 400G rail per
+    GPU) for 8-GPU baseboard servers (HGX, AMD OAM/UBB), the supernode's own optical bus for CloudMatrix shares,
+    100 GbE otherwise."""
     if nodes <= 1:
         return "none"
-    return "ib-ndr-400g" if node_class.startswith("hgx") else "ethernet-100g"
+    if node_class in _RAIL_NETWORK_CLASSES:
+        return "ib-ndr-400g"
+    if node_class == "cloudmatrix-384":
+        return "cloudmatrix-ub"
+    return "ethernet-100g"
 
 
 def _check_inputs(x: CostInputs, prices: PriceBook) -> None:
@@ -306,8 +325,10 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         assumptions.append(Note(key="cost.note_node_fraction", params={"fraction_pct": round(fraction.value * 100)}))
     if node_class_id.startswith("hgx") and x.gpus_per_node < 4:
         assumptions.append(Note(key="money.note_partial_hgx", params={"count": x.gpus_per_node}))
+    if node_class_id == "cloudmatrix-384" and x.bought_gpus:
+        assumptions.append(Note(key="money2.note_supernode_share", params={"count": x.gpu_count}))
 
-    per_node_usd = prices.to_usd(use(network.per_node))
+    per_node_usd = 0.0 if network.included_in_gpu_price else prices.to_usd(use(network.per_node))
     value_network = f.network_capex_usd(network_id, per_node_usd, prices.to_usd(use(network.per_gpu_rail)),
                                         x.nodes, x.gpu_count)
     capex_network = (f.bought_share_usd(value_network, x.bought_nodes, x.nodes) if per_node_usd is not None
