@@ -33,6 +33,9 @@ def _english():
     ("mi300x", "oam-ubb-8gpu"), ("mi325x", "oam-ubb-8gpu"), ("mi355x", "oam-ubb-8gpu"), ("mi250x", "oam-ubb-8gpu"),
     ("mi210", "pcie-server-8gpu"),  # a PCIe card with an xGMI bridge, not an OAM module
     ("h100-sxm", "hgx-8gpu"), ("b200", "hgx-8gpu"), ("h20", "hgx-8gpu"),
+    # NVIDIA modules by their NVLink interconnect in gpus.csv, whatever the id says
+    ("b300", "hgx-8gpu"), ("h20-141gb", "hgx-8gpu"), ("a800-80gb", "hgx-8gpu"),
+    ("h100-pcie", "pcie-server-8gpu"), ("h200-nvl", "pcie-server-8gpu"),  # PCIe cards with an NVLink bridge
     ("ascend-910b", "ascend-hccs-8npu"), ("ascend-910c", "cloudmatrix-384"),
 ])
 def test_server_class_follows_the_accelerator_platform(gpu, cls):

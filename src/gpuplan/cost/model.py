@@ -7,6 +7,7 @@ the price facts it could not find (``unknowns``) as i18n notes, so the edges ren
 from __future__ import annotations
 
 import math
+import re
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,7 +21,7 @@ CURRENCIES = ("USD", "CNY")
 PURCHASE_KINDS = ("new", "used", "china")
 #: When the asked purchase market has no price, these are tried next (a new price in the other market), never "used".
 _PURCHASE_FALLBACK = {"new": ("china",), "china": ("new",), "used": ()}
-_SXM_BOARD_IDS = ("b200", "gb200", "h20")  # NVIDIA SXM modules whose id lacks "-sxm"
+_NVLINK_MODULE_RE = re.compile(r"^nvlink\d+$")  # gpus.csv interconnect of NVIDIA SXM modules (not "nvlink-bridge")
 #: AMD Instinct OAM modules: eight on a Universal Baseboard, Infinity Fabric between them (not HGX, no NVSwitch);
 #: MI300A (an APU socket) and MI210 (a PCIe card with an xGMI bridge) are not OAM modules.
 _AMD_OAM_IDS = ("mi250x", "mi300x", "mi325x", "mi355x")
@@ -188,8 +189,8 @@ _ZERO_WATTS = PriceFact(value=0.0, unit="W", date="2026-12", source="the system'
 def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = None) -> str:
     """The server class assumed when the plan names none.
 
-    NVIDIA SXM modules (ids containing ``-sxm``, and b200, gb200, h20) → ``hgx-8gpu`` at any count (an SXM module only
-    runs on such a baseboard, never in a desktop); AMD Instinct OAM modules (MI250X, MI300X, MI325X, MI355X) →
+    NVIDIA SXM modules (ids containing ``-sxm``, or an ``nvlinkN`` interconnect in gpus.csv: H20, B200, B300, GB200,
+    A800 ...) → ``hgx-8gpu`` at any count (an SXM module only runs on such a baseboard, never in a desktop); AMD Instinct OAM modules (MI250X, MI300X, MI325X, MI355X) →
     ``oam-ubb-8gpu`` (AMD's 8-GPU OAM/UBB platform, its own class: no NVSwitch, no HGX price ratio); Ascend 910B →
     ``ascend-hccs-8npu`` (Atlas 800-class), 910C → ``cloudmatrix-384`` (its price is a supernode share that includes
     the servers); unified-memory and embedded machines (Macs, DGX Spark, Jetson) → ``whole-system`` (their price is
@@ -201,7 +202,7 @@ def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = 
         return "oam-ubb-8gpu"
     if gpu_id in _ASCEND_MODULE_CLASSES:
         return _ASCEND_MODULE_CLASSES[gpu_id]
-    if "-sxm" in gpu_id or gpu_id in _SXM_BOARD_IDS:
+    if "-sxm" in gpu_id or _is_nvidia_sxm_module(gpu_id):
         return "hgx-8gpu"
     if gpu_class in ("unified", "embedded") and gpus_per_node <= 1:
         return "whole-system"
@@ -210,6 +211,19 @@ def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = 
     if gpus_per_node == 2 and gpu_class in ("consumer", "workstation"):
         return "workstation-2gpu"
     return "pcie-server-4gpu" if gpus_per_node <= 4 else "pcie-server-8gpu"
+
+
+def _is_nvidia_sxm_module(gpu_id: str) -> bool:
+    """True for an NVIDIA module on an NVLink baseboard: gpus.csv gives it an ``nvlinkN`` interconnect (H20, B200,
+    B300, GB200, A800 SXM, V100 SXM2 ...), while PCIe cards say ``pcie`` or ``nvlink-bridge``. Unknown ids: False."""
+    from gpuplan.catalog import get_gpu
+    from gpuplan.errors import GpuplanError
+
+    try:
+        gpu = get_gpu(gpu_id)
+    except GpuplanError:
+        return False
+    return gpu.vendor == "nvidia" and bool(_NVLINK_MODULE_RE.match(gpu.interconnect or ""))
 
 
 def default_network(node_class: str, nodes: int) -> str:
