@@ -190,8 +190,9 @@ def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = 
     """The server class assumed when the plan names none.
 
     NVIDIA SXM modules (ids containing ``-sxm``, or an ``nvlinkN`` interconnect in gpus.csv: H20, B200, B300, GB200,
-    A800 ...) → ``hgx-8gpu`` at any count (an SXM module only runs on such a baseboard, never in a desktop); AMD Instinct OAM modules (MI250X, MI300X, MI325X, MI355X) →
-    ``oam-ubb-8gpu`` (AMD's 8-GPU OAM/UBB platform, its own class: no NVSwitch, no HGX price ratio); Ascend 910B →
+    A800 ...) → ``hgx-8gpu`` at any count (an SXM module only runs on such a baseboard, never in a desktop); AMD
+    Instinct OAM modules (MI250X, MI300X, MI325X, MI355X) → ``oam-ubb-8gpu`` (AMD's 8-GPU OAM/UBB platform, its own
+    class and label: no NVSwitch; its price data say what is assumed); Ascend 910B →
     ``ascend-hccs-8npu`` (Atlas 800-class), 910C → ``cloudmatrix-384`` (its price is a supernode share that includes
     the servers); unified-memory and embedded machines (Macs, DGX Spark, Jetson) → ``whole-system`` (their price is
     the machine's); one consumer or workstation card → ``workstation-1gpu``, two → ``workstation-2gpu``; otherwise
