@@ -61,8 +61,9 @@ def test_mi300x_bom_is_an_oam_platform_not_hgx():
     # the server's base is Epoch's 8-GPU-server ratio, applied as an assumption and said so
     assert res.capex_nodes_usd == pytest.approx(0.38 * res.capex_gpus_usd)
     assert any(n.key == "cost.note_node_fraction" for n in res.assumptions)
-    # its non-GPU watts are not sourced: power stays unknown rather than borrowed from the DGX H100 figure
-    assert res.it_power_watts is None and any(n.key == "cost.unknown_node_watts" for n in res.unknowns)
+    # its non-GPU watts are DGX H100's 4,600 W, an assumption cited in the sources: 8 × 750 W + 4,600 W at TDP
+    assert bom["power"].quantity == pytest.approx((8 * 750 + 4600) / 1000)
+    assert any("dgx-h100" in s for s in res.sources) and res.tco_usd is not None
 
 
 def test_mi300x_bom_in_chinese():
