@@ -382,9 +382,50 @@ def cost_inputs_for_plan(plan, c, o: dict[str, Any]):
     )
 
 
+def owned_of_candidate(plan, c, have) -> tuple[int, tuple]:
+    """How many of candidate ``c``'s GPUs are owned, from ``--have`` (plan's parser and meaning) or else the plan's
+    own ``--have``; with the sentences that say what was assumed (none of its type, unused types, more than needed)."""
+    from gpuplan.cost import Note
+    from gpuplan.plan.owned import parse_have
+
+    notes: list = []
+    if have:
+        owned = parse_have(tuple(have))
+    elif plan.owned and isinstance(plan.owned.get("owned"), list) and plan.owned["owned"]:
+        items = tuple(f"{o.get('count')}x{o.get('gpu')}" if isinstance(o, dict) else str(o)
+                      for o in plan.owned["owned"])
+        owned = parse_have(items)  # a hand-edited plan file is checked like the flag
+        notes.append(Note(key="money2.note_owned_from_plan", params={"have": ",".join(items)}))
+    else:
+        return 0, ()
+    mine = sum(o.count for o in owned if o.gpu.id == c.gpu)
+    unused = ", ".join(f"{o.count}×{o.gpu.id}" for o in owned if o.gpu.id != c.gpu)
+    if not mine:
+        notes.append(Note(key="money2.owned_none_of_type", params={
+            "have": ", ".join(f"{o.count}×{o.gpu.id}" for o in owned), "gpu": c.gpu}))
+    elif unused:
+        notes.append(Note(key="money2.owned_unused", params={"unused": unused}))
+    if mine > c.gpu_count:
+        notes.append(Note(key="money2.owned_more_than_needed", params={"have": mine, "gpu": c.gpu,
+                                                                        "count": c.gpu_count}))
+    return min(mine, c.gpu_count), tuple(notes)
+
+
+def cost_of_plan_candidate(plan, c, o: dict[str, Any], prices):
+    """``gpuplan cost`` of one candidate (CLI and API alike): (CostInputs, CostResult), owned GPUs without capex."""
+    from gpuplan.cost import cost_of
+
+    owned_gpus, notes = owned_of_candidate(plan, c, o.get("have"))
+    inputs = cost_inputs_for_plan(plan, c, o).model_copy(update={"owned_gpus": owned_gpus})
+    result = cost_of(inputs, prices)
+    if notes:
+        result = result.model_copy(update={"assumptions": tuple(result.assumptions) + notes})
+    return inputs, result
+
+
 def money_view(result) -> dict[str, Any]:
     """The amounts of a CostResult in its own currency, with the dated rate (added beside the ``*_usd`` fields)."""
-    from gpuplan.cost.summary import to_cost_summary
+    from gpuplan.cost.summary import in_currency, to_cost_summary
 
     s = to_cost_summary(result)
     keys = ("currency", "capex", "opex_per_year", "tco", "cloud_per_hour", "cloud_total", "per_million_output_tokens",
@@ -392,6 +433,8 @@ def money_view(result) -> dict[str, Any]:
     out = {k: getattr(s, k) for k in keys}
     out["missing"] = list(s.missing)
     out["exchange_rate"] = s.exchange_rate.model_dump() if s.exchange_rate else None
+    out["owned_gpus"], out["owned_nodes"] = result.owned_gpus, result.owned_nodes
+    out["owned_value"] = in_currency(result.owned_value_usd, result.currency, result.usd_to_cny)
     return out
 
 

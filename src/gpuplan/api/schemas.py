@@ -190,6 +190,9 @@ class CostRequest(PlanBody):
     utilization: float | None = Field(None, gt=0, le=1, description="Default: the plan's (0.5).")
     node_class: str | None = Field(None, min_length=1, max_length=64)
     network: str | None = Field(None, min_length=1, max_length=64)
+    have: list[str] = Field(default_factory=list, max_length=16,
+                            description="GPUs you own, e.g. ['2xrtx-4090']: those of the candidate's type (and their "
+                                        "servers) have no capex; power and operations stay. Default: the plan's own.")
 
 
 class RenderRequest(PlanBody):

@@ -237,8 +237,7 @@ def plan_yaml(plan_file: PlanFile) -> str:
 def cost(req: CostRequest, lang: str) -> dict[str, Any]:
     """``cost PLAN --json``: the CostResult plus training cost and the notes rendered in ``lang``."""
     from gpuplan.catalog.prices import load_prices
-    from gpuplan.cost import cost_of
-    from gpuplan.views import cost_inputs_for_plan, flag_overrides, money_view, training_cost_of_plan
+    from gpuplan.views import cost_of_plan_candidate, flag_overrides, money_view, training_cost_of_plan
 
     plan_file = req.plan
     count = len(plan_file.candidates)
@@ -249,8 +248,7 @@ def cost(req: CostRequest, lang: str) -> dict[str, Any]:
     o = req.model_dump(exclude={"plan"})
     overrides = flag_overrides(c.gpu, o, datetime.now(UTC).strftime("%Y-%m"))
     prices = load_prices(None, overrides)
-    inputs = cost_inputs_for_plan(plan_file, c, o)
-    result = cost_of(inputs, prices)
+    inputs, result = cost_of_plan_candidate(plan_file, c, o, prices)
     data = result.model_dump(mode="json")
     training = training_cost_of_plan(plan_file, c, inputs, prices)
     data["training"] = None if training is None else training.model_dump(mode="json")

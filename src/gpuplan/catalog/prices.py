@@ -98,6 +98,8 @@ class NetworkPrice(BaseModel):
     description: str = ""
     per_node: PriceFact | None = None
     per_gpu_rail: PriceFact | None = None
+    #: True when the network comes with the GPUs' price (a CloudMatrix supernode share): no network capex of its own.
+    included_in_gpu_price: bool = False
 
 
 class CloudOffer(BaseModel):
@@ -372,8 +374,11 @@ def _build(raw: Mapping[str, Any], src: str) -> PriceBook:
         where = f"networks.{_check_id(nid, f'networks.{nid}', src)}"
         if not isinstance(entry, Mapping):
             raise _fail(src, where, "expected a table")
+        included = entry.get("included_in_gpu_price", False)
+        if not isinstance(included, bool):
+            raise _fail(src, f"{where}.included_in_gpu_price", f"{included!r} is not true or false")
         networks[nid] = NetworkPrice(
-            id=nid, description=str(entry.get("description", "")),
+            id=nid, description=str(entry.get("description", "")), included_in_gpu_price=included,
             per_node=_expect_units(_optional_fact(entry, "per_node", where, src), ("USD", "CNY"), f"{where}.per_node", src),
             per_gpu_rail=_expect_units(_optional_fact(entry, "per_gpu_rail", where, src), ("USD", "CNY"),
                                        f"{where}.per_gpu_rail", src),

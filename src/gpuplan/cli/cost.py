@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         node_class: str = typer.Option(None, "--node-class", help=t("cost.opt_node_class")),
         network: str = typer.Option(None, "--network", help=t("cost.opt_network")),
         candidate: int = typer.Option(0, "--candidate", help=t("cost.opt_candidate")),
+        have: list[str] = typer.Option(None, "--have", help=t("money2.opt_have_cost")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard
@@ -45,6 +46,7 @@ def register(app: typer.Typer) -> None:
             electricity=electricity, usd_per_kwh=usd_per_kwh, cny_per_kwh=cny_per_kwh, pue=pue,
             ops_fraction=ops_fraction, gpu_price_usd=gpu_price_usd, used=used, gpu_tdp_watts=gpu_tdp_watts, load=load,
             utilization=utilization, node_class=node_class, network=network, candidate=candidate,
+            have=have or [],
         )
         guard(_cost)(plan_file, options, as_json)
 
@@ -61,10 +63,9 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
 
     from gpuplan.catalog.prices import load_prices
     from gpuplan.cli.common import console, print_json
-    from gpuplan.cost import cost_of
     from gpuplan.errors import InvalidInputError
     from gpuplan.planfile import PlanFile
-    from gpuplan.views import cost_inputs_for_plan, flag_overrides, money_view, training_cost_of_plan
+    from gpuplan.views import cost_of_plan_candidate, flag_overrides, money_view, training_cost_of_plan
 
     plan = PlanFile.load(plan_file)
     count = len(plan.candidates)
@@ -74,8 +75,7 @@ def _cost(plan_file: Path, o: dict[str, Any], as_json: bool) -> None:
     c = plan.candidates[o["candidate"]]
     overrides = flag_overrides(c.gpu, o, datetime.now(UTC).strftime("%Y-%m"))
     prices = load_prices(o["prices_file"], overrides)
-    inputs = cost_inputs_for_plan(plan, c, o)
-    result = cost_of(inputs, prices)
+    inputs, result = cost_of_plan_candidate(plan, c, o, prices)
     if as_json:
         data = result.model_dump(mode="json")
         training = training_cost_of_plan(plan, c, inputs, prices)
@@ -157,7 +157,11 @@ def cost_table(result, prices):
     else:
         break_even = t("cost.never")
     watts = "—" if result.facility_power_watts is None else f"{result.facility_power_watts:,.0f}"
+    owned = ((t("money2.row_owned"), t("money2.owned_cell", owned=result.owned_gpus, count=result.gpu_count,
+                                       owned_nodes=result.owned_nodes, nodes=result.nodes), ""),
+             (t("money2.row_owned_value"), m(result.owned_value_usd), "")) if result.owned_gpus else ()
     rows = (
+        *owned,
         (t("cost.row_capex"), m(result.capex_usd), ""),
         (t("cost.row_capex_gpus"), m(result.capex_gpus_usd), ""),
         (t("cost.row_capex_nodes"), m(result.capex_nodes_usd), ""),

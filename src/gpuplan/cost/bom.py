@@ -20,7 +20,8 @@ Rules and their sources:
 - Power at TDP: GPUs × TDP + the node's non-GPU watts; PSU/PDU capacity ≥ 125% of that continuous load (NFPA 70,
   National Electrical Code 210.19(A)/210.20(A): continuous loads at 125%).
 - Heat = IT power (every watt drawn becomes heat; 1 kW = 3,412 BTU/h). GPUs of 700–1,000 W are air-cooled only in
-  purpose-built HGX chassis (DGX H100: 8U, air, ~10.2 kW; DGX B200: 10U, air, ~14.3 kW:
+  purpose-built 8-GPU baseboard chassis (AMD's 8 × MI300X OAM platform runs air-cooled: MLCommons Inference v4.1,
+  closed/AMD/systems/8xMI300X_2xEPYC-9374F.json, "cooling": "Air-cooled"), as HGX ones (DGX H100: 8U, air, ~10.2 kW; DGX B200: 10U, air, ~14.3 kW:
   https://docs.nvidia.com/dgx/dgxb200-user-guide/introduction-to-dgxb200.html); above 1,000 W (GB200/GB300) liquid
   cooling is required (GB200 NVL72 is a liquid-cooled rack: https://www.nvidia.com/en-us/data-center/gb200-nvl72/).
 """
@@ -146,7 +147,7 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
         if x.gpu_tdp_watts > LIQUID_REQUIRED_ABOVE_WATTS:
             key = "money.bom_cooling_liquid"
         elif x.gpu_tdp_watts >= AIR_LIMIT_WATTS:
-            key = "money.bom_cooling_hgx"
+            key = "money2.bom_cooling_oam" if result.node_class == "oam-ubb-8gpu" else "money.bom_cooling_hgx"
         else:
             key = "money.bom_cooling_air"
         items.append(BomItem(

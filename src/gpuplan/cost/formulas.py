@@ -68,6 +68,16 @@ def network_capex_usd(network_id: str, per_node_usd: float | None, per_gpu_rail_
     return None
 
 
+def bought_share_usd(value_usd: float | None, bought: int, total: int) -> float | None:
+    """Capex of the part not already owned: ``value × bought / total`` (GPUs, servers or ports counted alike);
+    exactly 0 when nothing is bought, even if the price is unknown (owned hardware costs nothing to buy)."""
+    if bought <= 0:
+        return 0.0
+    if value_usd is None:
+        return None
+    return value_usd * bought / total
+
+
 def sum_known(*parts: float | None) -> float | None:
     """Sum when every part is known, else ``None`` (an unknown part makes the total unknown)."""
     if any(p is None for p in parts):

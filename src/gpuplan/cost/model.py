@@ -7,6 +7,7 @@ the price facts it could not find (``unknowns``) as i18n notes, so the edges ren
 from __future__ import annotations
 
 import math
+import re
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,7 +21,14 @@ CURRENCIES = ("USD", "CNY")
 PURCHASE_KINDS = ("new", "used", "china")
 #: When the asked purchase market has no price, these are tried next (a new price in the other market), never "used".
 _PURCHASE_FALLBACK = {"new": ("china",), "china": ("new",), "used": ()}
-_SXM_BOARD_IDS = ("b200", "gb200", "h20", "mi300x", "mi325x")
+_NVLINK_MODULE_RE = re.compile(r"^nvlink\d+$")  # gpus.csv interconnect of NVIDIA SXM modules (not "nvlink-bridge")
+#: AMD Instinct OAM modules: eight on a Universal Baseboard, Infinity Fabric between them (not HGX, no NVSwitch);
+#: MI300A (an APU socket) and MI210 (a PCIe card with an xGMI bridge) are not OAM modules.
+_AMD_OAM_IDS = ("mi250x", "mi300x", "mi325x", "mi355x")
+#: Huawei Ascend NPU modules joined by HCCS in Atlas 800-class servers; the 910C is priced per CloudMatrix 384 share.
+_ASCEND_MODULE_CLASSES = {"ascend-910b": "ascend-hccs-8npu", "ascend-910c": "cloudmatrix-384"}
+#: Server classes whose multi-node default is one 400G rail per GPU (the way 8-GPU baseboards are cabled).
+_RAIL_NETWORK_CLASSES = ("hgx-8gpu", "oam-ubb-8gpu")
 
 
 class Note(BaseModel):
@@ -58,10 +66,22 @@ class CostInputs(BaseModel):
     currency: str = "USD"
     electricity_region: str | None = None
     purchase: str = "new"
+    #: How many of the ``gpu_count`` GPUs the user already owns (``--have``): they, their servers and their network
+    #: ports carry no capex; power and operations are counted for the whole deployment.
+    owned_gpus: int = 0
 
     @property
     def gpus_per_node(self) -> int:
         return math.ceil(self.gpu_count / self.nodes)
+
+    @property
+    def bought_gpus(self) -> int:
+        return self.gpu_count - self.owned_gpus
+
+    @property
+    def bought_nodes(self) -> int:
+        """Servers to buy: those holding a bought GPU (a server counts as owned only when all its GPUs are)."""
+        return math.ceil(self.bought_gpus / self.gpus_per_node)
 
 
 class MonthPoint(BaseModel):
@@ -122,6 +142,10 @@ class CostResult(BaseModel):
     usd_to_cny_date: str | None = None
     usd_to_cny_source: str | None = None
     missing: tuple[str, ...] = ()
+    owned_gpus: int = 0
+    owned_nodes: int = 0
+    #: What the owned GPUs, servers and ports would cost to buy (not in capex; the basis of operations cost).
+    owned_value_usd: float | None = None
 
     @property
     def priced(self) -> bool:
@@ -165,13 +189,21 @@ _ZERO_WATTS = PriceFact(value=0.0, unit="W", date="2026-12", source="the system'
 def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = None) -> str:
     """The server class assumed when the plan names none.
 
-    SXM/OAM boards (ids containing ``-sxm``, and b200, gb200, h20, mi300x, mi325x) → ``hgx-8gpu`` at any count (an
-    SXM module only runs on such a baseboard, never in a desktop); unified-memory and embedded machines (Macs, DGX
-    Spark, Jetson) → ``whole-system`` (their price is the machine's); one consumer or workstation card →
-    ``workstation-1gpu``, two → ``workstation-2gpu``; otherwise (data-center PCIe cards, which need server airflow, or several cards) PCIe servers
-    with 4 or 8 slots by GPUs per node.
+    NVIDIA SXM modules (ids containing ``-sxm``, or an ``nvlinkN`` interconnect in gpus.csv: H20, B200, B300, GB200,
+    A800 ...) → ``hgx-8gpu`` at any count (an SXM module only runs on such a baseboard, never in a desktop); AMD
+    Instinct OAM modules (MI250X, MI300X, MI325X, MI355X) → ``oam-ubb-8gpu`` (AMD's 8-GPU OAM/UBB platform, its own
+    class and label: no NVSwitch; its price data say what is assumed); Ascend 910B →
+    ``ascend-hccs-8npu`` (Atlas 800-class), 910C → ``cloudmatrix-384`` (its price is a supernode share that includes
+    the servers); unified-memory and embedded machines (Macs, DGX Spark, Jetson) → ``whole-system`` (their price is
+    the machine's); one consumer or workstation card → ``workstation-1gpu``, two → ``workstation-2gpu``; otherwise
+    (data-center PCIe cards, which need server airflow, or several cards) PCIe servers with 4 or 8 slots by GPUs per
+    node.
     """
-    if "-sxm" in gpu_id or gpu_id in _SXM_BOARD_IDS:
+    if gpu_id in _AMD_OAM_IDS:
+        return "oam-ubb-8gpu"
+    if gpu_id in _ASCEND_MODULE_CLASSES:
+        return _ASCEND_MODULE_CLASSES[gpu_id]
+    if "-sxm" in gpu_id or _is_nvidia_sxm_module(gpu_id):
         return "hgx-8gpu"
     if gpu_class in ("unified", "embedded") and gpus_per_node <= 1:
         return "whole-system"
@@ -182,12 +214,30 @@ def default_node_class(gpu_id: str, gpus_per_node: int, gpu_class: str | None = 
     return "pcie-server-4gpu" if gpus_per_node <= 4 else "pcie-server-8gpu"
 
 
+def _is_nvidia_sxm_module(gpu_id: str) -> bool:
+    """True for an NVIDIA module on an NVLink baseboard: gpus.csv gives it an ``nvlinkN`` interconnect (H20, B200,
+    B300, GB200, A800 SXM, V100 SXM2 ...), while PCIe cards say ``pcie`` or ``nvlink-bridge``. Unknown ids: False."""
+    from gpuplan.catalog import get_gpu
+    from gpuplan.errors import GpuplanError
+
+    try:
+        gpu = get_gpu(gpu_id)
+    except GpuplanError:
+        return False
+    return gpu.vendor == "nvidia" and bool(_NVLINK_MODULE_RE.match(gpu.interconnect or ""))
+
+
 def default_network(node_class: str, nodes: int) -> str:
-    """The scale-out network assumed when the plan names none: none for one node, InfiniBand NDR for HGX
-    clusters, 100 GbE otherwise."""
+    """The scale-out network assumed when the plan names none: none for one node, InfiniBand NDR (one 400G rail per
+    GPU) for 8-GPU baseboard servers (HGX, AMD OAM/UBB), the supernode's own optical bus for CloudMatrix shares,
+    100 GbE otherwise."""
     if nodes <= 1:
         return "none"
-    return "ib-ndr-400g" if node_class.startswith("hgx") else "ethernet-100g"
+    if node_class in _RAIL_NETWORK_CLASSES:
+        return "ib-ndr-400g"
+    if node_class == "cloudmatrix-384":
+        return "cloudmatrix-ub"
+    return "ethernet-100g"
 
 
 def _check_inputs(x: CostInputs, prices: PriceBook) -> None:
@@ -204,6 +254,8 @@ def _check_inputs(x: CostInputs, prices: PriceBook) -> None:
         value = getattr(x, name)
         if not 0 <= value <= 1:
             raise bad(name, value, "0-1")
+    if not 0 <= x.owned_gpus <= x.gpu_count:
+        raise bad("owned_gpus", x.owned_gpus, f"0-{x.gpu_count}")
     if not 0 <= x.prefix_cache_hit_fraction < 1:
         raise bad("prefix_cache_hit_fraction", x.prefix_cache_hit_fraction, "0-0.99")
     for name in ("gpu_tdp_watts", "output_tokens_per_s", "input_tokens_per_s"):
@@ -265,32 +317,47 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
     use(gpu_fact)
     gpu_usd = prices.to_usd(gpu_fact)
     missing: list[str] = []
-    if gpu_usd is None:
+    # value = the whole deployment bought new; capex = the share not owned (``--have``)
+    value_gpus = f.gpus_capex_usd(gpu_usd, x.gpu_count)
+    capex_gpus = f.bought_share_usd(value_gpus, x.bought_gpus, x.gpu_count)
+    if capex_gpus is None:
         missing.append("gpu")
         unknowns.append(Note(key=f"cost.unknown_gpu_price_{x.purchase}" if x.purchase != "china"
                              else "money.unknown_gpu_price_china", params={"gpu": x.gpu_id}))
-    elif gpu_kind != x.purchase:
+    elif gpu_usd is not None and gpu_kind != x.purchase and x.bought_gpus:
         assumptions.append(Note(key="money.note_price_fallback", params={
             "gpu": x.gpu_id, "wanted": x.purchase, "used": gpu_kind}))
-    capex_gpus = f.gpus_capex_usd(gpu_usd, x.gpu_count)
 
     base_usd = 0.0 if node_class.included_in_gpu_price else prices.to_usd(use(node_class.base))
     fraction = use(node_class.base_fraction_of_gpu_cost)
-    capex_nodes = f.nodes_capex_usd(base_usd, fraction.value if fraction else None, capex_gpus, x.nodes)
+    value_nodes = f.nodes_capex_usd(base_usd, fraction.value if fraction else None, value_gpus, x.nodes)
+    capex_nodes = (f.bought_share_usd(value_nodes, x.bought_nodes, x.nodes) if base_usd is not None
+                   else f.bought_share_usd(value_nodes, x.bought_gpus, x.gpu_count))  # fraction of the GPUs' cost
     if capex_nodes is None and base_usd is None and fraction is None:
         missing.append("server")
         unknowns.append(Note(key="cost.unknown_node_price", params={"node_class": node_class_id}))
-    if fraction is not None and base_usd is None:
+    if fraction is not None and base_usd is None and x.bought_gpus:
         assumptions.append(Note(key="cost.note_node_fraction", params={"fraction_pct": round(fraction.value * 100)}))
     if node_class_id.startswith("hgx") and x.gpus_per_node < 4:
         assumptions.append(Note(key="money.note_partial_hgx", params={"count": x.gpus_per_node}))
+    if node_class_id == "cloudmatrix-384" and x.bought_gpus:
+        assumptions.append(Note(key="money2.note_supernode_share", params={"count": x.gpu_count}))
 
-    capex_network = f.network_capex_usd(network_id, prices.to_usd(use(network.per_node)),
-                                        prices.to_usd(use(network.per_gpu_rail)), x.nodes, x.gpu_count)
+    per_node_usd = 0.0 if network.included_in_gpu_price else prices.to_usd(use(network.per_node))
+    value_network = f.network_capex_usd(network_id, per_node_usd, prices.to_usd(use(network.per_gpu_rail)),
+                                        x.nodes, x.gpu_count)
+    capex_network = (f.bought_share_usd(value_network, x.bought_nodes, x.nodes) if per_node_usd is not None
+                     else f.bought_share_usd(value_network, x.bought_gpus, x.gpu_count))  # one rail per GPU
     if capex_network is None:
         missing.append("network")
         unknowns.append(Note(key="cost.unknown_network_price", params={"network": network_id}))
     capex = f.sum_known(capex_gpus, capex_nodes, capex_network)
+    value = f.sum_known(value_gpus, value_nodes, value_network)
+    owned_nodes = x.nodes - x.bought_nodes
+    if x.owned_gpus:
+        assumptions.append(Note(key="money2.note_owned", params={
+            "owned": x.owned_gpus, "count": x.gpu_count, "gpu": x.gpu_id, "owned_nodes": owned_nodes,
+            "nodes": x.nodes}))
 
     # --- opex
     base_watts = use(node_class.base_watts)
@@ -321,7 +388,7 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         unknowns.append(Note(key="cost.unknown_ops"))
         opex = power_usd  # electricity only, said in `unknowns`
     else:
-        ops_usd = f.ops_usd_per_year(capex, ops_fact.value)
+        ops_usd = f.ops_usd_per_year(value, ops_fact.value)  # the hardware run, owned or bought
         opex = f.sum_known(power_usd, ops_usd)
     tco = f.tco_usd(capex, opex, x.years)
 
@@ -384,7 +451,8 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         usd_to_cny=prices.usd_to_cny.value if prices.usd_to_cny else None,
         usd_to_cny_date=prices.usd_to_cny.date if prices.usd_to_cny else None,
         usd_to_cny_source=prices.usd_to_cny.source if prices.usd_to_cny else None,
-        missing=tuple(missing),
+        missing=tuple(missing), owned_gpus=x.owned_gpus, owned_nodes=owned_nodes,
+        owned_value_usd=None if value is None or capex is None else value - capex,
     )
 
 

@@ -65,27 +65,15 @@ def parse_have(items: tuple[str, ...]) -> tuple[Owned, ...]:
     return tuple(Owned(specs[g], n) for g, n in counts.items())
 
 
-def owned_cost(cand: Candidate, years: float, prices) -> CostSummary:
-    """Zero capex (the hardware is owned); opex from the cost model; TCO = opex × years; $/Mtok from opex."""
-    from gpuplan.cost import CostInputs, cost_of
-    from gpuplan.cost.formulas import usd_per_million_tokens
+def owned_cost(cand: Candidate, req, prices) -> CostSummary:
+    """The cost model with every GPU of the candidate owned (``CostInputs.owned_gpus``): zero capex, opex as bought,
+    TCO = opex × years, $/Mtok from opex; in the request's currency, market and electricity region."""
+    from gpuplan.cost import cost_of, to_cost_summary
+    from gpuplan.plan.search import _cost_inputs
 
-    res = cost_of(CostInputs(gpu_id=cand.gpu, gpu_count=cand.gpu_count, nodes=cand.nodes,
-                             gpu_tdp_watts=get_gpu(cand.gpu).tdp_watts, years=years,
-                             output_tokens_per_s=cand.perf.output_tokens_per_s or None,
-                             input_tokens_per_s=cand.perf.input_tokens_per_s or None), prices)
-    opex = res.opex_usd_per_year
-    share_in = res.input_cost_share
-    share_out = None if share_in is None else 1.0 - share_in
-    return CostSummary(
-        capex_usd=0.0, opex_usd_per_year=opex, tco_usd=None if opex is None else opex * years, years=years,
-        cloud_usd_per_hour=res.cloud_usd_per_hour, cloud_provider=res.cloud_provider,
-        cloud_usd_total=res.cloud_usd_total,
-        usd_per_million_output_tokens=usd_per_million_tokens(opex, share_out, res.output_tokens_per_year),
-        usd_per_million_input_tokens=usd_per_million_tokens(opex, share_in, res.input_tokens_per_year),
-        unknowns=tuple(sorted({n.key for n in res.unknowns if "gpu_price" not in n.key and "node_price" not in n.key
-                               and "network_price" not in n.key})),
-    )
+    inputs = _cost_inputs(get_gpu(cand.gpu), cand.gpu_count, cand.nodes, req,
+                          cand.perf.output_tokens_per_s or None, cand.perf.input_tokens_per_s or None)
+    return to_cost_summary(cost_of(inputs.model_copy(update={"owned_gpus": cand.gpu_count}), prices))
 
 
 def _bandwidth_weight(o: Owned) -> float:
@@ -126,10 +114,9 @@ def search_owned(req, prices=None, calibration=None) -> PlanFile:
         plan = search(sub, prices=prices, calibration=calibration)
         base_plan = base_plan or plan
         rejections += list(plan.rejections)
-        kept += [c.model_copy(update={"cost": owned_cost(c, req.years, prices)}) for c in plan.candidates]
+        kept += [c.model_copy(update={"cost": owned_cost(c, req, prices)}) for c in plan.candidates]
         if plan.lower_quality is not None:
-            lower.append(plan.lower_quality.model_copy(update={"cost": owned_cost(plan.lower_quality, req.years,
-                                                                                  prices)}))
+            lower.append(plan.lower_quality.model_copy(update={"cost": owned_cost(plan.lower_quality, req, prices)}))
     notes = [t("owned.assume_owned", have=", ".join(f"{o.count}×{o.gpu.id}" for o in owned))]
     fleet: dict = {"owned": [{"gpu": o.gpu.id, "count": o.count} for o in owned]}
     if len(owned) > 1 and req.task == "serve":
