@@ -107,6 +107,9 @@ class PlanRequest(BaseModel):
     # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
     have: tuple[str, ...] = ()
     gpu_count: int | None = Field(None, ge=1, le=4096)  # --gpus: only shapes with exactly this many GPUs
+    #: Evaluate every candidate, also those that cost more than the ``top`` shown (slower; every rejection counted by
+    #: its own reason instead of ``not_evaluated``).
+    exhaustive: bool = False
 
     @property
     def capacity_mode(self) -> bool:
@@ -196,8 +199,105 @@ class _Rejects:
     def as_list(self) -> tuple[Rejection, ...]:
         return tuple(
             Rejection(reason=reason, count=g[0], nearest=g[2] or None)
-            for reason, g in sorted(self.groups.items(), key=lambda kv: -kv[1][0])
+            for reason, g in sorted(self.groups.items(), key=lambda kv: (kv[0] == "not_evaluated", -kv[1][0]))
         )
+
+
+class _Deferred:
+    """Stands in for a :class:`_Rejects` while candidates are evaluated out of catalog order: each rejection is logged
+    with the candidate's catalog position (``seq[0]`` when it is added, plus ``offset``) and replayed into ``target``
+    in that order once the search is done."""
+
+    def __init__(self, target: _Rejects, log: list, seq: list, offset: float = 0.0) -> None:
+        self.target, self.log, self.seq, self.offset = target, log, seq, offset
+
+    def add(self, reason: str, closeness: float, text="") -> None:
+        self.log.append((self.seq[0] + self.offset, self.target, reason, closeness, text))
+
+
+#: Objectives whose value is the hardware shape's price alone (not its speed): candidates can be ranked by it before
+#: they are estimated.
+PRICE_OBJECTIVES = ("tco", "capex", "cloud")
+
+
+def _price_key(cost: CostSummary, objective: str) -> tuple[bool, float]:
+    """The first two fields of _rank's sort key for a candidate priced ``cost``: (unpriced, objective value)."""
+    value = {"capex": cost.capex_usd, "tco": cost.tco_usd, "cloud": cost.cloud_usd_per_hour}[objective]
+    return cost.capex_usd is None, value if value is not None else math.inf
+
+
+def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _Deferred, seq: list,
+              model: ModelEntry, req: PlanRequest, prices, native: str) -> list[tuple[int, bool, Candidate]]:
+    """Size and estimate the candidates (``jobs`` in catalog order); returns (catalog position, allowed, candidate)
+    for the feasible ones.
+
+    When the objective is a price (PRICE_OBJECTIVES; not in capacity mode, not ``exhaustive``), the jobs run
+    cheapest first and stop being evaluated once ``top`` distinct (GPU, count, engine, format) candidates are kept:
+    every later job costs strictly more (or is unpriced), so it ranks below all of them whatever its speed, and is
+    reported as one ``not_evaluated`` rejection group instead of its own reason. Kept exact: ties in price (broken
+    by throughput) are all evaluated; a lower-quality job runs while it may undercut the best allowed candidate (the
+    --quality alternative); with a budget, unpriced jobs still run (their rejection, price unknown, is the answer the
+    user needs) and so do native-format jobs until one fits (the quantized-format note depends on it).
+    """
+    prune = req.objective in PRICE_OBJECTIVES and not req.capacity_mode and not req.exhaustive
+    out: list[tuple[int, bool, Candidate]] = []
+    if not prune:
+        for job in jobs:
+            seq[0] = job[0]
+            cand = evaluate(job, rejects if job[-1] else lower_rejects)
+            if cand is not None:
+                out.append((job[0], job[-1], cand))
+        return out
+    keyed = [(_price_key(_base_cost(job[1], job[2], job[3], req, prices)[0], req.objective), job) for job in jobs]
+    keyed.sort(key=lambda kj: (kj[0], kj[1][0]))
+    shown: set = set()          # distinct (gpu, count, engine, format) kept so far
+    limit = None                # the price key of the top-th distinct one: above it nothing can be shown
+    best_allowed = None         # the price key of the first allowed candidate kept (the plan's first)
+    native_kept = False
+    budget = req.budget_usd
+    for key, job in keyed:
+        allowed, fmt = job[-1], job[5]
+        if allowed:
+            if limit is not None and key > limit and not (
+                    budget and (key[0] or fmt == native and not native_kept)):
+                _not_evaluated(rejects, job, key, limit, req, prices)
+                continue
+        elif best_allowed is not None and not best_allowed[0] and key[1] >= best_allowed[1]:
+            continue  # cannot undercut the plan's first candidate: never the lower-quality alternative
+        seq[0] = job[0]
+        cand = evaluate(job, rejects if allowed else lower_rejects)
+        if cand is None:
+            continue
+        out.append((job[0], allowed, cand))
+        if allowed:
+            native_kept = native_kept or cand.weight_format == native
+            best_allowed = best_allowed or key
+            shown.add((cand.gpu, cand.gpu_count, cand.engine, cand.weight_format))
+            if limit is None and len(shown) >= req.top:
+                limit = key
+    return out
+
+
+def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limit: tuple[bool, float],
+                   req: PlanRequest, prices) -> None:
+    """Log a job skipped because it cannot rank among the ``top`` shown; its nearest miss names the cheapest."""
+    from gpuplan.cost.summary import in_currency
+
+    seq, gpu, count, _, _, fmt, engine = job[:7]
+    rejects.seq[0] = seq
+    label = _describe(gpu, count, engine, fmt)
+    if key[0] or key[1] == math.inf or limit[1] == math.inf:
+        rejects.add("not_evaluated", -1e300, partial(t, "prune.near_unpriced", cand=label, top=req.top))
+        return
+    rate = _base_cost(gpu, count, job[3], req, prices)[0].exchange_rate
+    cny = rate.cny_per_usd if rate else None
+
+    def money(usd: float) -> str:
+        text = fmt_money(in_currency(usd, req.currency, cny), req.currency)
+        return text if req.objective != "cloud" else t("prune.per_hour", cost=text)
+
+    rejects.add("not_evaluated", -key[1], partial(t, "prune.near", cand=label, objective=t(f"prune.objective_{req.objective}"),
+                                                  cost=money(key[1]), top=req.top, limit=money(limit[1])))
 
 
 def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
@@ -353,6 +453,14 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         with_capacity,
     )
 
+    # Enumerate in catalog order; the cheap checks reject on the spot. What needs memory sizing and a speed estimate
+    # becomes a job, run after enumeration (cheapest first when pruning, see _run_jobs). Rejections and candidates
+    # carry their catalog position and are replayed in that order, so counts, nearest misses and ties read the same.
+    log: list = []
+    seq = [0]
+    deferred, lower_deferred = _Deferred(rejects, log, seq), _Deferred(lower_rejects, log, seq)
+    jobs: list[tuple] = []
+    found: list[tuple[int, bool, Candidate]] = []  # (catalog position, allowed quality, candidate)
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
@@ -363,9 +471,10 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         continue
                     tier = quality_tier(fmt, native)
                     allowed = bool(req.weight_formats) or quality_allowed(tier, req.quality)
-                    sink, fmt_rejects = (kept, rejects) if allowed else (lower, lower_rejects)
+                    fmt_rejects = deferred if allowed else lower_deferred
                     if whole / count > gpu.memory_bytes:
                         considered += 1
+                        seq[0] += 1
                         fmt_rejects.add("weights", -whole / count / gpu.memory_bytes,
                                     partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
@@ -379,6 +488,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
+                            seq[0] += 1
                             fmt_rejects.add(reason, -1, "")
                             continue
                         checkpoint = checkpoint_for(model, fmt, engine)
@@ -386,25 +496,36 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             checkpoint = quantize_step_checkpoint(model, fmt, engine)
                         if checkpoint is None:
                             considered += 1
+                            seq[0] += 1
                             fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
                                                                          engine=engine, model=model.id))
                             continue
-                        # memoized: a repeated search reuses estimates; no per-operator breakdown in the hot loop
-                        est_fn = _estimator(calibration)
-                        for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
+                        for layout in _layouts(model, per_node, nodes, engine):
                             considered += 1
-                            cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
-                                             users, workload, context, req, fmt_rejects, prices, est_fn,
-                                             checkpoint=checkpoint, quality=tier)
-                            if cand is not None and req.capacity_mode:
-                                cand = with_capacity(model, cand, workload, req, est_fn)
-                            if cand is not None:
-                                sink.append(cand)
+                            seq[0] += 1
+                            jobs.append((seq[0], gpu, count, nodes, per_node, fmt, engine, layout, checkpoint, tier,
+                                         allowed))
                         if req.capacity_mode and engine == "sglang" and nodes >= 2:
                             for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices,
-                                                               fmt_rejects):
+                                                               _Deferred(fmt_rejects.target, log, seq, 0.5)):
                                 considered += 1
-                                sink.append(pd.model_copy(update={"checkpoint": checkpoint, "quality": tier}))
+                                found.append((seq[0] + 0.5, allowed,
+                                              pd.model_copy(update={"checkpoint": checkpoint, "quality": tier})))
+    est_fn = _estimator(calibration)  # memoized: a repeated search reuses estimates; no per-operator breakdown
+
+    def evaluate(job: tuple, sink: _Deferred) -> Candidate | None:
+        _, gpu, count, nodes, per_node, fmt, engine, (tp, pp, dp, ep, dpa), checkpoint, tier, _ = job
+        cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload,
+                         context, req, sink, prices, est_fn, checkpoint=checkpoint, quality=tier)
+        if cand is not None and req.capacity_mode:
+            cand = with_capacity(model, cand, workload, req, est_fn)
+        return cand
+
+    found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native)
+    for _, target, reason, closeness, text in sorted(log, key=lambda e: e[0]):
+        target.add(reason, closeness, text)
+    for _, allowed, cand in sorted(found, key=lambda f: f[0]):
+        (kept if allowed else lower).append(cand)
     ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
     native_fits = any(c.weight_format == native for c in kept)

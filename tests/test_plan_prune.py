@@ -1,0 +1,100 @@
+"""Issue 16, speed: the planner estimates only the candidates that can rank among the ``top`` shown (by a price
+objective), and the plan it returns is the one the exhaustive search returns; what it skipped is counted, honestly,
+as ``not_evaluated`` (figures come from benchmarks/bench_plan.py, not from here)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import gpuplan.plan.search  # noqa: F401  (the module; gpuplan.plan.search the name is the function)
+from gpuplan.i18n import t
+from gpuplan.plan import PlanRequest, search
+
+CASES = {
+    # the two benchmark plans (TTFT and TPOT targets; TPOT only), a preset ranked by capex, a budget with unpriced
+    # GPUs in the pool, the cloud objective, a top-3 cut that falls between candidates of the same price
+    "r1-distill-team": PlanRequest(model="deepseek-r1-distill-qwen-32b", users=50, input_tokens=2000,
+                                   output_tokens=500, ttft_s=2.0, tpot_s=0.05),
+    "v3-200-users": PlanRequest(model="deepseek-v3", users=200, input_tokens=2000, output_tokens=1000, tpot_s=0.1),
+    "personal-capex": PlanRequest(model="deepseek-r1-distill-qwen-32b", users=1, max_gpus=2, objective="capex",
+                                  classes=("consumer", "workstation", "unified"), quality="4bit"),
+    "budget-with-unpriced": PlanRequest(model="deepseek-r1-distill-qwen-7b", users=1, gpus=("l4", "rtx-4090"),
+                                        budget_usd=100_000, top=3),
+    "cloud": PlanRequest(model="qwen2.5-32b", users=20, tpot_s=0.05, objective="cloud", max_nodes=1),
+    "top-3-tie": PlanRequest(model="deepseek-r1-distill-qwen-32b", users=50, input_tokens=2000, output_tokens=500,
+                             ttft_s=2.0, tpot_s=0.05, top=3),
+}
+
+# Rejected before any sizing or estimate (enumeration order): the pruned search counts them exactly as before.
+ENUMERATION_REASONS = ("format_engine", "format_vendor", "format_cc", "engine_vendor", "no_checkpoint")
+
+
+def _pair(req: PlanRequest):
+    return search(req), search(req.model_copy(update={"exhaustive": True}))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_pruned_search_returns_the_exhaustive_plan(name):
+    pruned, full = _pair(CASES[name])
+    assert [c.model_dump() for c in pruned.candidates] == [c.model_dump() for c in full.candidates]
+    assert pruned.lower_quality == full.lower_quality
+    assert pruned.pareto == full.pareto
+    assert pruned.assumptions == full.assumptions
+    assert pruned.search["candidates_considered"] == full.search["candidates_considered"]
+    assert all(r.reason != "not_evaluated" for r in full.rejections)
+    got = {r.reason: r for r in pruned.rejections}
+    want = {r.reason: r for r in full.rejections}
+    skipped = got.pop("not_evaluated").count if "not_evaluated" in got else 0
+    for reason, rej in got.items():
+        assert reason in want and rej.count <= want[reason].count, reason
+    for reason in ENUMERATION_REASONS:
+        if reason in want:
+            assert got[reason] == want[reason]
+    # every rejection of the exhaustive search is either still counted by its reason or among the skipped ones
+    assert sum(r.count for r in got.values()) + skipped >= sum(r.count for r in want.values())
+    if pruned.rejections and pruned.rejections[-1].reason != "not_evaluated":
+        assert skipped == 0  # the skipped group, when there is one, comes last
+
+
+def test_the_benchmark_plan_is_pruned_and_says_so():
+    plan = search(CASES["r1-distill-team"])
+    last = plan.rejections[-1]
+    assert last.reason == "not_evaluated" and last.count > 0
+    tenth = plan.candidates[-1].cost.tco_usd
+    assert f"${tenth:,.0f}" in last.nearest and "not sized or estimated" in last.nearest
+    assert t("plan.reason_not_evaluated", lang="zh") != t("plan.reason_not_evaluated", lang="en")
+
+
+def test_pruning_skips_most_estimates(monkeypatch):
+    module = sys.modules["gpuplan.plan.search"]
+    calls = []
+    original = module._evaluate
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_evaluate", counting)
+    req = CASES["r1-distill-team"]
+    search(req)
+    pruned = len(calls)
+    calls.clear()
+    search(req.model_copy(update={"exhaustive": True}))
+    assert pruned * 10 < len(calls)
+
+
+def test_speed_objectives_and_capacity_mode_are_never_pruned():
+    for req in (PlanRequest(model="deepseek-r1-distill-qwen-7b", users=8, tpot_s=0.05, objective="per_token",
+                            max_nodes=1),
+                PlanRequest(model="deepseek-r1-distill-qwen-7b", users=8, tpot_s=0.05, objective="throughput",
+                            max_nodes=1),
+                PlanRequest(model="deepseek-r1-distill-qwen-7b", tpot_s=0.05, max_nodes=1)):
+        assert all(r.reason != "not_evaluated" for r in search(req).rejections)
+
+
+def test_budget_keeps_unpriced_candidates_explained():
+    """Budgets fail closed and the user is told which prices are unknown: unpriced candidates are still evaluated."""
+    plan = search(CASES["budget-with-unpriced"])
+    assert any(r.reason == "price_unknown" for r in plan.rejections)
