@@ -201,8 +201,9 @@ CACHE_CLEARERS.append(_capacity.cache_clear)
 
 
 def _round_times(tab, hw, p, fmt, b: float, inp: float, out: float, cached: float, spec_tokens: int,
-                 accept: float) -> tuple[float, float, float, StepTime]:
-    """(ttft_s, tpot_s, e2e_s, decode step) for B = b sequences in flight (module docstring)."""
+                 accept: float) -> tuple[float, float, float, StepTime, StepTime]:
+    """(ttft_s, tpot_s, e2e_s, decode step, prefill of one prompt alone) for B = b sequences in flight (module
+    docstring)."""
     tokens_per_step = sum(accept**i for i in range(spec_tokens + 1))
     step = decode_step(tab, hw, p, fmt, batch=b, context_tokens=inp + out / 2, tokens_per_seq=spec_tokens + 1)
     alone = prefill_time(tab, hw, p, fmt, prompt_tokens=inp, cached_tokens=cached)
@@ -212,7 +213,7 @@ def _round_times(tab, hw, p, fmt, b: float, inp: float, out: float, cached: floa
     batched = prefill_time(tab, hw, p, fmt, prompt_tokens=inp, num_prompts=b, cached_tokens=cached).total_s
     tpot = step.total_s / tokens_per_step + (b - 1) / b * batched / max(out, 1.0)
     e2e = ttft + max(out - 1.0, 0.0) * tpot
-    return ttft, tpot, e2e, step
+    return ttft, tpot, e2e, step, alone
 
 
 def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
@@ -292,7 +293,7 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         want = float(workload.concurrency or 1)
         b = min(want, limit)
         capped = want > limit
-    ttft, tpot, e2e, step = _round_times(tab, hw, p, fmt, b, inp, out, cached, spec, accept)
+    ttft, tpot, e2e, step, alone = _round_times(tab, hw, p, fmt, b, inp, out, cached, spec, accept)
     wait = 0.0
     if capped:
         # Closed loop with more clients C than slots B: throughput is B / E2E_service, so by Little's law each request
@@ -300,7 +301,8 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         wait = (float(workload.concurrency or 1) / b - 1.0) * e2e
         ttft, e2e = ttft + wait, e2e + wait
         assumptions.append("perf.assume_queue")
-    alone = prefill_time(tab, hw, p, fmt, prompt_tokens=inp)
+    if cached:  # the prefill speed is stated without the prefix cache; with none, it is the prefill above
+        alone = prefill_time(tab, hw, p, fmt, prompt_tokens=inp)
     rps = b / (e2e - wait) if e2e > wait else None
     term, frac = step.dominant()
     bottleneck = "kv_capacity" if capped else BOTTLENECK_KEYS[term]
