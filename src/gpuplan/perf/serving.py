@@ -190,11 +190,16 @@ def _calibration(cal: Calibration | CalibrationSet | None, engine: str, gpu: Gpu
 def _capacity(model_id: str, dep: Deployment, context_tokens: int, gpu_id: str) -> int | None:
     """KV-cache capacity in sequences at ``context_tokens`` (memory model), capped by the engine's max_num_seqs."""
     mem = size_inference(entry_for_id(model_id), dep, context_tokens=context_tokens, concurrency=1)
-    if mem.max_concurrency is None:
+    return _engine_capped(dep, mem.max_concurrency)
+
+
+def _engine_capped(dep: Deployment, kv_max_concurrency: int | None) -> int | None:
+    """The memory model's capacity in sequences capped by the engine's max_num_seqs."""
+    if kv_max_concurrency is None:
         return None
     facts = engine_facts(dep.engine)
     cap = dep.max_num_seqs or int(facts.get("max_num_seqs", 10**6))
-    return min(mem.max_concurrency, cap)
+    return min(kv_max_concurrency, cap)
 
 
 CACHE_CLEARERS.append(_capacity.cache_clear)
@@ -219,18 +224,20 @@ def _round_times(tab, hw, p, fmt, b: float, inp: float, out: float, cached: floa
 def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
                      calibration: Calibration | CalibrationSet | None = None, *, speculative_tokens: int = 0,
                      speculative_acceptance_fraction: float | None = None,
-                     host_bytes_per_s: float | None = None, detail: bool = True) -> ServingEstimate:
+                     host_bytes_per_s: float | None = None, detail: bool = True,
+                     kv_max_concurrency: int | None = None) -> ServingEstimate:
     """Serving speed of ``entry`` on ``dep`` under ``workload`` (module docstring for the model).
 
     ``data_parallel_size`` > 1 without DP-attention means independent replicas behind a load balancer: the workload
     is split evenly (concurrency ⌈C / DP⌉, rate R / DP), and aggregate rates, capacity and concurrency are DP times
     one replica's. Latencies are one replica's. ``detail=False`` leaves the per-operator breakdowns empty (the
-    planner's hot loop needs only the totals).
+    planner's hot loop needs only the totals). ``kv_max_concurrency``: the memory model's ``max_concurrency`` for
+    this deployment at the workload's context, when the caller already sized it (the planner): not sized again.
     """
     replicas = dep.data_parallel_size if not dep.enable_dp_attention else 1
     if replicas <= 1:
         return _estimate_replica(entry, dep, workload, calibration, speculative_tokens,
-                                 speculative_acceptance_fraction, host_bytes_per_s, detail)
+                                 speculative_acceptance_fraction, host_bytes_per_s, detail, kv_max_concurrency)
     one = dep.model_copy(update={"data_parallel_size": 1, "gpu_count": max(1, dep.gpu_count // replicas),
                                  "nodes": max(1, dep.nodes // replicas)})
     if workload.rate_per_s:
@@ -254,7 +261,8 @@ def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
 def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
                       calibration: Calibration | CalibrationSet | None, speculative_tokens: int,
                       speculative_acceptance_fraction: float | None,
-                      host_bytes_per_s: float | None, detail: bool = True) -> ServingEstimate:
+                      host_bytes_per_s: float | None, detail: bool = True,
+                      kv_max_concurrency: int | None = None) -> ServingEstimate:
     """One replica (module docstring)."""
     gpu = get_gpu(dep.gpu_id)
     engine = "llama.cpp" if dep.engine == "ollama" else dep.engine
@@ -275,7 +283,8 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
     inp, out = float(workload.input_tokens), float(workload.output_tokens)
     cached = inp * workload.prefix_cache_hit_fraction
     context = int(inp + out)
-    cap = _capacity(entry.id, dep, context, gpu.id)
+    cap = _capacity(entry.id, dep, context, gpu.id) if kv_max_concurrency is None else \
+        _engine_capped(dep, kv_max_concurrency)
     if cap is not None and cap <= 0:
         raise InvalidInputError("perf.does_not_fit", model=entry.id, gpu=gpu.id, gpus=dep.gpu_count,
                                 context=context)

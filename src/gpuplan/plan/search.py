@@ -171,9 +171,9 @@ def _estimator(calibration):
     if calibration is not None:
         return partial(estimate_serving, calibration=calibration, detail=False)
 
-    def estimate(model, dep, workload):
-        return _ESTIMATE_MEMO.get(model, (_spec_key(dep), _spec_key(workload)),
-                                  lambda: estimate_serving(model, dep, workload, detail=False))
+    def estimate(model, dep, workload, kv_max_concurrency=None):
+        return _ESTIMATE_MEMO.get(model, (_spec_key(dep), _spec_key(workload)), lambda: estimate_serving(
+            model, dep, workload, detail=False, kv_max_concurrency=kv_max_concurrency))
 
     return estimate
 
@@ -632,7 +632,10 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     rep_workload = workload.model_copy(update={"concurrency": per_replica_users}) if workload.concurrency else \
         workload.model_copy(update={"rate_per_s": (workload.rate_per_s or 0) / replicas})
     try:
-        est = estimate_serving(model, dep.model_copy(update={"data_parallel_size": 1 if not dpa else dp}), rep_workload)
+        # one replica of the deployment just sized: its KV capacity is the one above (data parallelism without
+        # DP-attention does not change a GPU's memory), so the estimator does not size it again
+        est = estimate_serving(model, dep.model_copy(update={"data_parallel_size": 1 if not dpa else dp}), rep_workload,
+                               kv_max_concurrency=mem.max_concurrency)
     except GpuplanError as exc:
         rejects.add("perf_unknown", -1, f"{label}: {exc}")
         return None
