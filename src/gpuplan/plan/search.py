@@ -248,7 +248,14 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             if cand is not None:
                 out.append((job[0], job[-1], cand))
         return out
-    keyed = [(_price_key(_base_cost(job[1], job[2], job[3], req, prices)[0], req.objective), job) for job in jobs]
+    shapes: dict[tuple, tuple[bool, float]] = {}  # (gpu, count, nodes) → price key: a few hundred shapes
+    keyed = []
+    for job in jobs:
+        shape = (job[1].id, job[2], job[3])
+        key = shapes.get(shape)
+        if key is None:
+            key = shapes[shape] = _price_key(_base_cost(job[1], job[2], job[3], req, prices)[0], req.objective)
+        keyed.append((key, job))
     keyed.sort(key=lambda kj: (kj[0], kj[1][0]))
     shown: set = set()          # distinct (gpu, count, engine, format) kept so far
     limit = None                # the price key of the top-th distinct one: above it nothing can be shown
