@@ -98,3 +98,33 @@ def test_budget_keeps_unpriced_candidates_explained():
     """Budgets fail closed and the user is told which prices are unknown: unpriced candidates are still evaluated."""
     plan = search(CASES["budget-with-unpriced"])
     assert any(r.reason == "price_unknown" for r in plan.rejections)
+
+
+def test_exhaustive_from_the_command_line_and_the_api():
+    """``--exhaustive`` (CLI) and ``"exhaustive": true`` (API) evaluate every candidate: no ``not_evaluated`` group,
+    the same candidates as the pruned plan."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from gpuplan.api import ApiSettings, create_app
+    from gpuplan.cli.main import build_app
+
+    args = ["plan", "deepseek-r1-distill-qwen-7b", "--users", "8", "--tpot-ms", "50", "--max-nodes", "1", "--json"]
+    runner = CliRunner()
+    plans = []
+    for extra in ([], ["--exhaustive"]):
+        res = runner.invoke(build_app(), [*args, *extra])
+        assert res.exit_code == 0, res.output
+        plans.append(json.loads(res.stdout))
+    assert any(r["reason"] == "not_evaluated" for r in plans[0]["rejections"])
+    assert all(r["reason"] != "not_evaluated" for r in plans[1]["rejections"])
+    assert plans[0]["candidates"] == plans[1]["candidates"]
+    body = {"model": "deepseek-r1-distill-qwen-7b", "users": 8, "tpot_ms": 50, "max_nodes": 1}
+    with TestClient(create_app(ApiSettings(request_time_limit_s=120))) as client:
+        pruned = client.post("/api/v1/plan", json=body).json()
+        full = client.post("/api/v1/plan", json={**body, "exhaustive": True}).json()
+    assert any(r["reason"] == "not_evaluated" for r in pruned["rejections"])
+    assert all(r["reason"] != "not_evaluated" for r in full["rejections"])
+    assert pruned["candidates"] == full["candidates"]
