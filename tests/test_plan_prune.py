@@ -25,6 +25,13 @@ CASES = {
     "cloud": PlanRequest(model="qwen2.5-32b", users=20, tpot_s=0.05, objective="cloud", max_nodes=1),
     "top-3-tie": PlanRequest(model="deepseek-r1-distill-qwen-32b", users=50, input_tokens=2000, output_tokens=500,
                              ttft_s=2.0, tpot_s=0.05, top=3),
+    # ranked by speed: ordered by a bound on each candidate's throughput (plan.bounds)
+    "per-token": PlanRequest(model="deepseek-r1-distill-qwen-32b", users=50, input_tokens=2000, output_tokens=500,
+                             ttft_s=2.0, tpot_s=0.05, objective="per_token"),
+    "throughput-moe": PlanRequest(model="deepseek-v3", users=200, input_tokens=2000, output_tokens=1000, tpot_s=0.1,
+                                  objective="throughput"),
+    "per-token-personal": PlanRequest(model="qwen3-30b-a3b", users=1, max_gpus=2, objective="per_token",
+                                      classes=("consumer", "workstation", "unified"), quality="any"),
 }
 
 # Rejected before any sizing or estimate (enumeration order): the pruned search counts them exactly as before.
@@ -85,13 +92,50 @@ def test_pruning_skips_most_estimates(monkeypatch):
     assert pruned * 10 < len(calls)
 
 
-def test_speed_objectives_and_capacity_mode_are_never_pruned():
-    for req in (PlanRequest(model="deepseek-r1-distill-qwen-7b", users=8, tpot_s=0.05, objective="per_token",
+def test_arrival_rates_ranked_by_speed_and_capacity_mode_are_never_pruned():
+    for req in (PlanRequest(model="deepseek-r1-distill-qwen-7b", rate_per_s=2, tpot_s=0.05, objective="per_token",
                             max_nodes=1),
-                PlanRequest(model="deepseek-r1-distill-qwen-7b", users=8, tpot_s=0.05, objective="throughput",
+                PlanRequest(model="deepseek-r1-distill-qwen-7b", rate_per_s=2, tpot_s=0.05, objective="throughput",
                             max_nodes=1),
                 PlanRequest(model="deepseek-r1-distill-qwen-7b", tpot_s=0.05, max_nodes=1)):
         assert all(r.reason != "not_evaluated" for r in search(req).rejections)
+
+
+BOUND_CASES = [
+    PlanRequest(model="deepseek-r1-distill-qwen-32b", users=50, input_tokens=2000, output_tokens=500, top=200),
+    PlanRequest(model="deepseek-v3", users=200, input_tokens=2000, output_tokens=1000, top=200),
+    PlanRequest(model="deepseek-v3.2", users=64, input_tokens=8000, output_tokens=2000, top=200),  # sparse attention
+    PlanRequest(model="qwen3-30b-a3b", users=1, input_tokens=1000, output_tokens=300, quality="any", top=200),
+    PlanRequest(model="qwen3-30b-a3b", users=3, input_tokens=1000, output_tokens=2, quality="any", top=200),
+]
+
+
+@pytest.mark.parametrize("req", BOUND_CASES, ids=lambda r: f"{r.model}-{r.users}")
+def test_throughput_bound_is_never_below_the_estimate(req, monkeypatch):
+    """The bound that orders a speed-ranked search must hold for every candidate the estimator keeps: dense and MoE,
+    GQA, MLA with DP-attention and EP, sparse attention, one user (llama.cpp GGUF), two output tokens."""
+    from gpuplan.plan.bounds import output_tokens_per_s_bound
+
+    module = sys.modules["gpuplan.plan.search"]
+    seen = []
+    original = module._evaluate
+
+    def recording(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, *rest, **kwargs):
+        cand = original(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, *rest, **kwargs)
+        if cand is not None:
+            replicas = dp if not dpa else 1
+            bound = output_tokens_per_s_bound(model, gpu, engine, fmt, module._kv_dtype(fmt, engine), tp, ep, dpa, dp,
+                                              replicas, -(-users // replicas), req.input_tokens, req.output_tokens)
+            seen.append((cand.perf.output_tokens_per_s, bound, f"{count}x{gpu.id} {engine} {fmt} tp{tp} dp{dp}"))
+        return cand
+
+    monkeypatch.setattr(module, "_evaluate", recording)
+    module._clear_memos()
+    search(req.model_copy(update={"exhaustive": True}))
+    assert len(seen) > 20
+    bad = [(got, bound, what) for got, bound, what in seen if got > bound]
+    assert not bad, bad[:5]
+    assert any(bound < 10 * got for got, bound, _ in seen if bound != float("inf"))  # and it is not vacuous
 
 
 def test_budget_keeps_unpriced_candidates_explained():

@@ -8,6 +8,7 @@ second.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Sequence
@@ -179,6 +180,9 @@ def _estimator(calibration):
 
 
 def _clear_memos() -> None:
+    from gpuplan.plan.bounds import clear
+
+    clear()
     _SIZE_MEMO.clear()
     _ESTIMATE_MEMO.clear()
 
@@ -227,19 +231,23 @@ def _price_key(cost: CostSummary, objective: str) -> tuple[bool, float]:
 
 
 def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _Deferred, seq: list,
-              model: ModelEntry, req: PlanRequest, prices, native: str) -> list[tuple[int, bool, Candidate]]:
+              model: ModelEntry, req: PlanRequest, prices, native: str, users: int,
+              calibration=None) -> list[tuple[int, bool, Candidate]]:
     """Size and estimate the candidates (``jobs`` in catalog order); returns (catalog position, allowed, candidate)
     for the feasible ones.
 
-    When the objective is a price (PRICE_OBJECTIVES; not in capacity mode, not ``exhaustive``), the jobs run
-    cheapest first and stop being evaluated once ``top`` distinct (GPU, count, engine, format) candidates are kept:
-    every later job costs strictly more (or is unpriced), so it ranks below all of them whatever its speed, and is
-    reported as one ``not_evaluated`` rejection group instead of its own reason. Kept exact: ties in price (broken
-    by throughput) are all evaluated; a lower-quality job runs while it may undercut the best allowed candidate (the
-    --quality alternative); with a budget, unpriced jobs still run (their rejection, price unknown, is the answer the
-    user needs) and so do native-format jobs until one fits (the quantized-format note depends on it).
+    Each job gets the best rank key it could reach (``_best_key``: its price for PRICE_OBJECTIVES; its price over a
+    bound on its throughput for per_token, or minus that bound for throughput, plan.bounds). The jobs run from the
+    best key up, and a job stops being evaluated once ``top`` distinct (GPU, count, engine, format) candidates are kept
+    whose keys are all strictly better than the best it could reach: it ranks below all of them whatever it does, and
+    is reported in one ``not_evaluated`` rejection group instead of under its own reason. Not in capacity mode, not
+    for an arrival rate ranked by speed, not when ``exhaustive``. Kept exact: equal keys (broken by throughput) are
+    all evaluated; a lower-quality job runs while it may undercut the best allowed candidate (the --quality
+    alternative); with a budget, unpriced jobs still run (their rejection, price unknown, is the answer the user
+    needs) and so do native-format jobs until one fits (the quantized-format note depends on it).
     """
-    prune = req.objective in PRICE_OBJECTIVES and not req.capacity_mode and not req.exhaustive
+    speed = req.objective not in PRICE_OBJECTIVES
+    prune = not req.capacity_mode and not req.exhaustive and not (speed and req.rate_per_s)
     out: list[tuple[int, bool, Candidate]] = []
     if not prune:
         for job in jobs:
@@ -248,26 +256,22 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             if cand is not None:
                 out.append((job[0], job[-1], cand))
         return out
-    shapes: dict[tuple, tuple[bool, float]] = {}  # (gpu, count, nodes) → price key: a few hundred shapes
-    keyed = []
-    for job in jobs:
-        shape = (job[1].id, job[2], job[3])
-        key = shapes.get(shape)
-        if key is None:
-            key = shapes[shape] = _price_key(_base_cost(job[1], job[2], job[3], req, prices)[0], req.objective)
-        keyed.append((key, job))
-    keyed.sort(key=lambda kj: (kj[0], kj[1][0]))
-    shown: set = set()          # distinct (gpu, count, engine, format) kept so far
-    limit = None                # the price key of the top-th distinct one: above it nothing can be shown
-    best_allowed = None         # the price key of the first allowed candidate kept (the plan's first)
+    best_keys = _best_keys(jobs, model, req, prices, users, calibration)
+    order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
+    by_cost = req.objective != "throughput"
+    groups: dict[tuple, tuple[bool, float]] = {}  # (gpu, count, engine, format) kept → its best rank key
+    limit = None                # the top-th best of those: a job that cannot reach it is not shown
+    best_allowed = None         # the best rank key of an allowed candidate kept (the plan's first, so far)
     native_kept = False
     budget = req.budget_usd
-    for key, job in keyed:
+    for i in order:
+        job = jobs[i]
+        key, bound = best_keys[i]
         allowed, fmt = job[-1], job[5]
         if allowed:
             if limit is not None and key > limit and not (
                     budget and (key[0] or fmt == native and not native_kept)):
-                _not_evaluated(rejects, job, key, limit, req, prices)
+                _not_evaluated(rejects, job, key, limit, bound, req, prices)
                 continue
         elif best_allowed is not None and not best_allowed[0] and key[1] >= best_allowed[1]:
             continue  # cannot undercut the plan's first candidate: never the lower-quality alternative
@@ -278,21 +282,65 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         out.append((job[0], allowed, cand))
         if allowed:
             native_kept = native_kept or cand.weight_format == native
-            best_allowed = best_allowed or key
-            shown.add((cand.gpu, cand.gpu_count, cand.engine, cand.weight_format))
-            if limit is None and len(shown) >= req.top:
-                limit = key
+            got = (by_cost and cand.cost.capex_usd is None, _objective_value(cand, req.objective))
+            best_allowed = got if best_allowed is None else min(best_allowed, got)
+            group = (cand.gpu, cand.gpu_count, cand.engine, cand.weight_format)
+            if group not in groups or got < groups[group]:
+                groups[group] = got
+                if len(groups) >= req.top:
+                    limit = heapq.nsmallest(req.top, groups.values())[-1]
+    return out
+
+
+def _kv_dtype(fmt: str, engine: str) -> str:
+    """The KV-cache dtype the planner gives a format: FP8 KV with FP8 weights (not on llama.cpp)."""
+    return "fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto"
+
+
+def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int,
+               calibration) -> list[tuple[tuple[bool, float], float]]:
+    """Per job: the best (unpriced, objective value) it could reach, and the throughput bound behind it (0 for price
+    objectives)."""
+    from gpuplan.plan.bounds import output_tokens_per_s_bound
+
+    shapes: dict[tuple, tuple] = {}  # (gpu, count, nodes) → price key, owned cost per year, unpriced
+    out = []
+    for job in jobs:
+        _, gpu, count, nodes, _, fmt, engine, (tp, _, dp, ep, dpa) = job[:8]
+        shape = (gpu.id, count, nodes)
+        hit = shapes.get(shape)
+        if hit is None:
+            cost, owned = _base_cost(gpu, count, nodes, req, prices)
+            hit = shapes[shape] = (_price_key(cost, req.objective) if req.objective in PRICE_OBJECTIVES else None,
+                                   owned, cost.capex_usd is None)
+        if hit[0] is not None:
+            out.append((hit[0], 0.0))
+            continue
+        replicas = dp if not dpa else 1
+        bound = output_tokens_per_s_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, replicas,
+                                          math.ceil(users / replicas), req.input_tokens, req.output_tokens,
+                                          calibration)
+        if req.objective == "throughput":
+            out.append(((False, -bound), bound))
+        else:  # per_token: owned cost per year over output tokens/s (the candidate's score), unknown → last
+            owned = hit[1]
+            out.append(((hit[2], owned / bound if owned else math.inf), bound))
     return out
 
 
 def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limit: tuple[bool, float],
-                   req: PlanRequest, prices) -> None:
-    """Log a job skipped because it cannot rank among the ``top`` shown; its nearest miss names the cheapest."""
+                   bound: float, req: PlanRequest, prices) -> None:
+    """Log a job skipped because it cannot rank among the ``top`` shown; its nearest miss names the one closest to
+    ranking (the cheapest, or the fastest it could be)."""
     from gpuplan.cost.summary import in_currency
 
     seq, gpu, count, _, _, fmt, engine = job[:7]
     rejects.seq[0] = seq
     label = _describe(gpu, count, engine, fmt)
+    if req.objective not in PRICE_OBJECTIVES:
+        rejects.add("not_evaluated", -key[1] if not key[0] else -1e300, partial(
+            t, "prune.near_speed", cand=label, tps=f"{bound:,.0f}", top=req.top))
+        return
     if key[0] or key[1] == math.inf or limit[1] == math.inf:
         rejects.add("not_evaluated", -1e300, partial(t, "prune.near_unpriced", cand=label, top=req.top))
         return
@@ -528,7 +576,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
             cand = with_capacity(model, cand, workload, req, est_fn)
         return cand
 
-    found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native)
+    found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, calibration)
     for _, target, reason, closeness, text in sorted(log, key=lambda e: e[0]):
         target.add(reason, closeness, text)
     for _, allowed, cand in sorted(found, key=lambda f: f[0]):
@@ -618,7 +666,7 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
                      engine_version=req.engine_versions.get(engine),
                      tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
                      expert_parallel_size=ep, enable_dp_attention=dpa,
-                     kv_dtype="fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto")
+                     kv_dtype=_kv_dtype(fmt, engine))
     label = _describe(gpu, count, engine, fmt)
     try:
         mem = size_inference(model, dep, context_tokens=context, concurrency=per_replica_users, gpu=gpu)

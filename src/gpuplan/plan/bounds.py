@@ -1,0 +1,95 @@
+"""An upper bound on a candidate's output throughput before it is sized or estimated (issue 16, speed).
+
+Ranked by cost per token or by throughput, a candidate's place depends on its speed; the planner orders the candidates
+by the best place they could reach and estimates them in that order, so it can stop once ``top`` are kept that no
+remaining one can beat (plan.search._run_jobs). The bound follows the serving model (perf/serving.py, perf/step.py):
+
+* one replica at B sequences: output tokens/s = B · O / E2E with E2E = TTFT + (O − 1) · TPOT (Little's law, the
+  service time; queueing is not in it), and every term of TTFT and TPOT is ≥ 0 when the fitted overheads are;
+* TPOT ≥ the decode step alone (the prefill share is ≥ 0), and the decode step ≥ the sum of the memory times of its
+  weight, routed-expert and KV reads (each operator is max(memory, compute) ≥ memory) plus its fixed overheads;
+  element-wise kernels, sampling and communication (all ≥ 0) are left out;
+* that decode bound divided by B does not grow with B (weights and fixed costs are shared, the experts a batch
+  touches grow concavely, KV and per-sequence costs linearly), so B / bound(B) is largest at the most sequences a
+  replica can be given: the users per replica (the KV capacity only lowers B).
+
+So output tokens/s ≤ replicas · B · O / ((O − 1) · decode bound(B)). No bound (infinity) for one output token, a
+negative fitted overhead, a GPU without a stated bandwidth, offload or a format the tables cannot take.
+tests/test_plan_prune.py checks the bound against the estimate of every candidate of several plans.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gpuplan.catalog import GpuSpec
+from gpuplan.catalog.models import ModelEntry
+from gpuplan.errors import GpuplanError
+from gpuplan.perf.operations.attention import sparse_key_fraction
+from gpuplan.perf.operations.moe import expected_experts_touched
+
+_SETUPS: dict = {}
+
+
+def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: str, tp: int, ep: int, dp_att: int,
+           calibration) -> tuple | None:
+    """(peak bandwidth, weight read rate, KV read rate, fixed step cost, per-sequence cost, table) of a layout; None
+    when there is no bound. Cached per layout for the shipped calibration."""
+    key = (model.id, gpu.id, engine, fmt_id, kv_dtype, tp, ep, dp_att) if calibration is None else None
+    hit = _SETUPS.get(key) if key else None
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    from gpuplan.memory.kv import resolve_kv_dtype
+    from gpuplan.memory.weights import resolve_format
+    from gpuplan.perf.serving import _calibration
+    from gpuplan.perf.step import MAX_MEM_EFFICIENCY_FRACTION
+    from gpuplan.perf.tables import model_table
+
+    setup = None
+    bw = gpu.memory_bandwidth_bytes_per_s
+    if bw:
+        try:
+            engine = "llama.cpp" if engine == "ollama" else engine
+            fmt = resolve_format(model, fmt_id)
+            p = _calibration(calibration, engine, gpu).params
+            tab = model_table(model.id, fmt, resolve_kv_dtype(kv_dtype, engine), tp, ep, dp_att)
+        except GpuplanError:
+            tab = None
+        if tab is not None and min(p.step_overhead_s, p.layer_overhead_s, p.seq_overhead_s) >= 0:
+            eta_w = min(p.mem_efficiency_fraction * p.mem_factor(fmt, tab.family), MAX_MEM_EFFICIENCY_FRACTION)
+            setup = (bw * eta_w, bw * p.mem_efficiency_fraction, p.step_overhead_s + p.layer_overhead_s * tab.num_layers,
+                     p.seq_overhead_s, tab)
+    if key:
+        if len(_SETUPS) > 20000:
+            _SETUPS.clear()
+        _SETUPS[key] = (model, setup)
+    return setup
+
+
+def output_tokens_per_s_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype: str, tp: int, ep: int,
+                              dpa: bool, dp: int, replicas: int, users_per_replica: int, input_tokens: int,
+                              output_tokens: int, calibration=None) -> float:
+    """An upper bound on the candidate's aggregate output tokens/s (module docstring); ``math.inf`` when none."""
+    if output_tokens <= 1 or users_per_replica < 1:
+        return math.inf
+    dp_att = dp if dpa else 1
+    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, calibration)
+    if setup is None:
+        return math.inf
+    w_rate, kv_rate, fixed, per_seq, tab = setup
+    b = float(users_per_replica)
+    ctx = input_tokens + output_tokens / 2
+    weights = tab.dense_bytes_per_gpu
+    if tab.num_moe_layers and tab.num_experts:
+        touched = expected_experts_touched(tab.num_experts, tab.top_k, b)
+        weights += tab.num_moe_layers * touched * tab.experts_per_gpu_fraction * tab.expert_bytes_per_gpu
+    kv = b * ctx / dp_att * tab.kv_bytes_per_context_token_per_gpu * sparse_key_fraction(ctx, tab.sparse_topk_tokens)
+    decode = weights / w_rate + (kv / kv_rate if kv_rate > 0 else 0.0) + fixed + per_seq * b
+    if decode <= 0:
+        return math.inf
+    # 1e-9 above: the estimator's own float rounding can never put it over the bound
+    return replicas * b * output_tokens / ((output_tokens - 1) * decode) * (1 + 1e-9)
+
+
+def clear() -> None:
+    _SETUPS.clear()
