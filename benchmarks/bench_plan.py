@@ -31,7 +31,7 @@ CASES = {
              tpot_s=0.05),
         ["deepseek-r1-distill-qwen-32b", "--users", "50", "--input-tokens", "2000", "--output-tokens", "500",
          "--ttft-ms", "2000", "--tpot-ms", "50"]),
-    # ranked by cost per token: the speed is part of the objective, so every candidate is estimated (no pruning)
+    # ranked by cost per token: the speed is part of the objective; ordered by a bound on each candidate's throughput
     "r1-distill-qwen-32b, 50 users, per-token cost": (
         dict(model="deepseek-r1-distill-qwen-32b", users=50, input_tokens=2000, output_tokens=500, ttft_s=2.0,
              tpot_s=0.05, objective="per_token"),
