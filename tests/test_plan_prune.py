@@ -32,6 +32,9 @@ CASES = {
                                   objective="throughput"),
     "per-token-personal": PlanRequest(model="qwen3-30b-a3b", users=1, max_gpus=2, objective="per_token",
                                       classes=("consumer", "workstation", "unified"), quality="any"),
+    # capacity mode (most users first): ordered by a bound on the users (KV capacity, TPOT), xPyD candidates beside
+    "capacity": PlanRequest(model="deepseek-r1-distill-qwen-32b", ttft_s=2.0, tpot_s=0.05, max_nodes=1),
+    "capacity-16-gpus": PlanRequest(model="deepseek-v3", gpu_count=16, ttft_s=3.0, tpot_s=0.05),
 }
 
 # Rejected before any sizing or estimate (enumeration order): the pruned search counts them exactly as before.
@@ -92,13 +95,45 @@ def test_pruning_skips_most_estimates(monkeypatch):
     assert pruned * 10 < len(calls)
 
 
-def test_arrival_rates_ranked_by_speed_and_capacity_mode_are_never_pruned():
+def test_arrival_rates_ranked_by_speed_are_never_pruned():
     for req in (PlanRequest(model="deepseek-r1-distill-qwen-7b", rate_per_s=2, tpot_s=0.05, objective="per_token",
                             max_nodes=1),
                 PlanRequest(model="deepseek-r1-distill-qwen-7b", rate_per_s=2, tpot_s=0.05, objective="throughput",
-                            max_nodes=1),
-                PlanRequest(model="deepseek-r1-distill-qwen-7b", tpot_s=0.05, max_nodes=1)):
+                            max_nodes=1)):
         assert all(r.reason != "not_evaluated" for r in search(req).rejections)
+
+
+@pytest.mark.parametrize("req", [
+    PlanRequest(model="deepseek-r1-distill-qwen-32b", ttft_s=2.0, tpot_s=0.05, max_nodes=1, top=200),
+    PlanRequest(model="deepseek-v3", gpu_count=8, tpot_s=0.1, top=200),
+    PlanRequest(model="qwen3-30b-a3b", ttft_s=1.0, max_gpus=2, quality="any", top=200),  # no TPOT: KV capacity only
+], ids=lambda r: r.model)
+def test_users_bound_is_never_below_the_capacity(req):
+    """Capacity mode orders the candidates by a bound on the users they serve: it must hold for every one."""
+    from gpuplan.perf.serving import _engine_capped
+    from gpuplan.plan.bounds import users_bound
+
+    module = sys.modules["gpuplan.plan.search"]
+    plan = search(req.model_copy(update={"exhaustive": True}))
+    checked = 0
+    for c in plan.candidates:
+        if c.disaggregation is not None:
+            continue
+        gpu = module.get_gpu(c.gpu)
+        dp, dpa = c.data_parallel_size, c.enable_dp_attention
+        dep = module._deployment(gpu, c.gpu_count, c.nodes, c.weight_format, c.engine, c.tensor_parallel_size,
+                                 c.pipeline_parallel_size, dp, c.expert_parallel_size, dpa, req)
+        mem = module.size_inference(module.get_model(req.model), dep, context_tokens=c.max_model_len, concurrency=1,
+                                    gpu=gpu)
+        replicas = dp if not dpa else 1
+        most = replicas * users_bound(module.get_model(req.model), gpu, c.engine, c.weight_format,
+                                      module._kv_dtype(c.weight_format, c.engine),
+                                      c.tensor_parallel_size, c.expert_parallel_size, dpa, dp,
+                                      _engine_capped(dep, mem.max_concurrency), req.input_tokens, req.output_tokens,
+                                      req.tpot_s)
+        assert c.capacity_users <= most, (c.gpu, c.gpu_count, c.engine, c.capacity_users, most)
+        checked += 1
+    assert checked > 10
 
 
 BOUND_CASES = [

@@ -76,19 +76,59 @@ def output_tokens_per_s_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt:
     setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, calibration)
     if setup is None:
         return math.inf
-    w_rate, kv_rate, fixed, per_seq, tab = setup
     b = float(users_per_replica)
-    ctx = input_tokens + output_tokens / 2
+    decode = _decode_bound(setup, b, input_tokens + output_tokens / 2, dp_att)
+    if decode <= 0:
+        return math.inf
+    # 1e-9 above: the estimator's own float rounding can never put it over the bound
+    return replicas * b * output_tokens / ((output_tokens - 1) * decode) * (1 + 1e-9)
+
+
+def _decode_bound(setup: tuple, b: float, ctx: float, dp_att: int) -> float:
+    """A lower bound on the decode step at ``b`` sequences of ``ctx`` context (module docstring); nondecreasing
+    in ``b``."""
+    w_rate, kv_rate, fixed, per_seq, tab = setup
     weights = tab.dense_bytes_per_gpu
     if tab.num_moe_layers and tab.num_experts:
         touched = expected_experts_touched(tab.num_experts, tab.top_k, b)
         weights += tab.num_moe_layers * touched * tab.experts_per_gpu_fraction * tab.expert_bytes_per_gpu
     kv = b * ctx / dp_att * tab.kv_bytes_per_context_token_per_gpu * sparse_key_fraction(ctx, tab.sparse_topk_tokens)
-    decode = weights / w_rate + (kv / kv_rate if kv_rate > 0 else 0.0) + fixed + per_seq * b
-    if decode <= 0:
-        return math.inf
-    # 1e-9 above: the estimator's own float rounding can never put it over the bound
-    return replicas * b * output_tokens / ((output_tokens - 1) * decode) * (1 + 1e-9)
+    return weights / w_rate + (kv / kv_rate if kv_rate > 0 else 0.0) + fixed + per_seq * b
+
+
+def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype: str, tp: int, ep: int, dpa: bool,
+                dp: int, per_replica_limit: int | None, input_tokens: int, output_tokens: int, tpot_s: float | None,
+                calibration=None) -> float:
+    """An upper bound on the users one replica serves within a TPOT target (capacity mode): at most
+    ``per_replica_limit`` (the KV capacity capped by the engine; None: no limit) and at most the largest batch whose
+    decode-step bound (nondecreasing in the batch) meets the target, since TPOT ≥ the decode step. 0 when even one
+    sequence misses it; ``math.inf`` when there is no bound."""
+    limit = math.inf if per_replica_limit is None else float(per_replica_limit)
+    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp if dpa else 1, calibration) if tpot_s else None
+    if setup is None:
+        return limit
+    ctx = input_tokens + output_tokens / 2
+    dp_att = dp if dpa else 1
+    slack = tpot_s * (1 + 1e-9)  # the estimator's float rounding can never beat the bound
+
+    def meets(b: float) -> bool:
+        return _decode_bound(setup, b, ctx, dp_att) <= slack
+
+    if not meets(1.0):
+        return 0.0
+    hi = limit if limit != math.inf else 2.0
+    while limit == math.inf and meets(hi) and hi < 1e9:
+        hi *= 2
+    if meets(hi):
+        return hi
+    lo = 1.0  # meets; hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if meets(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def clear() -> None:

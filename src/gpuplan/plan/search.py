@@ -231,7 +231,7 @@ def _price_key(cost: CostSummary, objective: str) -> tuple[bool, float]:
 
 
 def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _Deferred, seq: list,
-              model: ModelEntry, req: PlanRequest, prices, native: str, users: int,
+              model: ModelEntry, req: PlanRequest, prices, native: str, users: int, context: int,
               calibration=None) -> list[tuple[int, bool, Candidate]]:
     """Size and estimate the candidates (``jobs`` in catalog order); returns (catalog position, allowed, candidate)
     for the feasible ones.
@@ -247,7 +247,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     needs) and so do native-format jobs until one fits (the quantized-format note depends on it).
     """
     speed = req.objective not in PRICE_OBJECTIVES
-    prune = not req.capacity_mode and not req.exhaustive and not (speed and req.rate_per_s)
+    prune = not req.exhaustive and not (speed and req.rate_per_s and not req.capacity_mode)
     out: list[tuple[int, bool, Candidate]] = []
     if not prune:
         for job in jobs:
@@ -256,12 +256,13 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             if cand is not None:
                 out.append((job[0], job[-1], cand))
         return out
-    best_keys = _best_keys(jobs, model, req, prices, users, calibration)
+    best_keys = _best_keys(jobs, model, req, prices, users, context, calibration)
     order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
     by_cost = req.objective != "throughput"
-    groups: dict[tuple, tuple[bool, float]] = {}  # (gpu, count, engine, format) kept → its best rank key
+    groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
     limit = None                # the top-th best of those: a job that cannot reach it is not shown
     best_allowed = None         # the best rank key of an allowed candidate kept (the plan's first, so far)
+    best_lower = math.inf       # the best objective value of a lower-quality candidate kept
     native_kept = False
     budget = req.budget_usd
     for i in order:
@@ -273,16 +274,20 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
                     budget and (key[0] or fmt == native and not native_kept)):
                 _not_evaluated(rejects, job, key, limit, bound, req, prices)
                 continue
-        elif best_allowed is not None and not best_allowed[0] and key[1] >= best_allowed[1]:
-            continue  # cannot undercut the plan's first candidate: never the lower-quality alternative
+        elif key[1] > best_lower or (not req.capacity_mode and best_allowed is not None and not best_allowed[0]
+                                     and key[1] >= best_allowed[1]):
+            continue  # not the best lower-quality candidate, or cannot undercut the plan's first: not the alternative
         seq[0] = job[0]
         cand = evaluate(job, rejects if allowed else lower_rejects)
         if cand is None:
             continue
         out.append((job[0], allowed, cand))
-        if allowed:
+        if not allowed:
+            best_lower = min(best_lower, _objective_value(cand, req.objective))
+        else:
             native_kept = native_kept or cand.weight_format == native
-            got = (by_cost and cand.cost.capex_usd is None, _objective_value(cand, req.objective))
+            got = (-(cand.capacity_users or 0) if req.capacity_mode else by_cost and cand.cost.capex_usd is None,
+                   _objective_value(cand, req.objective))
             best_allowed = got if best_allowed is None else min(best_allowed, got)
             group = (cand.gpu, cand.gpu_count, cand.engine, cand.weight_format)
             if group not in groups or got < groups[group]:
@@ -292,16 +297,54 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     return out
 
 
+def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
+                        calibration) -> list[tuple[tuple, float]]:
+    """Capacity mode (rank_by_capacity: most users first, then the objective): users at most the replicas times the
+    KV capacity (the memory model, sized here once for the search) and the TPOT bound (plan.bounds.users_bound); the
+    objective value at best its price (price objectives) or unbounded. A job the memory model rejects comes first
+    (its rejection is cheap and stays under its own reason)."""
+    from gpuplan.perf.serving import _engine_capped
+    from gpuplan.plan.bounds import users_bound
+
+    out = []
+    values: dict[tuple, float] = {}  # (gpu, count, nodes) → price
+    for job in jobs:
+        _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
+        value = -math.inf
+        if req.objective in PRICE_OBJECTIVES:
+            shape = (gpu.id, count, nodes)
+            value = values.get(shape, math.nan)
+            if value != value:  # not priced yet
+                value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
+        dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
+        try:
+            mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
+        except GpuplanError:
+            mem = None
+        if mem is None or not mem.fits:
+            out.append(((-math.inf, -math.inf), math.inf))
+            continue
+        replicas = dp if not dpa else 1
+        most = replicas * users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp,
+                                      _engine_capped(dep, mem.max_concurrency), req.input_tokens, req.output_tokens,
+                                      req.tpot_s, calibration)
+        out.append(((-most, value), most))
+    return out
+
+
 def _kv_dtype(fmt: str, engine: str) -> str:
     """The KV-cache dtype the planner gives a format: FP8 KV with FP8 weights (not on llama.cpp)."""
     return "fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto"
 
 
-def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int,
-               calibration) -> list[tuple[tuple[bool, float], float]]:
-    """Per job: the best (unpriced, objective value) it could reach, and the throughput bound behind it (0 for price
-    objectives)."""
+def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int, context: int,
+               calibration) -> list[tuple[tuple, float]]:
+    """Per job: the best rank key it could reach — (unpriced, objective value), or in capacity mode (−users,
+    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price)."""
     from gpuplan.plan.bounds import output_tokens_per_s_bound
+
+    if req.capacity_mode:
+        return _best_capacity_keys(jobs, model, req, prices, context, calibration)
 
     shapes: dict[tuple, tuple] = {}  # (gpu, count, nodes) → price key, owned cost per year, unpriced
     out = []
@@ -337,6 +380,10 @@ def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limi
     seq, gpu, count, _, _, fmt, engine = job[:7]
     rejects.seq[0] = seq
     label = _describe(gpu, count, engine, fmt)
+    if req.capacity_mode:
+        rejects.add("not_evaluated", -key[0], partial(t, "prune.near_users", cand=label, users=f"{bound:,.0f}",
+                                                      top=req.top))
+        return
     if req.objective not in PRICE_OBJECTIVES:
         rejects.add("not_evaluated", -key[1] if not key[0] else -1e300, partial(
             t, "prune.near_speed", cand=label, tps=f"{bound:,.0f}", top=req.top))
@@ -576,7 +623,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
             cand = with_capacity(model, cand, workload, req, est_fn)
         return cand
 
-    found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, calibration)
+    found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, context,
+                       calibration)
     for _, target, reason, closeness, text in sorted(log, key=lambda e: e[0]):
         target.add(reason, closeness, text)
     for _, allowed, cand in sorted(found, key=lambda f: f[0]):
@@ -658,15 +706,19 @@ def _describe(gpu: GpuSpec, count: int, engine: str, fmt: str) -> str:
     return f"{count}×{gpu.id} {engine} {fmt}"
 
 
+def _deployment(gpu: GpuSpec, count: int, nodes: int, fmt: str, engine: str, tp: int, pp: int, dp: int, ep: int,
+                dpa: bool, req: PlanRequest) -> Deployment:
+    return Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
+                      engine_version=req.engine_versions.get(engine),
+                      tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
+                      expert_parallel_size=ep, enable_dp_attention=dpa, kv_dtype=_kv_dtype(fmt, engine))
+
+
 def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload, context, req,
               rejects, prices, estimate_serving, checkpoint=None, quality=None) -> Candidate | None:
     replicas = dp if not dpa else 1
     per_replica_users = math.ceil(users / replicas)
-    dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
-                     engine_version=req.engine_versions.get(engine),
-                     tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
-                     expert_parallel_size=ep, enable_dp_attention=dpa,
-                     kv_dtype=_kv_dtype(fmt, engine))
+    dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
     label = _describe(gpu, count, engine, fmt)
     try:
         mem = size_inference(model, dep, context_tokens=context, concurrency=per_replica_users, gpu=gpu)
