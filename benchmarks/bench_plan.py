@@ -37,6 +37,11 @@ CASES = {
              tpot_s=0.05, objective="per_token"),
         ["deepseek-r1-distill-qwen-32b", "--users", "50", "--input-tokens", "2000", "--output-tokens", "500",
          "--ttft-ms", "2000", "--tpot-ms", "50", "--objective", "per_token"]),
+    # capacity mode: the most users each candidate serves within the targets (bisection per candidate)
+    "r1-distill-qwen-32b, capacity (no users), TTFT 2 s, TPOT 50 ms": (
+        dict(model="deepseek-r1-distill-qwen-32b", input_tokens=2000, output_tokens=500, ttft_s=2.0, tpot_s=0.05),
+        ["deepseek-r1-distill-qwen-32b", "--input-tokens", "2000", "--output-tokens", "500", "--ttft-ms", "2000",
+         "--tpot-ms", "50"]),
 }
 WARM_UP = dict(model="qwen2.5-7b", users=8, tpot_s=0.05)  # another plan first: imports, tables, prices, calibration
 
