@@ -10,6 +10,16 @@ from typing import Any
 from gpuplan.i18n import t
 
 
+def format_label(model, weight_format: str | None, short: bool = False) -> str:
+    """The weight format as a user reads it: a release that keeps its experts in another format says so
+    (gpt-oss: "bf16 + mxfp4 experts", 12.8 GiB, not the 39 GiB a plain "bf16" suggests)."""
+    fmt = weight_format or "—"
+    experts = model.checkpoint.expert_weight_format
+    if experts and weight_format == (model.checkpoint.weight_format or "bf16"):
+        return t("labels.mixed_format_short" if short else "labels.mixed_format", fmt=fmt, experts=experts)
+    return fmt
+
+
 def model_summary(m) -> dict:
     """The JSON contract of ``models --json`` (extend, never rename)."""
     from gpuplan.catalog.models import default_output_tokens, is_reasoning_model

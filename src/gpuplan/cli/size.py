@@ -99,9 +99,10 @@ def _print_inference(entry, res) -> None:
 
     from gpuplan.cli.common import console
     from gpuplan.units import fmt_bytes, fmt_gib
+    from gpuplan.views import format_label
 
     con = console()
-    con.print(t("size.header", model=entry.id, fmt=res.weight_format, kv=res.kv_dtype, engine=res.engine))
+    con.print(t("size.header", model=entry.id, fmt=format_label(entry, res.weight_format), kv=res.kv_dtype, engine=res.engine))
     con.print(t("size.whole", weights=fmt_bytes(res.weights_bytes), kv=f"{res.kv_cache_bytes_per_token:,}",
                 ctx=f"{res.context_tokens:,}"))
     if res.per_gpu is None:
