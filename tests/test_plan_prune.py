@@ -180,10 +180,15 @@ def test_throughput_bound_is_never_below_the_estimate(req, monkeypatch):
     assert any(bound < 10 * got for got, bound, _ in seen if bound != float("inf"))  # and it is not vacuous
 
 
-def test_budget_keeps_unpriced_candidates_explained():
-    """Budgets fail closed and the user is told which prices are unknown: unpriced candidates are still evaluated."""
-    plan = search(CASES["budget-with-unpriced"])
-    assert any(r.reason == "price_unknown" for r in plan.rejections)
+@pytest.mark.parametrize("objective", ["tco", "throughput", "per_token"])
+def test_budget_keeps_unpriced_candidates_explained(objective):
+    """Budgets fail closed and the user is told which prices are unknown: unpriced candidates are still evaluated,
+    whatever the ranking."""
+    req = CASES["budget-with-unpriced"].model_copy(update={"objective": objective})
+    pruned, full = _pair(req)
+    assert [c.model_dump() for c in pruned.candidates] == [c.model_dump() for c in full.candidates]
+    got = [r for r in pruned.rejections if r.reason == "price_unknown"]
+    assert got and got == [r for r in full.rejections if r.reason == "price_unknown"]
 
 
 def test_exhaustive_from_the_command_line_and_the_api():

@@ -270,8 +270,9 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         key, bound = best_keys[i]
         allowed, fmt = job[-1], job[5]
         if allowed:
-            if limit is not None and key > limit and not (
-                    budget and (key[0] or fmt == native and not native_kept)):
+            if limit is not None and key > limit and not (budget and (
+                    fmt == native and not native_kept
+                    or _base_cost(job[1], job[2], job[3], req, prices)[0].capex_usd is None)):
                 _not_evaluated(rejects, job, key, limit, bound, req, prices)
                 continue
         elif key[1] > best_lower or (not req.capacity_mode and best_allowed is not None and not best_allowed[0]
