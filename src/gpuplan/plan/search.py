@@ -2,8 +2,8 @@
 
 Deterministic: candidates are enumerated in catalog order and ties break on (objective, higher throughput, lower
 TPOT and TTFT, GPU count, GPU id, engine, format). Budgets fail closed: an unknown price never passes a budget and, when
-ranking by cost, every priced candidate comes before every unpriced one (``cost.priced``, ``cost.missing``). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
-second.
+ranking by cost, every priced candidate comes before every unpriced one (``cost.priced``, ``cost.missing``). The hot loop reuses cached per-(model, format, layout) byte tables, and
+only the candidates that can still rank among the ``top`` shown are sized and estimated (``_run_jobs``).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class PlanRequest(BaseModel):
     # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
     have: tuple[str, ...] = ()
     gpu_count: int | None = Field(None, ge=1, le=4096)  # --gpus: only shapes with exactly this many GPUs
-    #: Evaluate every candidate, also those that cost more than the ``top`` shown (slower; every rejection counted by
-    #: its own reason instead of ``not_evaluated``).
+    #: Evaluate every candidate, also those that cannot rank among the ``top`` shown (slower; every rejection counted
+    #: by its own reason instead of ``not_evaluated``).
     exhaustive: bool = False
 
     @property
@@ -236,15 +236,16 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     """Size and estimate the candidates (``jobs`` in catalog order); returns (catalog position, allowed, candidate)
     for the feasible ones.
 
-    Each job gets the best rank key it could reach (``_best_key``: its price for PRICE_OBJECTIVES; its price over a
-    bound on its throughput for per_token, or minus that bound for throughput, plan.bounds). The jobs run from the
-    best key up, and a job stops being evaluated once ``top`` distinct (GPU, count, engine, format) candidates are kept
-    whose keys are all strictly better than the best it could reach: it ranks below all of them whatever it does, and
-    is reported in one ``not_evaluated`` rejection group instead of under its own reason. Not in capacity mode, not
-    for an arrival rate ranked by speed, not when ``exhaustive``. Kept exact: equal keys (broken by throughput) are
-    all evaluated; a lower-quality job runs while it may undercut the best allowed candidate (the --quality
-    alternative); with a budget, unpriced jobs still run (their rejection, price unknown, is the answer the user
-    needs) and so do native-format jobs until one fits (the quantized-format note depends on it).
+    Each job gets the best rank key it could reach (``_best_keys``: its price for PRICE_OBJECTIVES; its price over a
+    bound on its throughput for per_token, or minus that bound for throughput; in capacity mode minus a bound on its
+    users, then its price; plan.bounds). The jobs run from the best key up, and a job stops being evaluated once
+    ``top`` distinct (GPU, count, engine, format) candidates are kept whose keys are all strictly better than the best
+    it could reach: it ranks below all of them whatever it does, and is reported in one ``not_evaluated`` rejection
+    group instead of under its own reason. Not for an arrival rate ranked by speed, not when ``exhaustive``. Kept
+    exact: equal keys (broken by throughput) are all evaluated; a lower-quality job runs while it may be the best
+    lower-quality candidate and undercut the best allowed one (the --quality alternative); with a budget, unpriced
+    jobs still run (their rejection, price unknown, is the answer the user needs) and so do native-format jobs until
+    one fits (the quantized-format note depends on it).
     """
     speed = req.objective not in PRICE_OBJECTIVES
     prune = not req.exhaustive and not (speed and req.rate_per_s and not req.capacity_mode)
