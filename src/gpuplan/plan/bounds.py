@@ -14,8 +14,14 @@ remaining one can beat (plan.search._run_jobs). The bound follows the serving mo
   replica can be given: the users per replica (the KV capacity only lowers B).
 
 So output tokens/s ≤ replicas · B · O / ((O − 1) · decode bound(B)). No bound (infinity) for one output token, a
-negative fitted overhead, a GPU without a stated bandwidth, offload or a format the tables cannot take.
-tests/test_plan_prune.py checks the bound against the estimate of every candidate of several plans.
+negative fitted overhead, a GPU without a stated bandwidth or a format the tables cannot take (the planner plans no
+offload and no speculative decoding, which the bound does not cover). Pipeline stages do not enter: a token passes
+every layer on one TP group (perf/step.py) and the hops between stages only add time.
+
+Capacity mode (users_bound): TPOT ≥ the decode bound, which grows with B, so no more users than the largest B whose
+bound meets the TPOT target can meet it, nor more than the KV capacity.
+
+tests/test_plan_prune.py checks both bounds against every feasible candidate of several plans.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ _SETUPS: dict = {}
 
 def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: str, tp: int, ep: int, dp_att: int,
            calibration) -> tuple | None:
-    """(peak bandwidth, weight read rate, KV read rate, fixed step cost, per-sequence cost, table) of a layout; None
-    when there is no bound. Cached per layout for the shipped calibration."""
+    """(weight read rate, KV read rate, fixed step cost, per-sequence cost, table) of a layout, as perf/step.py
+    computes them; None when there is no bound. Cached per layout for the shipped calibration."""
     key = (model.id, gpu.id, engine, fmt_id, kv_dtype, tp, ep, dp_att) if calibration is None else None
     hit = _SETUPS.get(key) if key else None
     if hit is not None and hit[0] is model:
