@@ -1,6 +1,7 @@
-"""Issue 16, speed: the planner estimates only the candidates that can rank among the ``top`` shown (by a price
-objective), and the plan it returns is the one the exhaustive search returns; what it skipped is counted, honestly,
-as ``not_evaluated`` (figures come from benchmarks/bench_plan.py, not from here)."""
+"""Issue 16, speed: the planner estimates only the candidates that can rank among the ``top`` shown (by their price,
+a bound on their throughput, or in capacity mode a bound on their users: plan.bounds), and the plan it returns is the
+one the exhaustive search returns; what it skipped is counted, honestly, as ``not_evaluated`` (figures come from
+benchmarks/bench_plan.py, not from here)."""
 
 from __future__ import annotations
 
