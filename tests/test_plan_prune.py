@@ -114,8 +114,9 @@ def test_arrival_rates_ranked_by_speed_are_never_pruned():
 @pytest.mark.parametrize("req", [
     PlanRequest(model="deepseek-r1-distill-qwen-32b", ttft_s=2.0, tpot_s=0.05, max_nodes=1, top=200),
     PlanRequest(model="deepseek-v3", gpu_count=8, tpot_s=0.1, top=200),
-    PlanRequest(model="qwen3-30b-a3b", ttft_s=1.0, max_gpus=2, quality="any", top=200),  # no TPOT: KV capacity only
-], ids=lambda r: r.model)
+    PlanRequest(model="qwen3-30b-a3b", ttft_s=1.0, max_gpus=2, quality="any", top=200),  # TTFT only
+    PlanRequest(model="deepseek-v3", gpu_count=16, input_tokens=8000, ttft_s=3.0, tpot_s=0.05, top=200),
+], ids=lambda r: f"{r.model}-{r.gpu_count}")
 def test_users_bound_is_never_below_the_capacity(req):
     """Capacity mode orders the candidates by a bound on the users they serve: it must hold for every one."""
     from gpuplan.perf.serving import _engine_capped
@@ -138,7 +139,7 @@ def test_users_bound_is_never_below_the_capacity(req):
                                       module._kv_dtype(c.weight_format, c.engine),
                                       c.tensor_parallel_size, c.expert_parallel_size, dpa, dp,
                                       _engine_capped(dep, mem.max_concurrency), req.input_tokens, req.output_tokens,
-                                      req.tpot_s)
+                                      req.tpot_s, None, req.ttft_s)
         assert c.capacity_users <= most, (c.gpu, c.gpu_count, c.engine, c.capacity_users, most)
         checked += 1
     assert checked > 10

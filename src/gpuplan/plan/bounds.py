@@ -39,17 +39,19 @@ _SETUPS: dict = {}
 
 def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: str, tp: int, ep: int, dp_att: int,
            calibration) -> tuple | None:
-    """(weight read rate, KV read rate, fixed step cost, per-sequence cost, table) of a layout, as perf/step.py
-    computes them; None when there is no bound. Cached per layout for the shipped calibration."""
+    """(weight read rate, KV read rate, fixed step cost, per-sequence cost, table, best dense-GEMM FLOP/s, prefill
+    chunk, TP) of a layout, as perf/step.py computes them; None when there is no bound. Cached per layout for the shipped
+    calibration."""
     key = (model.id, gpu.id, engine, fmt_id, kv_dtype, tp, ep, dp_att) if calibration is None else None
     hit = _SETUPS.get(key) if key else None
     if hit is not None and hit[0] is model:
         return hit[1]
     from gpuplan.memory.kv import resolve_kv_dtype
     from gpuplan.memory.weights import resolve_format
-    from gpuplan.perf.serving import _calibration
+    from gpuplan.perf.serving import _calibration, hardware_for
     from gpuplan.perf.step import MAX_MEM_EFFICIENCY_FRACTION
     from gpuplan.perf.tables import model_table
+    from gpuplan.spec import Deployment
 
     setup = None
     bw = gpu.memory_bandwidth_bytes_per_s
@@ -63,8 +65,17 @@ def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: 
             tab = None
         if tab is not None and min(p.step_overhead_s, p.layer_overhead_s, p.seq_overhead_s) >= 0:
             eta_w = min(p.mem_efficiency_fraction * p.mem_factor(fmt, tab.family), MAX_MEM_EFFICIENCY_FRACTION)
+            # the dense GEMMs' best compute rate (η(M) ≤ η_max when M½ ≥ 0); 0 when unknown: no compute term
+            flops = 0.0
+            if p.compute_half_m_tokens >= 0:
+                try:
+                    hw = hardware_for(gpu, Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt), fmt)
+                    flops = hw.gemm_flops_per_s * p.compute_factor(fmt, tab.family) * max(
+                        p.compute_efficiency_fraction, 1e-6)
+                except GpuplanError:
+                    pass
             setup = (bw * eta_w, bw * p.mem_efficiency_fraction, p.step_overhead_s + p.layer_overhead_s * tab.num_layers,
-                     p.seq_overhead_s, tab)
+                     p.seq_overhead_s, tab, flops, max(p.prefill_chunk_tokens, 1.0), tp)
     if key:
         if len(_SETUPS) > 20000:
             _SETUPS.clear()
@@ -93,7 +104,7 @@ def output_tokens_per_s_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt:
 def _decode_bound(setup: tuple, b: float, ctx: float, dp_att: int) -> float:
     """A lower bound on the decode step at ``b`` sequences of ``ctx`` context (module docstring); nondecreasing
     in ``b``."""
-    w_rate, kv_rate, fixed, per_seq, tab = setup
+    w_rate, kv_rate, fixed, per_seq, tab = setup[:5]
     weights = tab.dense_bytes_per_gpu
     if tab.num_moe_layers and tab.num_experts:
         touched = expected_experts_touched(tab.num_experts, tab.top_k, b)
@@ -102,23 +113,45 @@ def _decode_bound(setup: tuple, b: float, ctx: float, dp_att: int) -> float:
     return weights / w_rate + (kv / kv_rate if kv_rate > 0 else 0.0) + fixed + per_seq * b
 
 
+def _prefill_bound(setup: tuple, prompts: float, new_tokens: float) -> float:
+    """A lower bound on the chunked prefill of ``prompts`` prompts of ``new_tokens`` uncached tokens each (perf/step.py
+    ``prefill_time``): the dense GEMMs at least the larger of their weight reads (once per chunk) and their FLOPs at
+    the best rate, plus the fixed costs; nondecreasing in ``prompts``."""
+    w_rate, _, fixed, per_seq, tab, flops_per_s, chunk, tp = setup
+    new = new_tokens * prompts
+    passes = max(1.0, math.ceil(new / chunk))
+    gemm = passes * tab.dense_bytes_per_gpu / w_rate
+    if flops_per_s > 0:
+        gemm = max(gemm, new * tab.gemm_flops_per_token / tp / flops_per_s)
+    return gemm + passes * fixed + per_seq * prompts
+
+
 def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype: str, tp: int, ep: int, dpa: bool,
                 dp: int, per_replica_limit: int | None, input_tokens: int, output_tokens: int, tpot_s: float | None,
-                calibration=None) -> float:
-    """An upper bound on the users one replica serves within a TPOT target (capacity mode): at most
-    ``per_replica_limit`` (the KV capacity capped by the engine; None: no limit) and at most the largest batch whose
-    decode-step bound (nondecreasing in the batch) meets the target, since TPOT ≥ the decode step. 0 when even one
-    sequence misses it; ``math.inf`` when there is no bound."""
+                calibration=None, ttft_s: float | None = None, cached_fraction: float = 0.0) -> float:
+    """An upper bound on the users one replica serves within TTFT/TPOT targets (capacity mode): at most
+    ``per_replica_limit`` (the KV capacity capped by the engine; None: no limit) and at most the largest batch B whose
+    bounds meet the targets, both nondecreasing in B (perf/serving.py ``_round_times``):
+    TPOT ≥ decode bound(B) + (B − 1)/B · batched-prefill bound(B) / O, TTFT ≥ prefill bound(1) + chunks · decode
+    bound(B − 1). 0 when even one sequence misses; ``math.inf`` when there is no bound."""
     limit = math.inf if per_replica_limit is None else float(per_replica_limit)
-    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp if dpa else 1, calibration) if tpot_s else None
+    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp if dpa else 1, calibration) \
+        if (tpot_s or ttft_s) else None
     if setup is None:
         return limit
     ctx = input_tokens + output_tokens / 2
     dp_att = dp if dpa else 1
-    slack = tpot_s * (1 + 1e-9)  # the estimator's float rounding can never beat the bound
+    new = max(input_tokens - input_tokens * cached_fraction, 1.0)
+    out = max(float(output_tokens), 1.0)
+    chunks = max(1.0, math.ceil(new / setup[6]))
+    alone = _prefill_bound(setup, 1.0, new)
 
-    def meets(b: float) -> bool:
-        return _decode_bound(setup, b, ctx, dp_att) <= slack
+    def meets(b: float) -> bool:  # 1e-9: the estimator's float rounding can never beat the bounds
+        if tpot_s and _decode_bound(setup, b, ctx, dp_att) + (b - 1) / b * _prefill_bound(setup, b, new) / out > \
+                tpot_s * (1 + 1e-9):
+            return False
+        return not (ttft_s and alone + (chunks * _decode_bound(setup, b - 1, ctx, dp_att) if b > 1 else 0.0) >
+                    ttft_s * (1 + 1e-9))
 
     if not meets(1.0):
         return 0.0

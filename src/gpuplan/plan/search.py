@@ -329,7 +329,7 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
         replicas = dp if not dpa else 1
         most = replicas * users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp,
                                       _engine_capped(dep, mem.max_concurrency), req.input_tokens, req.output_tokens,
-                                      req.tpot_s, calibration)
+                                      req.tpot_s, calibration, req.ttft_s)
         out.append(((-most, value), most))
     return out
 
