@@ -302,9 +302,9 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
 def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
                         calibration) -> list[tuple[tuple, float]]:
     """Capacity mode (rank_by_capacity: most users first, then the objective): users at most the replicas times the
-    KV capacity (the memory model, sized here once for the search) and the TPOT bound (plan.bounds.users_bound); the
-    objective value at best its price (price objectives) or unbounded. A job the memory model rejects comes first
-    (its rejection is cheap and stays under its own reason)."""
+    TTFT/TPOT bound (plan.bounds.users_bound) and the KV capacity (the memory model, sized here once for the search
+    unless the targets already exclude one user); the objective value at best its price (price objectives) or
+    unbounded. A job the memory model rejects comes first (its rejection is cheap and stays under its own reason)."""
     from gpuplan.perf.serving import _engine_capped
     from gpuplan.plan.bounds import users_bound
 
@@ -318,6 +318,12 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
             value = values.get(shape, math.nan)
             if value != value:  # not priced yet
                 value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
+        # the targets first (no sizing): a job that misses them with one user is not sized at all
+        most = users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, None, req.input_tokens,
+                           req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+        if most == 0:
+            out.append(((0.0, value), 0.0))
+            continue
         dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
         try:
             mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
@@ -326,10 +332,8 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
         if mem is None or not mem.fits:
             out.append(((-math.inf, -math.inf), math.inf))
             continue
-        replicas = dp if not dpa else 1
-        most = replicas * users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp,
-                                      _engine_capped(dep, mem.max_concurrency), req.input_tokens, req.output_tokens,
-                                      req.tpot_s, calibration, req.ttft_s)
+        cap = _engine_capped(dep, mem.max_concurrency)  # the bound is monotone: min with the KV capacity
+        most = (dp if not dpa else 1) * (most if cap is None else min(most, cap))
         out.append(((-most, value), most))
     return out
 
