@@ -318,10 +318,10 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
             value = values.get(shape, math.nan)
             if value != value:  # not priced yet
                 value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
-        # the targets first (no sizing): a job that misses them with one user is not sized at all
-        most = users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, None, req.input_tokens,
-                           req.output_tokens, req.tpot_s, calibration, req.ttft_s)
-        if most == 0:
+        kv_dtype = _kv_dtype(fmt, engine)
+        # one user first (no sizing): a job whose bounds miss the targets with one user is not sized at all
+        if users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, 1, req.input_tokens, req.output_tokens,
+                       req.tpot_s, calibration, req.ttft_s) == 0:
             out.append(((0.0, value), 0.0))
             continue
         dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
@@ -332,8 +332,9 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
         if mem is None or not mem.fits:
             out.append(((-math.inf, -math.inf), math.inf))
             continue
-        cap = _engine_capped(dep, mem.max_concurrency)  # the bound is monotone: min with the KV capacity
-        most = (dp if not dpa else 1) * (most if cap is None else min(most, cap))
+        most = (dp if not dpa else 1) * users_bound(
+            model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, _engine_capped(dep, mem.max_concurrency),
+            req.input_tokens, req.output_tokens, req.tpot_s, calibration, req.ttft_s)
         out.append(((-most, value), most))
     return out
 
