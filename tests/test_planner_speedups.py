@@ -59,3 +59,27 @@ def test_memo_is_bounded_and_keeps_the_latest_entries():
         memo.get(entry, (i,), lambda i=i: i)
     assert len(memo.store) <= 8
     assert memo.get(entry, (19,), lambda: -1) == 19  # the newest survived eviction
+
+
+@pytest.mark.parametrize("model_id,gpu,count,engine,fmt,tp,dp,ep,dpa", [
+    ("deepseek-r1-distill-qwen-32b", "h100-sxm", 2, "vllm", "bf16", 2, 1, 1, False),
+    ("deepseek-r1-distill-qwen-32b", "rtx-4090", 4, "sglang", "awq-int4", 2, 2, 1, False),
+    ("deepseek-v3", "h200-sxm", 8, "sglang", "fp8-block", 8, 8, 8, True),
+    ("deepseek-v3", "h20", 8, "trtllm", "fp8-block", 8, 1, 8, False),
+])
+def test_estimate_with_the_planners_kv_capacity_equals_sizing_it_again(model_id, gpu, count, engine, fmt, tp, dp, ep,
+                                                                         dpa):
+    """The planner hands the estimator the KV capacity it just sized (memory of one GPU does not depend on data
+    parallelism without DP-attention): the estimate must be the one the estimator sizes for itself."""
+    from gpuplan.memory import size_inference
+    from gpuplan.perf import estimate_serving
+    from gpuplan.spec import Deployment, Workload
+
+    entry = get_model(model_id)
+    dep = Deployment(gpu_id=gpu, gpu_count=count, engine=engine, weight_format=fmt, tensor_parallel_size=tp,
+                     data_parallel_size=dp, expert_parallel_size=ep, enable_dp_attention=dpa)
+    mem = size_inference(entry, dep, context_tokens=3000, concurrency=16)
+    one = dep.model_copy(update={"data_parallel_size": 1 if not dpa else dp})
+    work = Workload(input_tokens=2000, output_tokens=1000, concurrency=16)
+    assert estimate_serving(entry, one, work, detail=False, kv_max_concurrency=mem.max_concurrency) == \
+        estimate_serving(entry, one, work, detail=False)

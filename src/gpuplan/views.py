@@ -243,7 +243,7 @@ def build_request(opts: dict):
         "engines": tuple(e for e, _ in engine_specs), "engine_versions": {e: v for e, v in engine_specs if v},
         "weight_formats": tuple(opts.get("weights") or ()),
         "quality": opts.get("quality") or base.get("quality", "released"),
-        "self_quantize": bool(opts.get("self_quantize")),
+        "self_quantize": bool(opts.get("self_quantize")), "exhaustive": bool(opts.get("exhaustive")),
         "years": opts.get("years") or 3, "top": opts.get("top") or 10,
         "currency": currency, "market": opts.get("market"),
         "utilization_fraction": utilization if utilization is not None else 0.5,

@@ -153,6 +153,8 @@ class PlanRequest(_Request):
     quality: Literal["released", "8bit", "4bit", "any"] | None = Field(
         None, description="Lowest weight quality allowed (default: released; the personal preset: 4bit).")
     self_quantize: bool = Field(False, description="Allow formats made by a rendered quantization step.")
+    exhaustive: bool = Field(False, description="Estimate every candidate, also those that cost more than the top "
+                             "shown (slower; every rejection under its own reason instead of 'not_evaluated').")
     task: str | None = Field(None, min_length=1, max_length=16)
     train_tokens: float | None = Field(None, gt=0, le=1e15, description="Tokens in the training data set.")
     epochs: float = Field(1.0, gt=0, le=1000, description="Passes over the training data set.")

@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         market: str = typer.Option(None, "--market", help=t("money.opt_market"), metavar="new|used|china"),
         electricity: str = typer.Option(None, "--electricity", help=t("money.opt_electricity"), metavar="REGION"),
         have: list[str] = typer.Option(None, "--have", help=t("owned.opt_have")),
+        exhaustive: bool = typer.Option(False, "--exhaustive", help=t("prune.opt_exhaustive")),
         as_json: bool = typer.Option(False, "--json", help=t("cli.opt_json")),
     ) -> None:
         from gpuplan.cli.common import guard

@@ -190,19 +190,25 @@ def _calibration(cal: Calibration | CalibrationSet | None, engine: str, gpu: Gpu
 def _capacity(model_id: str, dep: Deployment, context_tokens: int, gpu_id: str) -> int | None:
     """KV-cache capacity in sequences at ``context_tokens`` (memory model), capped by the engine's max_num_seqs."""
     mem = size_inference(entry_for_id(model_id), dep, context_tokens=context_tokens, concurrency=1)
-    if mem.max_concurrency is None:
+    return _engine_capped(dep, mem.max_concurrency)
+
+
+def _engine_capped(dep: Deployment, kv_max_concurrency: int | None) -> int | None:
+    """The memory model's capacity in sequences capped by the engine's max_num_seqs."""
+    if kv_max_concurrency is None:
         return None
     facts = engine_facts(dep.engine)
     cap = dep.max_num_seqs or int(facts.get("max_num_seqs", 10**6))
-    return min(mem.max_concurrency, cap)
+    return min(kv_max_concurrency, cap)
 
 
 CACHE_CLEARERS.append(_capacity.cache_clear)
 
 
 def _round_times(tab, hw, p, fmt, b: float, inp: float, out: float, cached: float, spec_tokens: int,
-                 accept: float) -> tuple[float, float, float, StepTime]:
-    """(ttft_s, tpot_s, e2e_s, decode step) for B = b sequences in flight (module docstring)."""
+                 accept: float) -> tuple[float, float, float, StepTime, StepTime]:
+    """(ttft_s, tpot_s, e2e_s, decode step, prefill of one prompt alone) for B = b sequences in flight (module
+    docstring)."""
     tokens_per_step = sum(accept**i for i in range(spec_tokens + 1))
     step = decode_step(tab, hw, p, fmt, batch=b, context_tokens=inp + out / 2, tokens_per_seq=spec_tokens + 1)
     alone = prefill_time(tab, hw, p, fmt, prompt_tokens=inp, cached_tokens=cached)
@@ -212,24 +218,26 @@ def _round_times(tab, hw, p, fmt, b: float, inp: float, out: float, cached: floa
     batched = prefill_time(tab, hw, p, fmt, prompt_tokens=inp, num_prompts=b, cached_tokens=cached).total_s
     tpot = step.total_s / tokens_per_step + (b - 1) / b * batched / max(out, 1.0)
     e2e = ttft + max(out - 1.0, 0.0) * tpot
-    return ttft, tpot, e2e, step
+    return ttft, tpot, e2e, step, alone
 
 
 def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
                      calibration: Calibration | CalibrationSet | None = None, *, speculative_tokens: int = 0,
                      speculative_acceptance_fraction: float | None = None,
-                     host_bytes_per_s: float | None = None, detail: bool = True) -> ServingEstimate:
+                     host_bytes_per_s: float | None = None, detail: bool = True,
+                     kv_max_concurrency: int | None = None) -> ServingEstimate:
     """Serving speed of ``entry`` on ``dep`` under ``workload`` (module docstring for the model).
 
     ``data_parallel_size`` > 1 without DP-attention means independent replicas behind a load balancer: the workload
     is split evenly (concurrency ⌈C / DP⌉, rate R / DP), and aggregate rates, capacity and concurrency are DP times
     one replica's. Latencies are one replica's. ``detail=False`` leaves the per-operator breakdowns empty (the
-    planner's hot loop needs only the totals).
+    planner's hot loop needs only the totals). ``kv_max_concurrency``: the memory model's ``max_concurrency`` for
+    this deployment at the workload's context, when the caller already sized it (the planner): not sized again.
     """
     replicas = dep.data_parallel_size if not dep.enable_dp_attention else 1
     if replicas <= 1:
         return _estimate_replica(entry, dep, workload, calibration, speculative_tokens,
-                                 speculative_acceptance_fraction, host_bytes_per_s, detail)
+                                 speculative_acceptance_fraction, host_bytes_per_s, detail, kv_max_concurrency)
     one = dep.model_copy(update={"data_parallel_size": 1, "gpu_count": max(1, dep.gpu_count // replicas),
                                  "nodes": max(1, dep.nodes // replicas)})
     if workload.rate_per_s:
@@ -253,7 +261,8 @@ def estimate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
 def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
                       calibration: Calibration | CalibrationSet | None, speculative_tokens: int,
                       speculative_acceptance_fraction: float | None,
-                      host_bytes_per_s: float | None, detail: bool = True) -> ServingEstimate:
+                      host_bytes_per_s: float | None, detail: bool = True,
+                      kv_max_concurrency: int | None = None) -> ServingEstimate:
     """One replica (module docstring)."""
     gpu = get_gpu(dep.gpu_id)
     engine = "llama.cpp" if dep.engine == "ollama" else dep.engine
@@ -274,7 +283,8 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
     inp, out = float(workload.input_tokens), float(workload.output_tokens)
     cached = inp * workload.prefix_cache_hit_fraction
     context = int(inp + out)
-    cap = _capacity(entry.id, dep, context, gpu.id)
+    cap = _capacity(entry.id, dep, context, gpu.id) if kv_max_concurrency is None else \
+        _engine_capped(dep, kv_max_concurrency)
     if cap is not None and cap <= 0:
         raise InvalidInputError("perf.does_not_fit", model=entry.id, gpu=gpu.id, gpus=dep.gpu_count,
                                 context=context)
@@ -292,7 +302,7 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         want = float(workload.concurrency or 1)
         b = min(want, limit)
         capped = want > limit
-    ttft, tpot, e2e, step = _round_times(tab, hw, p, fmt, b, inp, out, cached, spec, accept)
+    ttft, tpot, e2e, step, alone = _round_times(tab, hw, p, fmt, b, inp, out, cached, spec, accept)
     wait = 0.0
     if capped:
         # Closed loop with more clients C than slots B: throughput is B / E2E_service, so by Little's law each request
@@ -300,7 +310,8 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
         wait = (float(workload.concurrency or 1) / b - 1.0) * e2e
         ttft, e2e = ttft + wait, e2e + wait
         assumptions.append("perf.assume_queue")
-    alone = prefill_time(tab, hw, p, fmt, prompt_tokens=inp)
+    if cached:  # the prefill speed is stated without the prefix cache; with none, it is the prefill above
+        alone = prefill_time(tab, hw, p, fmt, prompt_tokens=inp)
     rps = b / (e2e - wait) if e2e > wait else None
     term, frac = step.dominant()
     bottleneck = "kv_capacity" if capped else BOTTLENECK_KEYS[term]

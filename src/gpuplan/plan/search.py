@@ -2,12 +2,13 @@
 
 Deterministic: candidates are enumerated in catalog order and ties break on (objective, higher throughput, lower
 TPOT and TTFT, GPU count, GPU id, engine, format). Budgets fail closed: an unknown price never passes a budget and, when
-ranking by cost, every priced candidate comes before every unpriced one (``cost.priced``, ``cost.missing``). The hot loop reuses cached per-(model, format, layout) byte tables, so the full catalog takes well under a
-second.
+ranking by cost, every priced candidate comes before every unpriced one (``cost.priced``, ``cost.missing``). The hot loop reuses cached per-(model, format, layout) byte tables, and
+only the candidates that can still rank among the ``top`` shown are sized and estimated (``_run_jobs``).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Sequence
@@ -107,6 +108,9 @@ class PlanRequest(BaseModel):
     # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
     have: tuple[str, ...] = ()
     gpu_count: int | None = Field(None, ge=1, le=4096)  # --gpus: only shapes with exactly this many GPUs
+    #: Evaluate every candidate, also those that cannot rank among the ``top`` shown (slower; every rejection counted
+    #: by its own reason instead of ``not_evaluated``).
+    exhaustive: bool = False
 
     @property
     def capacity_mode(self) -> bool:
@@ -168,14 +172,17 @@ def _estimator(calibration):
     if calibration is not None:
         return partial(estimate_serving, calibration=calibration, detail=False)
 
-    def estimate(model, dep, workload):
-        return _ESTIMATE_MEMO.get(model, (_spec_key(dep), _spec_key(workload)),
-                                  lambda: estimate_serving(model, dep, workload, detail=False))
+    def estimate(model, dep, workload, kv_max_concurrency=None):
+        return _ESTIMATE_MEMO.get(model, (_spec_key(dep), _spec_key(workload)), lambda: estimate_serving(
+            model, dep, workload, detail=False, kv_max_concurrency=kv_max_concurrency))
 
     return estimate
 
 
 def _clear_memos() -> None:
+    from gpuplan.plan.bounds import clear
+
+    clear()
     _SIZE_MEMO.clear()
     _ESTIMATE_MEMO.clear()
 
@@ -196,8 +203,210 @@ class _Rejects:
     def as_list(self) -> tuple[Rejection, ...]:
         return tuple(
             Rejection(reason=reason, count=g[0], nearest=g[2] or None)
-            for reason, g in sorted(self.groups.items(), key=lambda kv: -kv[1][0])
+            for reason, g in sorted(self.groups.items(), key=lambda kv: (kv[0] == "not_evaluated", -kv[1][0]))
         )
+
+
+class _Deferred:
+    """Stands in for a :class:`_Rejects` while candidates are evaluated out of catalog order: each rejection is logged
+    with the candidate's catalog position (``seq[0]`` when it is added, plus ``offset``) and replayed into ``target``
+    in that order once the search is done."""
+
+    def __init__(self, target: _Rejects, log: list, seq: list, offset: float = 0.0) -> None:
+        self.target, self.log, self.seq, self.offset = target, log, seq, offset
+
+    def add(self, reason: str, closeness: float, text="") -> None:
+        self.log.append((self.seq[0] + self.offset, self.target, reason, closeness, text))
+
+
+#: Objectives whose value is the hardware shape's price alone (not its speed): candidates can be ranked by it before
+#: they are estimated.
+PRICE_OBJECTIVES = ("tco", "capex", "cloud")
+
+
+def _price_key(cost: CostSummary, objective: str) -> tuple[bool, float]:
+    """The first two fields of _rank's sort key for a candidate priced ``cost``: (unpriced, objective value)."""
+    value = {"capex": cost.capex_usd, "tco": cost.tco_usd, "cloud": cost.cloud_usd_per_hour}[objective]
+    return cost.capex_usd is None, value if value is not None else math.inf
+
+
+def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _Deferred, seq: list,
+              model: ModelEntry, req: PlanRequest, prices, native: str, users: int, context: int,
+              calibration=None) -> list[tuple[int, bool, Candidate]]:
+    """Size and estimate the candidates (``jobs`` in catalog order); returns (catalog position, allowed, candidate)
+    for the feasible ones.
+
+    Each job gets the best rank key it could reach (``_best_keys``: its price for PRICE_OBJECTIVES; its price over a
+    bound on its throughput for per_token, or minus that bound for throughput; in capacity mode minus a bound on its
+    users, then its price; plan.bounds). The jobs run from the best key up, and a job stops being evaluated once
+    ``top`` distinct (GPU, count, engine, format) candidates are kept whose keys are all strictly better than the best
+    it could reach: it ranks below all of them whatever it does, and is reported in one ``not_evaluated`` rejection
+    group instead of under its own reason. Not for an arrival rate ranked by speed, not when ``exhaustive``. Kept
+    exact: equal keys (broken by throughput) are all evaluated; a lower-quality job runs while it may be the best
+    lower-quality candidate and undercut the best allowed one (the --quality alternative); with a budget, unpriced
+    jobs still run (their rejection, price unknown, is the answer the user needs) and so do native-format jobs until
+    one fits (the quantized-format note depends on it).
+    """
+    speed = req.objective not in PRICE_OBJECTIVES
+    prune = not req.exhaustive and not (speed and req.rate_per_s and not req.capacity_mode)
+    out: list[tuple[int, bool, Candidate]] = []
+    if not prune:
+        for job in jobs:
+            seq[0] = job[0]
+            cand = evaluate(job, rejects if job[-1] else lower_rejects)
+            if cand is not None:
+                out.append((job[0], job[-1], cand))
+        return out
+    best_keys = _best_keys(jobs, model, req, prices, users, context, calibration)
+    order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
+    by_cost = req.objective != "throughput"
+    groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
+    limit = None                # the top-th best of those: a job that cannot reach it is not shown
+    best_allowed = None         # the best rank key of an allowed candidate kept (the plan's first, so far)
+    best_lower = math.inf       # the best objective value of a lower-quality candidate kept
+    native_kept = False
+    budget = req.budget_usd
+    for i in order:
+        job = jobs[i]
+        key, bound = best_keys[i]
+        allowed, fmt = job[-1], job[5]
+        if allowed:
+            if limit is not None and key > limit and not (budget and (
+                    fmt == native and not native_kept
+                    or _base_cost(job[1], job[2], job[3], req, prices)[0].capex_usd is None)):
+                _not_evaluated(rejects, job, key, limit, bound, req, prices)
+                continue
+        elif key[1] > best_lower or (not req.capacity_mode and best_allowed is not None and not best_allowed[0]
+                                     and key[1] >= best_allowed[1]):
+            continue  # not the best lower-quality candidate, or cannot undercut the plan's first: not the alternative
+        seq[0] = job[0]
+        cand = evaluate(job, rejects if allowed else lower_rejects)
+        if cand is None:
+            continue
+        out.append((job[0], allowed, cand))
+        if not allowed:
+            best_lower = min(best_lower, _objective_value(cand, req.objective))
+        else:
+            native_kept = native_kept or cand.weight_format == native
+            got = (-(cand.capacity_users or 0) if req.capacity_mode else by_cost and cand.cost.capex_usd is None,
+                   _objective_value(cand, req.objective))
+            best_allowed = got if best_allowed is None else min(best_allowed, got)
+            group = (cand.gpu, cand.gpu_count, cand.engine, cand.weight_format)
+            if group not in groups or got < groups[group]:
+                groups[group] = got
+                if len(groups) >= req.top:
+                    limit = heapq.nsmallest(req.top, groups.values())[-1]
+    return out
+
+
+def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
+                        calibration) -> list[tuple[tuple, float]]:
+    """Capacity mode (rank_by_capacity: most users first, then the objective): users at most the replicas times the
+    TTFT/TPOT bound (plan.bounds.users_bound) and the KV capacity (the memory model, sized here once for the search
+    unless the targets already exclude one user); the objective value at best its price (price objectives) or
+    unbounded. A job the memory model rejects comes first (its rejection is cheap and stays under its own reason)."""
+    from gpuplan.perf.serving import _engine_capped
+    from gpuplan.plan.bounds import users_bound
+
+    out = []
+    values: dict[tuple, float] = {}  # (gpu, count, nodes) → price
+    for job in jobs:
+        _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
+        value = -math.inf
+        if req.objective in PRICE_OBJECTIVES:
+            shape = (gpu.id, count, nodes)
+            value = values.get(shape, math.nan)
+            if value != value:  # not priced yet
+                value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
+        kv_dtype = _kv_dtype(fmt, engine)
+        # one user first (no sizing): a job whose bounds miss the targets with one user is not sized at all
+        if users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, 1, req.input_tokens, req.output_tokens,
+                       req.tpot_s, calibration, req.ttft_s) == 0:
+            out.append(((0.0, value), 0.0))
+            continue
+        dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
+        try:
+            mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
+        except GpuplanError:
+            mem = None
+        if mem is None or not mem.fits:
+            out.append(((-math.inf, -math.inf), math.inf))
+            continue
+        most = (dp if not dpa else 1) * users_bound(
+            model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, _engine_capped(dep, mem.max_concurrency),
+            req.input_tokens, req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+        out.append(((-most, value), most))
+    return out
+
+
+def _kv_dtype(fmt: str, engine: str) -> str:
+    """The KV-cache dtype the planner gives a format: FP8 KV with FP8 weights (not on llama.cpp)."""
+    return "fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto"
+
+
+def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int, context: int,
+               calibration) -> list[tuple[tuple, float]]:
+    """Per job: the best rank key it could reach — (unpriced, objective value), or in capacity mode (−users,
+    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price)."""
+    from gpuplan.plan.bounds import output_tokens_per_s_bound
+
+    if req.capacity_mode:
+        return _best_capacity_keys(jobs, model, req, prices, context, calibration)
+
+    shapes: dict[tuple, tuple] = {}  # (gpu, count, nodes) → price key, owned cost per year, unpriced
+    out = []
+    for job in jobs:
+        _, gpu, count, nodes, _, fmt, engine, (tp, _, dp, ep, dpa) = job[:8]
+        shape = (gpu.id, count, nodes)
+        hit = shapes.get(shape)
+        if hit is None:
+            cost, owned = _base_cost(gpu, count, nodes, req, prices)
+            hit = shapes[shape] = (_price_key(cost, req.objective) if req.objective in PRICE_OBJECTIVES else None,
+                                   owned, cost.capex_usd is None)
+        if hit[0] is not None:
+            out.append((hit[0], 0.0))
+            continue
+        replicas = dp if not dpa else 1
+        bound = output_tokens_per_s_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, replicas,
+                                          math.ceil(users / replicas), req.input_tokens, req.output_tokens,
+                                          calibration)
+        if req.objective == "throughput":
+            out.append(((False, -bound), bound))
+        else:  # per_token: owned cost per year over output tokens/s (the candidate's score), unknown → last
+            owned = hit[1]
+            out.append(((hit[2], owned / bound if owned else math.inf), bound))
+    return out
+
+
+def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limit: tuple[bool, float],
+                   bound: float, req: PlanRequest, prices) -> None:
+    """Log a job skipped because it cannot rank among the ``top`` shown; its nearest miss names the one closest to
+    ranking (the cheapest, or the fastest it could be)."""
+    from gpuplan.cost.summary import in_currency
+
+    seq, gpu, count, _, _, fmt, engine = job[:7]
+    rejects.seq[0] = seq
+    label = _describe(gpu, count, engine, fmt)
+    if req.capacity_mode:
+        rejects.add("not_evaluated", -key[0], partial(t, "prune.near_users", cand=label, users=f"{bound:,.0f}",
+                                                      top=req.top))
+        return
+    if req.objective not in PRICE_OBJECTIVES:
+        rejects.add("not_evaluated", -key[1] if not key[0] else -1e300, partial(
+            t, "prune.near_speed", cand=label, tps=f"{bound:,.0f}", top=req.top))
+        return
+    if key[0] or key[1] == math.inf or limit[1] == math.inf:
+        rejects.add("not_evaluated", -1e300, partial(t, "prune.near_unpriced", cand=label, top=req.top))
+        return
+    rate = _base_cost(gpu, count, job[3], req, prices)[0].exchange_rate
+    cny = rate.cny_per_usd if rate else None
+
+    def money(usd: float) -> str:
+        text = fmt_money(in_currency(usd, req.currency, cny), req.currency)
+        return text if req.objective != "cloud" else t("prune.per_hour", cost=text)
+
+    rejects.add("not_evaluated", -key[1], partial(t, "prune.near", cand=label, objective=t(f"prune.objective_{req.objective}"),
+                                                  cost=money(key[1]), top=req.top, limit=money(limit[1])))
 
 
 def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
@@ -353,6 +562,14 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         with_capacity,
     )
 
+    # Enumerate in catalog order; the cheap checks reject on the spot. What needs memory sizing and a speed estimate
+    # becomes a job, run after enumeration (cheapest first when pruning, see _run_jobs). Rejections and candidates
+    # carry their catalog position and are replayed in that order, so counts, nearest misses and ties read the same.
+    log: list = []
+    seq = [0]
+    deferred, lower_deferred = _Deferred(rejects, log, seq), _Deferred(lower_rejects, log, seq)
+    jobs: list[tuple] = []
+    found: list[tuple[int, bool, Candidate]] = []  # (catalog position, allowed quality, candidate)
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
@@ -363,9 +580,10 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         continue
                     tier = quality_tier(fmt, native)
                     allowed = bool(req.weight_formats) or quality_allowed(tier, req.quality)
-                    sink, fmt_rejects = (kept, rejects) if allowed else (lower, lower_rejects)
+                    fmt_rejects = deferred if allowed else lower_deferred
                     if whole / count > gpu.memory_bytes:
                         considered += 1
+                        seq[0] += 1
                         fmt_rejects.add("weights", -whole / count / gpu.memory_bytes,
                                     partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
@@ -379,6 +597,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         reason = _compatible(fmt, engine, gpu)
                         if reason:
                             considered += 1
+                            seq[0] += 1
                             fmt_rejects.add(reason, -1, "")
                             continue
                         checkpoint = checkpoint_for(model, fmt, engine)
@@ -386,25 +605,37 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             checkpoint = quantize_step_checkpoint(model, fmt, engine)
                         if checkpoint is None:
                             considered += 1
+                            seq[0] += 1
                             fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
                                                                          engine=engine, model=model.id))
                             continue
-                        # memoized: a repeated search reuses estimates; no per-operator breakdown in the hot loop
-                        est_fn = _estimator(calibration)
-                        for tp, pp, dp, ep, dpa in _layouts(model, per_node, nodes, engine):
+                        for layout in _layouts(model, per_node, nodes, engine):
                             considered += 1
-                            cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa,
-                                             users, workload, context, req, fmt_rejects, prices, est_fn,
-                                             checkpoint=checkpoint, quality=tier)
-                            if cand is not None and req.capacity_mode:
-                                cand = with_capacity(model, cand, workload, req, est_fn)
-                            if cand is not None:
-                                sink.append(cand)
+                            seq[0] += 1
+                            jobs.append((seq[0], gpu, count, nodes, per_node, fmt, engine, layout, checkpoint, tier,
+                                         allowed))
                         if req.capacity_mode and engine == "sglang" and nodes >= 2:
                             for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices,
-                                                               fmt_rejects):
+                                                               _Deferred(fmt_rejects.target, log, seq, 0.5)):
                                 considered += 1
-                                sink.append(pd.model_copy(update={"checkpoint": checkpoint, "quality": tier}))
+                                found.append((seq[0] + 0.5, allowed,
+                                              pd.model_copy(update={"checkpoint": checkpoint, "quality": tier})))
+    est_fn = _estimator(calibration)  # memoized: a repeated search reuses estimates; no per-operator breakdown
+
+    def evaluate(job: tuple, sink: _Deferred) -> Candidate | None:
+        _, gpu, count, nodes, per_node, fmt, engine, (tp, pp, dp, ep, dpa), checkpoint, tier, _ = job
+        cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload,
+                         context, req, sink, prices, est_fn, checkpoint=checkpoint, quality=tier)
+        if cand is not None and req.capacity_mode:
+            cand = with_capacity(model, cand, workload, req, est_fn)
+        return cand
+
+    found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, context,
+                       calibration)
+    for _, target, reason, closeness, text in sorted(log, key=lambda e: e[0]):
+        target.add(reason, closeness, text)
+    for _, allowed, cand in sorted(found, key=lambda f: f[0]):
+        (kept if allowed else lower).append(cand)
     ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
     # Price the kept candidates exactly, with their throughput (cost per million tokens needs it).
     native_fits = any(c.weight_format == native for c in kept)
@@ -482,15 +713,19 @@ def _describe(gpu: GpuSpec, count: int, engine: str, fmt: str) -> str:
     return f"{count}×{gpu.id} {engine} {fmt}"
 
 
+def _deployment(gpu: GpuSpec, count: int, nodes: int, fmt: str, engine: str, tp: int, pp: int, dp: int, ep: int,
+                dpa: bool, req: PlanRequest) -> Deployment:
+    return Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
+                      engine_version=req.engine_versions.get(engine),
+                      tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
+                      expert_parallel_size=ep, enable_dp_attention=dpa, kv_dtype=_kv_dtype(fmt, engine))
+
+
 def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload, context, req,
               rejects, prices, estimate_serving, checkpoint=None, quality=None) -> Candidate | None:
     replicas = dp if not dpa else 1
     per_replica_users = math.ceil(users / replicas)
-    dep = Deployment(gpu_id=gpu.id, gpu_count=count, nodes=nodes, engine=engine, weight_format=fmt,
-                     engine_version=req.engine_versions.get(engine),
-                     tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
-                     expert_parallel_size=ep, enable_dp_attention=dpa,
-                     kv_dtype="fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto")
+    dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
     label = _describe(gpu, count, engine, fmt)
     try:
         mem = size_inference(model, dep, context_tokens=context, concurrency=per_replica_users, gpu=gpu)
@@ -511,7 +746,10 @@ def _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, d
     rep_workload = workload.model_copy(update={"concurrency": per_replica_users}) if workload.concurrency else \
         workload.model_copy(update={"rate_per_s": (workload.rate_per_s or 0) / replicas})
     try:
-        est = estimate_serving(model, dep.model_copy(update={"data_parallel_size": 1 if not dpa else dp}), rep_workload)
+        # one replica of the deployment just sized: its KV capacity is the one above (data parallelism without
+        # DP-attention does not change a GPU's memory), so the estimator does not size it again
+        est = estimate_serving(model, dep.model_copy(update={"data_parallel_size": 1 if not dpa else dp}), rep_workload,
+                               kv_max_concurrency=mem.max_concurrency)
     except GpuplanError as exc:
         rejects.add("perf_unknown", -1, f"{label}: {exc}")
         return None
