@@ -1,13 +1,16 @@
-"""What a CLI process loads (issue 16, Speed): `gpuplan --help` and `gpuplan size` stay light because heavy modules
-are imported only by the commands that use them. Speed itself is measured by benchmarks/bench_size.py, not here;
-these tests pin the imports that the measured figures depend on, so a stray top-level import shows up as a failure."""
+"""What a CLI process loads and how it is tuned (issue 16, Speed): `gpuplan --help` and `gpuplan size` stay light
+because heavy modules are imported only by the commands that use them, and the CLI process (only it) raises the
+cyclic-GC threshold. Speed itself is measured by benchmarks/bench_size.py, not here; these tests pin what the measured
+figures depend on, so a stray top-level import or a lost entry point shows up as a failure."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -17,27 +20,38 @@ from gpuplan.cli.main import build_app
 
 GOOD_PLAN = Path(__file__).parent / "data" / "plans" / "8xh20-vllm-r1-distill-llama-70b.yaml"
 
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs the installed script's entry point (pyproject [project.scripts]) and reports what the process loaded.
 _PROBE = """
-import json, sys
+import gc, importlib, json, sys
+module, func = sys.argv[2].split(":")
 sys.argv = ["gpuplan", *json.loads(sys.argv[1])]
-from gpuplan.cli.main import run
 try:
-    run()
+    getattr(importlib.import_module(module), func)()
 except SystemExit:
     pass
-sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+sys.stderr.write("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "gc": gc.get_threshold()}) + "\\n")
 """
 
 
-def loaded_modules(*args: str) -> set[str]:
-    """Module names loaded by one `gpuplan ARGS` process (English, output discarded)."""
+def script_entry() -> str:
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        return tomllib.load(handle)["project"]["scripts"]["gpuplan"]
+
+
+def probe(*args: str) -> dict:
+    """What one `gpuplan ARGS` process loaded ("modules") and its GC thresholds ("gc"); English, output discarded."""
     env = {**os.environ, "GPUPLAN_LANG": "en"}
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(args))], capture_output=True, text=True,
-                          env=env, timeout=120)
-    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("MODULES "))
-    return set(json.loads(line.removeprefix("MODULES ")))
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(args)), script_entry()], capture_output=True,
+                          text=True, env=env, timeout=120)
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("PROBE "))
+    return json.loads(line.removeprefix("PROBE "))
+
+
+def loaded_modules(*args: str) -> set[str]:
+    return set(probe(*args)["modules"])
 
 
 def test_help_loads_neither_pydantic_nor_rich_nor_the_core():
@@ -63,6 +77,15 @@ def test_size_loads_only_its_own_command_and_no_gguf_or_emoji_tables():
 def test_gguf_size_still_loads_the_gguf_tables():
     mods = loaded_modules("size", "deepseek-v3", "--weights", "gguf-q4_k_m")
     assert "gpuplan.memory.gguf_mix" in mods
+
+
+def test_the_cli_process_raises_the_gc_threshold_and_a_library_import_does_not():
+    from gpuplan.cli import CLI_GC_THRESHOLDS
+
+    assert script_entry() == "gpuplan.__main__:main"
+    assert tuple(probe("--help")["gc"]) == CLI_GC_THRESHOLDS
+    assert tuple(probe("size", "deepseek-v3")["gc"]) == CLI_GC_THRESHOLDS
+    assert gc.get_threshold() != CLI_GC_THRESHOLDS  # this test process imported gpuplan.cli.main: untouched
 
 
 def test_emoji_codes_in_names_are_printed_as_text(tmp_path):

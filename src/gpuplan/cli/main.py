@@ -130,6 +130,12 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
 
 
 def run() -> None:
+    """Run the CLI on ``sys.argv`` (the ``gpuplan`` script enters through ``gpuplan.__main__:main``, which tunes the
+    process before this module imports typer; an older installed script calling ``run`` directly gets the same
+    settings from here on)."""
+    from gpuplan.cli import tune_process
+
+    tune_process()
     _apply_language_early(sys.argv[1:])
     app = build_app(sys.argv[1:])
     from gpuplan.cli.common import run_app
