@@ -5,7 +5,8 @@ Byte-code caching is switched on for the child processes (a user's install has `
 run writes it first.
 
 The "floor" line is a process that only imports the libraries every ``size`` run needs (typer, rich, pydantic with
-one model validated, which loads pydantic's plugin discovery): what no change inside gpuplan can take away.
+one model validated, which loads pydantic's plugin discovery and with it importlib.metadata): what no change inside
+gpuplan can take away while the command is built on them.
 
 Run: python benchmarks/bench_size.py [RUNS]   (prints min and median of RUNS runs, default 11; no assertions — speed
 is measured, not tested)
@@ -26,8 +27,11 @@ def _children_cpu_s() -> float:
     return use.ru_utime + use.ru_stime
 
 
-# The libraries alone: what every `gpuplan size` process pays before any gpuplan code runs.
+# The libraries alone, in a process tuned as the CLI's (GC thresholds): what every `gpuplan size` process pays before
+# any gpuplan code runs.
 FLOOR = """
+from gpuplan.cli import tune_process
+tune_process()
 import typer, rich.console, rich.table
 from pydantic import BaseModel
 class M(BaseModel):
