@@ -74,6 +74,21 @@ def test_size_loads_only_its_own_command_and_no_gguf_or_emoji_tables():
     assert not {m for m in mods if m.startswith(("gpuplan.plan", "gpuplan.perf", "gpuplan.api"))}
 
 
+def test_a_commands_help_loads_no_catalog_but_running_it_still_resolves_a_model_directory(tmp_path):
+    mods = loaded_modules("size", "--help")
+    assert "gpuplan.cli.size" in mods
+    assert not {m for m in mods if m.startswith(("gpuplan.catalog", "gpuplan.importers", "gpuplan.memory"))}
+    # `--help` after `--` is an argument, not a request for help: the importers are installed as for any run
+    assert "gpuplan.importers.entry" in loaded_modules("size", "deepseek-v3", "--", "--help")
+    # the hook is still installed when the command runs: a local model directory is sized like a catalog model
+    from gpuplan.catalog import get_model
+
+    (tmp_path / "config.json").write_text(json.dumps(get_model("deepseek-r1-distill-qwen-7b").config))
+    result = CliRunner().invoke(build_app(), ["size", str(tmp_path), "--weights", "bf16", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["weights_bytes"] > 10**9
+
+
 def test_gguf_size_still_loads_the_gguf_tables():
     mods = loaded_modules("size", "deepseek-v3", "--weights", "gguf-q4_k_m")
     assert "gpuplan.memory.gguf_mix" in mods
