@@ -180,13 +180,18 @@ def test_wide_tables_never_cut_a_value(width):
     h100 = next(g for g in gpus if g["id"] == "h100-sxm")
     assert f"{h100['dense_fp8_flops_per_s'] / 1e12:,.1f}" in res.stdout  # 1,978.9, not "1,97…"
     args = ("plan", "deepseek-v3", "--users", "200", "--input-tokens", "2000", "--output-tokens", "1000",
-            "--tpot-ms", "100", "--top", "3")
+            "--tpot-ms", "100", "--top", "10")
     plan = json.loads(run(*args, "--json").stdout)
     res = run(*args, width=width)
     assert res.exit_code == 0 and "…" not in res.stdout
     for c in plan["candidates"]:
         assert f"${c['cost']['capex_usd']:,.0f}" in res.stdout
         assert f"{c['perf']['tpot_s'] * 1000:,.1f} ms" in res.stdout
+        assert f"{c['gpu_count']}×{c['gpu']}" in res.stdout  # an identifier is never folded ("8×h200-sx / m")
+        layout = f"TP{c['tensor_parallel_size']}" + (f"·PP{c['pipeline_parallel_size']}" if c['pipeline_parallel_size'] > 1 else "") \
+            + (f"·DP{c['data_parallel_size']}" + ("a" if c["enable_dp_attention"] else "") if c["data_parallel_size"] > 1 else "") \
+            + (f"·EP{c['expert_parallel_size']}" if c["expert_parallel_size"] > 1 else "")
+        assert layout in res.stdout  # not "TP8·DP8a·EP" + "8" on the next line
     for cmd in (("models",), ("fit", "--gpu", "rtx-4090", "--ram", "64GiB"), ("formats",)):
         out = run(*cmd, width=width).stdout
         assert "…" not in out, cmd

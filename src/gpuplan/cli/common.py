@@ -93,7 +93,8 @@ def guard(fn):
 
 
 def print_table(con, table) -> None:
-    """Print a rich table without ever cutting a value ("1,97…"): at its natural width when it fits; else text
+    """Print a rich table without ever cutting a value ("1,97…"): at its natural width when it fits; else without its
+    frame; else text
     columns wrap while numbers (right-aligned columns) stay whole; else, on a very narrow terminal, one card per row
     ("Header: value" lines), as the web page does on a phone."""
     from rich.cells import cell_len
@@ -105,6 +106,13 @@ def print_table(con, table) -> None:
     if Measurement.get(con, unbounded, table).maximum <= con.width:
         con.print(table)
         return
+    if table.box is not None and table.show_edge:  # first drop the frame: one space between columns, no side lines
+        from rich import box
+
+        table.box, table.show_edge, table.collapse_padding = box.SIMPLE_HEAD, False, True
+        if Measurement.get(con, unbounded, table).maximum <= con.width:
+            con.print(table)
+            return
     for col in table.columns:
         if col.justify == "right":
             col.no_wrap = True

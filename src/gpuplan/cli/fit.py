@@ -50,7 +50,8 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json, models=(), quali
 
         print_json(fit_summary(gpu_id, count, ram_bytes, host_id, family, context, models=models, quality=quality))
         return
-    from gpuplan.views import default_host_for_ram
+    from gpuplan.memory.weights import entry
+    from gpuplan.views import default_host_for_ram, format_label
 
     host = get_host(host_id) if host_id else (get_host(default_host_for_ram(ram_bytes)) if ram_bytes else None)
     rows = fit_machine(gpu_id, count, ram_bytes, host, family, context, models=models, quality=quality)
@@ -64,7 +65,7 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json, models=(), quali
         table.add_column(t(f"fit.col_{col}"), justify="right" if col in ("weights", "host", "context", "speed") else "left")
     for r in rows:
         table.add_row(
-            r.model.split("/")[-1], r.weight_format.removeprefix("gguf-"), t(f"fit.place_{r.placement}"), fmt_gib(r.weights_bytes),
+            r.model.split("/")[-1], format_label(entry(r.model), r.weight_format, short=True).removeprefix("gguf-"), t(f"fit.place_{r.placement}"), fmt_gib(r.weights_bytes),
             fmt_gib(r.host_bytes) if r.host_bytes else "", f"{r.max_context_tokens:,}" if r.max_context_tokens else "—",
             (f"≤{r.decode_tokens_per_s_bound:,.0f} tok/s " if r.decode_tokens_per_s_bound else "") + t(f"fit.speed_{r.speed_class}"),
         )

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         from gpuplan.catalog import list_models
         from gpuplan.cli.common import console, fail, print_json
         from gpuplan.units import fmt_params
-        from gpuplan.views import model_summary
+        from gpuplan.views import format_label, model_summary
 
         rows = list_models()
         if family:
@@ -38,8 +38,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(
                 m.id, m.family, fmt_params(a.params_total), fmt_params(a.params_active),
                 f"{m.max_context_tokens:,}" if m.max_context_tokens else "—",
-                (m.checkpoint.weight_format or "—") + (f" + {m.checkpoint.expert_weight_format} experts"
-                                                        if m.checkpoint.expert_weight_format else ""),
+                format_label(m, m.checkpoint.weight_format),
                 ", ".join(m.aliases[:2]),
             )
         from gpuplan.cli.common import print_table

@@ -152,12 +152,21 @@ def print_bom(con, plan, index: int = 0) -> None:
         con.print("  ! " + note, markup=False, highlight=False)
 
 
+def _used_of(memory) -> str:
+    """'126.8/192 GiB': used of capacity per GPU, one unit for both so the plan table fits 140 columns."""
+    from gpuplan.units import GIB
+
+    if memory.per_gpu_total_bytes is None or memory.capacity_bytes is None:
+        return "—"
+    return f"{memory.per_gpu_total_bytes / GIB:,.1f}/{memory.capacity_bytes / GIB:,.0f} GiB"
+
+
 def print_plan(plan) -> None:
     from rich.table import Table
 
     from gpuplan.cli.common import console
-    from gpuplan.units import fmt_gib
-    from gpuplan.views import fmt_count
+    from gpuplan.memory.weights import entry
+    from gpuplan.views import fmt_count, format_label
 
     con = console()
     objective = t("capacity.ranked", objective=plan.objective) if plan.capacity is not None else plan.objective
@@ -173,7 +182,7 @@ def print_plan(plan) -> None:
             table.add_row(
                 str(i), f"{c.gpu_count}×{c.gpu}" + (f" ({c.nodes}n)" if c.nodes > 1 else ""), c.engine, c.weight_format,
                 f"ZeRO-{c.engine_args.get('zero_stage', 0)} · {c.engine_args.get('recompute', '')}",
-                f"{fmt_gib(c.memory.per_gpu_total_bytes)}/{fmt_gib(c.memory.capacity_bytes, 0)}",
+                _used_of(c.memory),
                 f"{p.train_tokens_per_s:,.0f}" if p.train_tokens_per_s else "—",
                 f"{p.train_days:,.1f}" if p.train_days else "—",
                 *_cost_cells(c, plan.currency)[:2],
@@ -193,6 +202,7 @@ def print_plan(plan) -> None:
             if col == "layout" and plan.capacity is not None:
                 table.add_column(t("capacity.col_users"), justify="right")
         unpriced_started = False
+        model_entry = entry(plan.model.id)
         for i, c in enumerate(plan.candidates, 1):
             if c.cost.priced is False and not unpriced_started and plan.objective != "throughput":
                 unpriced_started = True
@@ -214,8 +224,8 @@ def print_plan(plan) -> None:
             users = [f"{c.capacity_users or 0:,}"] if plan.capacity is not None else []
             table.add_row(
                 str(i) + ("*" if (i - 1) in plan.pareto else ""), f"{c.gpu_count}×{c.gpu}" + (f" ({c.nodes}n)" if c.nodes > 1 else ""),
-                c.engine, c.weight_format, layout, *users,
-                f"{fmt_gib(c.memory.per_gpu_total_bytes)}/{fmt_gib(c.memory.capacity_bytes, 0)}",
+                c.engine, format_label(model_entry, c.weight_format, short=True), layout, *users,
+                _used_of(c.memory),
                 f"{p.ttft_s * 1000:,.0f} ms" if p.ttft_s is not None else "—",
                 f"{p.tpot_s * 1000:,.1f} ms" if p.tpot_s is not None else "—",
                 f"{p.output_tokens_per_s:,.0f}" if p.output_tokens_per_s else (f"{p.train_tokens_per_s:,.0f}" if p.train_tokens_per_s else "—"),

@@ -14,8 +14,14 @@ Per GPU, for one forward of ``t`` tokens (prefill: a chunk of prompts; decode: b
              + glue (norms, FP8 casts, RoPE, SiLU·mul, permutes: activation bytes / streaming bandwidth, zero when a
                      micro-batch's activations stay in the L2, as the perf layer's element-wise operator rules)
     comm     = Σ MoE layers (dispatch + combine bytes) / DeepEP's measured bandwidth at this EP size
-    step     = max(compute · SM share, comm) / balancedness      with TBO (comm hidden behind the other micro-batch)
-             = (compute + comm) / balancedness                    without
+    prefill step = max(compute / SM share, comm) / balancedness  with TBO (DeepEP's normal kernels run on their own
+                                                                  SMs beside the GEMMs the whole forward long)
+                 = (compute + comm) / balancedness                without
+    decode step  = (Σ MoE layers 2 · [max(SHARED + ATTN-0, dispatch) + MLP + max(ATTN-1, combine)]
+                    + dense layers + head) / balancedness         with TBO: DeepSeek's decode pipeline, where a
+                                                                  transfer hides only under the other micro-batch's
+                                                                  attention and shared experts (``decode_moe_layer_s``)
+                 = (Σ every term in series) / balancedness        without
 
 ``balancedness`` (mean ÷ max expert load over the GPUs) makes the most loaded GPU set the pace. Every rate is a
 published kernel measurement (constants below, with sources), not fitted to the throughput figures the tests
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,7 +41,8 @@ from gpuplan.catalog import GpuSpec, get_gpu
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import InvalidInputError, UnsupportedError
 from gpuplan.memory.kv import resolve_kv_dtype
-from gpuplan.memory.weights import resolve_format
+from gpuplan.memory.weights import CACHE_CLEARERS, model_tensor_bytes, resolve_format
+from gpuplan.memory.weights import entry as weights_entry
 from gpuplan.perf.operations.elementwise import elementwise_op
 from gpuplan.perf.serving import MTP_ACCEPTANCE_FRACTION, _peak
 from gpuplan.perf.step import expected_experts_touched
@@ -78,8 +86,8 @@ MAX_DECODE_TOKENS_PER_GPU = 512
 RDMA_NIC_BYTES_PER_S = 50e9
 FP8_SCALE_GROUP = 128  # DeepSeek's FP8 activations carry one FP32 scale per 128 values (DeepSeek-V3 report §3.3)
 # The ± band of a PD estimate: the model's largest miss on the published systems it is tested against
-# (tests/test_disagg.py: decode +33% on SGLang's 96×H100; prefill within 13%). No measured row is fitted.
-UNCERTAINTY_FRACTION = 0.33
+# (tests/test_disagg.py: prefill −13% on DeepSeek's profile; decode within 7%). No measured row is fitted.
+UNCERTAINTY_FRACTION = 0.14
 
 
 class DisaggDeployment(BaseModel):
@@ -270,6 +278,79 @@ def _expert_weights_bytes_per_gpu(tab: ModelTable, ep: int, tokens_in_pool: floa
     return tab.num_moe_layers * touched / max(ep, 1) * tab.expert_bytes_per_gpu
 
 
+@dataclass(frozen=True, slots=True)
+class DecodeLayerParts:
+    """Weights (bytes on one decode GPU) and matmul FLOPs per token of the pieces the decode pipeline schedules, per
+    MoE layer (averaged over the MoE layers) and summed over the dense layers and the head.
+
+    The split follows DeepSeek's decode pipeline (github.com/deepseek-ai/profile-data, decode figure): ATTN-0 = the
+    MLA down/up projections before core attention (q_a, q_b, kv_a and the key half of kv_b absorbed into the query);
+    ATTN-1 = core attention, the value half of kv_b, the output projection and the MoE routing gate; SHARED = the
+    shared experts. Placement in an SGLang PD decode pool (DP-attention over the whole pool, DeepEP MoE): attention
+    replicated; shared experts replicated ("disable tp for shared experts when enable deepep moe": tp_size=1 in
+    SGLang's DeepseekV2MoE); dense MLP layers replicated (``--moe-dense-tp-size 1``, as ``render`` writes); the
+    vocab-parallel head ÷ the pool size.
+    """
+
+    attn_pre_bytes: float
+    attn_pre_flops: float
+    attn_post_bytes: float
+    attn_post_flops: float
+    shared_bytes: float
+    shared_flops: float
+    dense_layers_bytes: float     # all dense (non-MoE) layers: attention + MLP
+    dense_layers_flops: float
+    head_bytes: float
+    head_flops: float
+
+
+@lru_cache(maxsize=256)
+def decode_layer_parts(model_id: str, weight_format: str, pool_gpus: int) -> DecodeLayerParts:
+    """``DecodeLayerParts`` of one model in one weight format on a decode pool of ``pool_gpus`` GPUs."""
+    model = weights_entry(model_id)
+    arch = model.arch
+    moe = set(arch.moe_layers)
+    n_moe = max(len(moe), 1)
+    acc = {k: 0.0 for k in ("pre_b", "pre_f", "post_b", "post_f", "sh_b", "sh_f", "dl_b", "dl_f", "hd_b", "hd_f")}
+    for t, nbytes in model_tensor_bytes(model, weight_format):
+        if len(t.shape) < 2 or t.component in ("embed", "router_bias", "norm", "routed_experts", "mtp"):
+            continue
+        flops = 2.0 * t.num_elements
+        if t.layer is None:
+            acc["hd_b"] += nbytes / max(pool_gpus, 1)
+            acc["hd_f"] += flops
+            continue
+        if t.layer not in moe:
+            acc["dl_b"] += nbytes
+            acc["dl_f"] += flops
+            continue
+        if t.component == "shared_experts":
+            acc["sh_b"] += nbytes
+            acc["sh_f"] += flops
+            continue
+        post = 0.0  # the share of the tensor that runs after core attention
+        if t.component == "router" or t.name.endswith(("attn_output", "attn_o")):
+            post = 1.0
+        elif t.name.endswith("attn_kv_b"):
+            att = arch.attention[t.layer]
+            nope, v = att.qk_nope_head_dim or 0, att.v_head_dim or 0
+            post = v / (nope + v) if nope + v else 0.0
+        acc["post_b"] += post * nbytes
+        acc["post_f"] += post * flops
+        acc["pre_b"] += (1.0 - post) * nbytes
+        acc["pre_f"] += (1.0 - post) * flops
+    if arch.tie_word_embeddings:
+        acc["hd_b"] += arch.vocab_size * arch.hidden_size * 2 / max(pool_gpus, 1)
+        acc["hd_f"] += 2.0 * arch.vocab_size * arch.hidden_size
+    return DecodeLayerParts(
+        attn_pre_bytes=acc["pre_b"] / n_moe, attn_pre_flops=acc["pre_f"] / n_moe,
+        attn_post_bytes=acc["post_b"] / n_moe, attn_post_flops=acc["post_f"] / n_moe,
+        shared_bytes=acc["sh_b"] / n_moe, shared_flops=acc["sh_f"] / n_moe,
+        dense_layers_bytes=acc["dl_b"], dense_layers_flops=acc["dl_f"], head_bytes=acc["hd_b"], head_flops=acc["hd_f"])
+
+
+CACHE_CLEARERS.append(decode_layer_parts.cache_clear)  # an imported model re-sized under the same id
+
 def _combine(compute_s: float, comm_s: float, overlap: bool, sm_share: float) -> tuple[float, str]:
     if overlap:
         c = compute_s / sm_share
@@ -329,7 +410,7 @@ def prefill_phase(tab: ModelTable, arch, rates: _Rates, dd: DisaggDeployment, *,
 
 
 def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_per_gpu: float,
-                 context_tokens: float, tokens_per_step: float, hidden_size: int,
+                 context_tokens: float, tokens_per_step: float, hidden_size: int, parts: DecodeLayerParts,
                  glue_bytes_per_token: float = 0.0, widest_bytes_per_token: float = 0.0) -> PhaseEstimate:
     """One decode step of ``batch_per_gpu`` sequences per GPU, each verifying 1 + draft tokens (module docstring).
 
@@ -339,7 +420,7 @@ def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_
     """
     def schedule(overlap: bool) -> PhaseEstimate:
         return _decode_schedule(tab, rates, dd, batch_per_gpu, context_tokens, tokens_per_step, hidden_size, overlap,
-                                glue_bytes_per_token, widest_bytes_per_token)
+                                parts, glue_bytes_per_token, widest_bytes_per_token)
 
     options = [schedule(False)]
     if dd.two_batch_overlap and dd.decode_gpus > 1:
@@ -347,49 +428,125 @@ def decode_phase(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, *, batch_
     return min(options, key=lambda p: p.step_s)
 
 
+def decode_moe_layer_s(*, attn_pre_s: float, attn_post_s: float, shared_s: float, experts_s: float,
+                       dispatch_s: float, combine_s: float, overlap: bool) -> tuple[float, float]:
+    """(time of one MoE layer, communication left exposed in it) for one decode step, both micro-batches.
+
+    DeepSeek's decode pipeline (github.com/deepseek-ai/profile-data, decode figure; SGLang runs the same stages:
+    ``_compute_moe_deepseek_blog_decode`` in python/sglang/srt/operations_strategy.py, later
+    srt/batch_overlap/operations_strategy.py, ``tbo_delta_stages=2``) puts each micro-batch's all-to-all
+    in flight under the *other* micro-batch's computation: its dispatch under its own shared experts and the other's
+    ATTN-0 (MLA projections), its combine under the other's ATTN-1 (core attention, output projection, gate). The
+    routed-expert GEMMs (MLP) run with nothing in flight. The communication uses no SMs while in flight (DeepEP's
+    receive hook; LMSYS: decode communication kernels "either fully utilize SMs (during send/receive) or none (during
+    inflight waiting)"), so per micro-batch
+
+        max(SHARED + ATTN-0, dispatch) + MLP + max(ATTN-1, combine)
+
+    and the layer is twice that (the two micro-batches are the same size; times are per micro-batch). A stage whose
+    transfer outlasts the computation it hides under waits for it: what LMSYS saw as SGLang's combine "2x slower than
+    DeepSeek's due to shorter attention computation, causing communication kernels to busy-wait". Without overlap
+    every term runs in series on the whole batch (times are then for the whole batch).
+    """
+    if not overlap:
+        t = attn_pre_s + attn_post_s + shared_s + experts_s + dispatch_s + combine_s
+        return t, dispatch_s + combine_s
+    first = max(shared_s + attn_pre_s, dispatch_s)
+    second = max(attn_post_s, combine_s)
+    exposed = (first - shared_s - attn_pre_s) + (second - attn_post_s)
+    return 2.0 * (first + experts_s + second), 2.0 * exposed
+
+
 def _decode_schedule(tab: ModelTable, rates: _Rates, dd: DisaggDeployment, batch_per_gpu: float,
                      context_tokens: float, tokens_per_step: float, hidden_size: int, overlap: bool,
-                     glue_bytes_per_token: float, widest_bytes_per_token: float) -> PhaseEstimate:
+                     parts: DecodeLayerParts, glue_bytes_per_token: float, widest_bytes_per_token: float
+                     ) -> PhaseEstimate:
+    """One decode step: the dense layers and the head on the whole batch, the MoE layers as ``decode_moe_layer_s``
+    schedules them on micro-batches of half the batch (with overlap) or the whole batch (without). Every GEMM takes
+    the longer of streaming its weights and its FLOPs at the DeepGEMM masked-layout rates; core attention the longer of
+    its KV bytes and FLOPs at FlashMLA's; dispatch and combine DeepEP's low-latency unit-test rate at the pool's EP."""
     ep = dd.decode_gpus
     b = float(batch_per_gpu)
     t = b * (1 + dd.speculative_tokens)
+    mbs = 2 if overlap else 1
+    m, seqs = t / mbs, b / mbs  # tokens and sequences of one micro-batch
     eta_w = rates.memory_bytes_per_s * DECODE_WEIGHT_BANDWIDTH_FRACTION
-    passes = 2 if overlap else 1  # each micro-batch streams the layer's weights again
-    dense_s = max(passes * tab.dense_bytes_per_gpu / eta_w,
-                  t * tab.gemm_flops_per_token / (rates.gemm_fp8_flops_per_s * DECODE_GEMM_FRACTION))
-    expert_s = max(passes * _expert_weights_bytes_per_gpu(tab, ep, t * ep / passes) / eta_w,
-                   t * tab.expert_flops_per_token / (rates.gemm_fp8_flops_per_s * DECODE_GEMM_FRACTION))
-    kv_s = b * context_tokens * tab.kv_bytes_per_context_token_per_gpu / (
-        rates.memory_bytes_per_s * FLASHMLA_BANDWIDTH_FRACTION)
-    attn_flops_s = t * context_tokens * tab.attention_flops_per_context_token / (
-        rates.attention_flops_per_s * FLASHMLA_COMPUTE_FRACTION)
-    attention_s = max(kv_s, attn_flops_s)
-    # MTP drafting runs the draft module (one more decoder block with its MoE, DeepSeek-V3 report §2.2) once per draft
-    # token: counted as 1/L of a layer's share of the step per draft token, and one more MoE layer of all-to-all.
-    draft = dd.speculative_tokens / max(tab.num_layers, 1)
-    glue_s = passes * _glue_s(t / passes, glue_bytes_per_token, widest_bytes_per_token, rates)
-    compute_s = (dense_s + expert_s + attention_s + glue_s) * (1.0 + draft)
-    disp = t * tab.top_k * dispatch_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_DISPATCH_BYTES_PER_S, ep)
-    comb = t * tab.top_k * combine_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_COMBINE_BYTES_PER_S, ep)
-    comm_s = (tab.num_moe_layers + dd.speculative_tokens) * (disp + comb) if ep > 1 else 0.0
-    step, bound = _combine(compute_s, comm_s, overlap, 1.0)
+    flops_rate = rates.gemm_fp8_flops_per_s * DECODE_GEMM_FRACTION
+
+    def gemm(nbytes: float, flops_per_token: float, tokens: float) -> float:
+        return max(nbytes / eta_w, tokens * flops_per_token / flops_rate)
+
+    layers = max(tab.num_layers, 1)
+
+    def core_attention(sequences: float, n_layers: float) -> float:
+        kv = sequences * context_tokens * tab.kv_bytes_per_context_token_per_gpu / (
+            rates.memory_bytes_per_s * FLASHMLA_BANDWIDTH_FRACTION)
+        fl = sequences * (1 + dd.speculative_tokens) * context_tokens * tab.attention_flops_per_context_token / (
+            rates.attention_flops_per_s * FLASHMLA_COMPUTE_FRACTION)
+        return max(kv, fl) * n_layers / layers
+
+    n_moe = tab.num_moe_layers
+    glue = _glue_s(m, glue_bytes_per_token, widest_bytes_per_token, rates) / layers
+    attn_pre = gemm(parts.attn_pre_bytes, parts.attn_pre_flops, m) + glue
+    attn_post = gemm(parts.attn_post_bytes, parts.attn_post_flops, m) + core_attention(seqs, 1)
+    shared = gemm(parts.shared_bytes, parts.shared_flops, m)
+    experts = max(_expert_weights_bytes_per_gpu(tab, ep, m * ep) / max(n_moe, 1) / eta_w,
+                  m * tab.expert_flops_per_token / max(n_moe, 1) / flops_rate)
+    disp = m * tab.top_k * dispatch_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_DISPATCH_BYTES_PER_S, ep)
+    comb = m * tab.top_k * combine_bytes_per_token(hidden_size) / _by_ep(DEEPEP_LL_COMBINE_BYTES_PER_S, ep)
+    if ep <= 1:
+        disp = comb = 0.0
+    layer_s, exposed_s = decode_moe_layer_s(attn_pre_s=attn_pre, attn_post_s=attn_post, shared_s=shared,
+                                            experts_s=experts, dispatch_s=disp, combine_s=comb, overlap=overlap)
+    # The dense layers run outside the two-batch overlap (SGLang: "dense layer TBO not yet implemented"), and the head
+    # once per step, on the whole batch.
+    dense_layers = layers - n_moe
+    dense_s = (gemm(parts.dense_layers_bytes, parts.dense_layers_flops, t) + core_attention(b, dense_layers)
+               + mbs * glue * dense_layers)
+    head_s = gemm(parts.head_bytes, parts.head_flops, t)
+    # MTP drafting runs the draft module (one more decoder block with its MoE and its all-to-all, DeepSeek-V3 report
+    # §2.2) once per draft token: one more MoE layer per draft token.
+    moe_layers = n_moe + dd.speculative_tokens
+    raw = moe_layers * layer_s + dense_s + head_s
+    step = raw / EXPERT_BALANCEDNESS_FRACTION
+    comm_s = moe_layers * mbs * (disp + comb)
+    exposed = moe_layers * exposed_s
+    compute_s = raw - exposed
+    # Communication-bound: the transfers outlast the computation they could hide under (with overlap: the other
+    # micro-batch's attention and shared experts; without: the whole step's computation).
+    hideable = (shared + attn_pre + attn_post) if overlap else compute_s / max(moe_layers, 1)
+    bound = "communication" if disp + comb > hideable else "compute"
     per_node = dd.gpus_per_node * b * tokens_per_step / step
     return PhaseEstimate(nodes=dd.decode_nodes, gpus=ep, expert_parallel_size=ep, tokens_per_gpu=t, step_s=step,
                          compute_s=compute_s, comm_s=comm_s, bound=bound, tokens_per_s_per_node=per_node,
-                         terms_s={"dense_gemm_s": dense_s, "expert_gemm_s": expert_s, "attention_s": attention_s,
-                                  "glue_s": glue_s,
-                                  "dispatch_s": tab.num_moe_layers * disp if ep > 1 else 0.0,
-                                  "combine_s": tab.num_moe_layers * comb if ep > 1 else 0.0},
+                         terms_s={"attention_projections_s": moe_layers * mbs * (attn_pre - glue),
+                                  "attention_s": moe_layers * mbs * core_attention(seqs, 1)
+                                  + core_attention(b, dense_layers),
+                                  "attention_output_gate_s": moe_layers * mbs * (attn_post - core_attention(seqs, 1)),
+                                  "shared_expert_gemm_s": moe_layers * mbs * shared,
+                                  "expert_gemm_s": moe_layers * mbs * experts,
+                                  "dense_layers_head_s": dense_s + head_s,
+                                  "glue_s": mbs * glue * (moe_layers + dense_layers),
+                                  "dispatch_s": moe_layers * mbs * disp, "combine_s": moe_layers * mbs * comb,
+                                  "dispatch_wait_s": moe_layers * mbs * max(disp - shared - attn_pre, 0.0)
+                                  if overlap else moe_layers * disp,
+                                  "combine_wait_s": moe_layers * mbs * max(comb - attn_post, 0.0)
+                                  if overlap else moe_layers * comb,
+                                  "exposed_communication_s": exposed},
                          two_batch_overlap=overlap)
 
 
-def _decode_memory(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment) -> tuple[float, float]:
-    """(budget, weights) bytes of one decode GPU (see ``_decode_capacity``)."""
+def _decode_memory(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment, parts: DecodeLayerParts
+                   ) -> tuple[float, float]:
+    """(budget, weights) bytes of one decode GPU (see ``_decode_capacity``): the pool's placement of
+    ``DecodeLayerParts`` (attention, shared experts and dense layers replicated, the head ÷ the pool) + 1/EP of the
+    routed experts."""
     from gpuplan.memory.engines import sglang_mem_fraction_static
 
     budget = sglang_mem_fraction_static(dd.decode_gpus) * gpu.memory_bytes
     experts = tab.num_moe_layers * tab.num_experts / max(dd.decode_gpus, 1) * tab.expert_bytes_per_gpu
-    weights = tab.dense_bytes_per_gpu + experts
+    replicated = tab.num_moe_layers * (parts.attn_pre_bytes + parts.attn_post_bytes + parts.shared_bytes)
+    weights = replicated + parts.dense_layers_bytes + parts.head_bytes + experts
     if dd.speculative_tokens:
         # The MTP draft block (one decoder layer with its experts, DeepSeek-V3 report §2.2) is loaded too: ≈ one
         # more layer's share of the weights.
@@ -397,14 +554,14 @@ def _decode_memory(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment) -> tuple
     return budget, weights
 
 
-def _decode_capacity(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment, context: int) -> int:
+def _decode_capacity(tab: ModelTable, gpu: GpuSpec, dd: DisaggDeployment, parts: DecodeLayerParts,
+                     context: int) -> int:
     """Sequences one decode GPU holds at ``context`` tokens: (SGLang's static budget − its weights) / KV per sequence.
 
     Budget = ``mem_fraction_static`` (SGLang's default for the pool's TP size, catalog engines.toml) × GPU memory;
-    weights = the replicated non-expert part + 1/EP of the routed experts; the latent KV of a sequence lives whole on
-    its DP-attention GPU.
+    weights = ``_decode_memory``; the latent KV of a sequence lives whole on its DP-attention GPU.
     """
-    budget, weights = _decode_memory(tab, gpu, dd)
+    budget, weights = _decode_memory(tab, gpu, dd, parts)
     free = budget - weights
     per_seq = context * tab.kv_bytes_per_context_token_per_gpu
     return max(int(free // per_seq), 0) if per_seq > 0 else 0
@@ -435,6 +592,7 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     d_tab = model_table(entry.id, fmt, kv_dtype, dd.decode_gpus, dd.decode_gpus, dd.decode_gpus)
     hidden = arch.hidden_size
     glue = activation_bytes_per_token(arch, absorbed=True)
+    parts = decode_layer_parts(entry.id, fmt, dd.decode_gpus)
     pre = prefill_phase(p_tab, arch, rates, dd, input_tokens=inp, cached_fraction=prefix_cache_hit_fraction,
                         hidden_size=hidden)
     # Each prompt's whole KV cache (cached prefix included) leaves its prefill GPU over that GPU's NIC, which the
@@ -444,7 +602,7 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
         pre = pre.model_copy(update={"tokens_per_s_per_node": nic_cap, "bound": "kv_transfer"})
     accept = MTP_ACCEPTANCE_FRACTION if dd.acceptance_fraction is None else dd.acceptance_fraction
     per_step = sum(accept**i for i in range(dd.speculative_tokens + 1))
-    cap = _decode_capacity(d_tab, gpu, dd, int(math.ceil(inp + out)))
+    cap = _decode_capacity(d_tab, gpu, dd, parts, int(math.ceil(inp + out)))
     if cap <= 0:
         raise InvalidInputError("perf.does_not_fit", model=entry.id, gpu=gpu.id, gpus=dd.decode_gpus,
                                 context=int(inp + out))
@@ -452,7 +610,7 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
 
     def dec(b: float) -> PhaseEstimate:
         return decode_phase(d_tab, rates, dd, batch_per_gpu=b, context_tokens=ctx, tokens_per_step=per_step,
-                            hidden_size=hidden, glue_bytes_per_token=glue,
+                            hidden_size=hidden, parts=parts, glue_bytes_per_token=glue,
                             widest_bytes_per_token=largest_activation_bytes_per_token(arch))
 
     if dd.decode_batch_per_gpu is not None:
@@ -477,14 +635,16 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     decode_rps = d.tokens_per_s_per_node * dd.decode_nodes / out
     rps = min(prefill_rps, decode_rps)
     assumptions = ["disagg.assume_kernels", "disagg.assume_balance", "disagg.assume_ttft"]
+    if d.two_batch_overlap:
+        assumptions.append("disagg.assume_decode_pipeline")
     if dd.speculative_tokens:
         assumptions.append("perf.assume_speculative")
     if gpu.architecture != "hopper":
         assumptions.append("disagg.assume_extrapolated")
     return DisaggEstimate(
         layout=dd.label(), prefill=pre, decode=d, decode_batch_per_gpu=int(b), max_decode_batch_per_gpu=cap,
-        decode_weights_bytes_per_gpu=_decode_memory(d_tab, gpu, dd)[1],
-        decode_budget_bytes_per_gpu=_decode_memory(d_tab, gpu, dd)[0],
+        decode_weights_bytes_per_gpu=_decode_memory(d_tab, gpu, dd, parts)[1],
+        decode_budget_bytes_per_gpu=_decode_memory(d_tab, gpu, dd, parts)[0],
         kv_bytes_per_token_per_gpu=d_tab.kv_bytes_per_context_token_per_gpu,
         tokens_per_decode_step=per_step, kv_transfer_s=kv_s, ttft_s=ttft, tpot_s=tpot,
         concurrency=int(b) * dd.decode_gpus, requests_per_s=rps, output_tokens_per_s=rps * out,

@@ -1,0 +1,56 @@
+"""A release whose experts use another format is labelled so wherever its format is shown.
+
+gpt-oss's config.json (https://huggingface.co/openai/gpt-oss-20b/blob/main/config.json) declares
+``"quant_method": "mxfp4"`` with ``modules_to_not_convert`` = attention, router, embeddings and lm_head: the experts are
+MXFP4, the rest BF16. Sizing already uses that map (12.8 GiB for the 20B); the label said "bf16", which reads as 39 GiB.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from gpuplan.catalog import get_model
+from gpuplan.cli.main import build_app
+from gpuplan.i18n import set_language
+from gpuplan.views import format_label
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def english():
+    set_language("en")
+    yield
+    set_language("en")
+
+
+def run(*args):
+    res = runner.invoke(build_app(list(args)), list(args), env={"COLUMNS": "140"})
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def test_mixed_release_is_labelled_with_its_expert_format():
+    model = get_model("gpt-oss-20b")
+    assert format_label(model, "bf16") == "bf16 + mxfp4 experts"
+    assert format_label(model, "bf16", short=True) == "bf16+mxfp4"
+    assert format_label(model, "gguf-q4_k_m") == "gguf-q4_k_m"  # another checkpoint: its own format only
+    assert format_label(get_model("deepseek-v3"), "fp8-block") == "fp8-block"
+    set_language("zh")
+    assert format_label(model, "bf16") == "bf16（专家 mxfp4）"
+
+
+def test_commands_show_the_mixed_label():
+    assert "weights bf16 + mxfp4 experts" in run("size", "gpt-oss-20b", "--gpu", "rtx-4090")
+    assert "bf16 + mxfp4 experts" in run("models", "--family", "gpt-oss")
+    fit_rows = json.loads(run("fit", "--gpu", "rtx-4090", "--ram", "64GiB", "--json"))["models"]
+    # 12.8 GiB of 24 GiB: fit offers the release itself
+    assert any(r["model"] == "openai/gpt-oss-20b" and r["weight_format"] == "bf16" for r in fit_rows)
+    assert "bf16+mxfp4" in run("fit", "--gpu", "rtx-4090", "--ram", "64GiB")
+    plan = json.loads(run("plan", "gpt-oss-120b", "--users", "20", "--tpot-ms", "200", "--top", "3", "--json"))
+    shown = run("plan", "gpt-oss-120b", "--users", "20", "--tpot-ms", "200", "--top", "3")
+    for c in plan["candidates"]:
+        assert (("bf16+mxfp4" if c["weight_format"] == "bf16" else c["weight_format"]) in shown)
