@@ -4,7 +4,12 @@ CPU time (user + system, from ``getrusage``) is what a loaded machine cannot inf
 Byte-code caching is switched on for the child processes (a user's install has ``__pycache__``), and one warm-up
 run writes it first.
 
-Run: python benchmarks/bench_size.py   (prints figures; no assertions — speed is measured, not tested)
+The "floor" line is a process that only imports the libraries every ``size`` run needs (typer, rich, pydantic with
+one model validated, which loads pydantic's plugin discovery and with it importlib.metadata): what no change inside
+gpuplan can take away while the command is built on them.
+
+Run: python benchmarks/bench_size.py [RUNS]   (prints min and median of RUNS runs, default 11; no assertions — speed
+is measured, not tested)
 """
 
 from __future__ import annotations
@@ -22,10 +27,23 @@ def _children_cpu_s() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def process_seconds(args: list[str], runs: int = 9) -> list[float]:
-    """CPU seconds (user + system) of each ``python -m gpuplan ARGS`` process."""
+# The libraries alone, in a process tuned as the CLI's (GC thresholds): what every `gpuplan size` process pays before
+# any gpuplan code runs.
+FLOOR = """
+from gpuplan.cli import tune_process
+tune_process()
+import typer, rich.console, rich.table
+from pydantic import BaseModel
+class M(BaseModel):
+    x: int
+M(x=1)
+"""
+
+
+def process_seconds(args: list[str], runs: int = 11, code: str | None = None) -> list[float]:
+    """CPU seconds (user + system) of each ``python -m gpuplan ARGS`` process (``python -c CODE`` when given)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    cmd = [sys.executable, "-m", "gpuplan", *args]
+    cmd = [sys.executable, "-c", code] if code is not None else [sys.executable, "-m", "gpuplan", *args]
     subprocess.run(cmd, check=True, capture_output=True, env=env)  # warm-up: writes __pycache__
     out = []
     for _ in range(runs):
@@ -52,16 +70,23 @@ def in_process_seconds(runs: int = 2000) -> list[float]:
 
 
 def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 11
     cases = {
-        "help": ["--help"],
-        "size whole model": ["size", "deepseek-v3"],
-        "size 8xH20": ["size", "deepseek-v3", "--gpu", "h20", "--gpus", "8"],
-        "size 8xH20 32k": ["size", "deepseek-v3", "--gpu", "h20", "--gpus", "8", "--context", "32768"],
+        "help": (["--help"], ""),
+        "plan --help": (["plan", "--help"], ""),
+        "size whole model": (["size", "deepseek-v3"], "(target <= 0.15 s)"),
+        "size 8xH20": (["size", "deepseek-v3", "--gpu", "h20", "--gpus", "8"], "(target <= 0.15 s)"),
+        "size 8xH20 32k": (["size", "deepseek-v3", "--gpu", "h20", "--gpus", "8", "--context", "32768"],
+                           "(target <= 0.15 s)"),
+        "estimate 2xL40S": (["estimate", "r1-distill-qwen-32b", "--gpu", "l40s", "--gpus", "2", "--input-tokens",
+                             "2000", "--output-tokens", "500", "--concurrency", "50"], ""),
     }
-    for name, args in cases.items():
-        secs = process_seconds(args)
-        print(f"process CPU  {name:20s} median {statistics.median(secs):.3f} s  min {min(secs):.3f} s  "
-              "(target <= 0.15 s)")
+    secs = process_seconds([], runs, code=FLOOR)
+    print(f"process CPU  {'floor: the libraries':20s} median {statistics.median(secs):.3f} s  min {min(secs):.3f} s  "
+          "(python + typer + rich + pydantic, no gpuplan code)")
+    for name, (args, target) in cases.items():
+        secs = process_seconds(args, runs)
+        print(f"process CPU  {name:20s} median {statistics.median(secs):.3f} s  min {min(secs):.3f} s  {target}")
     secs = in_process_seconds()
     print(f"in-proc  size_inference       median {statistics.median(secs) * 1e3:.3f} ms  "
           f"p99 {sorted(secs)[int(len(secs) * 0.99)] * 1e3:.3f} ms  (target < 1 ms)")

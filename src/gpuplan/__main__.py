@@ -1,3 +1,16 @@
-from gpuplan.cli.main import run
+"""The ``gpuplan`` command and ``python -m gpuplan``: tune the process first, then import and run the typer app."""
 
-run()
+from __future__ import annotations
+
+
+def main() -> None:
+    from gpuplan.cli import tune_process
+
+    tune_process()  # before typer, pydantic and rich are imported: their start-up is most of a short command
+    from gpuplan.cli.main import run
+
+    run()
+
+
+if __name__ == "__main__":
+    main()

@@ -21,9 +21,10 @@ def console():
     from rich.console import Console
 
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140"))
-    # markup=False: names and plan values are printed as given; '[/bold]' in a model name is text, not a tag
-    # (styles are set with rich Text objects where wanted).
-    return Console(highlight=False, soft_wrap=False, width=width, markup=False)
+    # markup=False, emoji=False: names and plan values are printed as given; '[/bold]' in a model name is text, not a
+    # tag, and ':fire:' stays ':fire:' (rich replaces emoji codes even with markup off; this also spares loading its
+    # emoji table on every run). Styles are set with rich Text objects where wanted.
+    return Console(highlight=False, soft_wrap=False, width=width, markup=False, emoji=False)
 
 
 def fail(sentence: str, code: int = EXIT_USER_ERROR) -> NoReturn:

@@ -63,6 +63,17 @@ class _Group(TyperGroup):
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_lang(list(args)))
 
+    def resolve_command(self, ctx, args: list[str]):
+        """Also notes whether the command's own arguments ask for its help (the group callback runs before they are
+        parsed): showing `gpuplan size --help` needs neither the model importers nor the catalog they load."""
+        name, cmd, rest = super().resolve_command(ctx, args)
+        own = rest[:rest.index("--")] if "--" in rest else rest
+        ctx.meta[_HELP_ONLY] = any(arg in ctx.help_option_names for arg in own)
+        return name, cmd, rest
+
+
+_HELP_ONLY = "gpuplan.help_only"
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -100,13 +111,15 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
 
     @app.callback()
     def main(
+        ctx: typer.Context,
         lang: str = typer.Option(None, "--lang", help=t("cli.opt_lang"), metavar="en|zh"),
         version: bool = typer.Option(False, "--version", help=t("cli.opt_version"), is_eager=True,
                                      callback=_print_version),
     ) -> None:
-        from gpuplan.importers.entry import install
+        if not ctx.meta.get(_HELP_ONLY):
+            from gpuplan.importers.entry import install
 
-        install()  # local directories, .gguf files and Hub ids resolve wherever a model is asked for
+            install()  # local directories, .gguf files and Hub ids resolve wherever a model is asked for
         if lang is not None:
             norm = normalize_language(lang)
             if norm is None:
@@ -130,6 +143,12 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
 
 
 def run() -> None:
+    """Run the CLI on ``sys.argv`` (the ``gpuplan`` script enters through ``gpuplan.__main__:main``, which tunes the
+    process before this module imports typer; an older installed script calling ``run`` directly gets the same
+    settings from here on)."""
+    from gpuplan.cli import tune_process
+
+    tune_process()
     _apply_language_early(sys.argv[1:])
     app = build_app(sys.argv[1:])
     from gpuplan.cli.common import run_app

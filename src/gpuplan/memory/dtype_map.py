@@ -17,9 +17,12 @@ names, mapped here for the standard decoder blocks. A tensor whose module has no
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gpuplan.memory.quant import KEPT_BITS, TensorLike
+from gpuplan.memory.quant import KEPT_BITS
+
+if TYPE_CHECKING:
+    from gpuplan.memory.gguf_mix import TensorLike
 
 # llama.cpp-style tensor suffix → Hugging Face module suffix (standard Llama/Qwen/Mistral decoder blocks).
 _HF_SUFFIX = {

@@ -20,19 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from math import prod
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.errors import InvalidInputError, UnknownNameError, closest
-from gpuplan.memory.gguf_mix import (
-    FTYPE_BASE_TYPE,
-    GGML_TYPES,
-    UD_RECIPES,
-    MixContext,
-    TensorLike,
-    gguf_tensor_types,
-)
+
+if TYPE_CHECKING:  # gguf_mix (llama.cpp's type tables and recipes) is imported only when a GGUF format is sized
+    from gpuplan.memory.gguf_mix import MixContext, TensorLike
 
 KEPT_BITS = 16  # what a non-quantized tensor is stored in (bf16/fp16 checkpoints)
 
@@ -94,6 +90,8 @@ class QuantFormat(BaseModel):
         Q8_0 8.5). Row, column-index and per-tensor scales depend on the shape and are left out of this figure.
         """
         if self.kind == "gguf":
+            from gpuplan.memory.gguf_mix import FTYPE_BASE_TYPE, GGML_TYPES, UD_RECIPES
+
             assert self.gguf_ftype is not None
             recipe = UD_RECIPES.get(self.gguf_ftype)
             base = recipe.base if recipe else FTYPE_BASE_TYPE[self.gguf_ftype]
@@ -191,6 +189,8 @@ def _mix_context(tensors: Sequence[TensorLike], n_layers: int, n_experts: int | 
     """llama.cpp facts derived from the tensors: n_gqa = rows(attn_q) / rows(attn_k); LLM_TYPE_70B for 80-layer
     GQA models (llama.cpp llama-model.cpp maps 80-layer Llama/Qwen2 to 70B); imatrix assumed exactly when the file
     type needs one (IQ1/IQ2/IQ3_XXS: tensor_requires_imatrix), as published files of those types were made."""
+    from gpuplan.memory.gguf_mix import FTYPE_BASE_TYPE, UD_RECIPES, MixContext
+
     q_rows = next((t.shape[0] for t in tensors if t.name.endswith("attn_q")), None)
     k_rows = next((t.shape[0] for t in tensors if t.name.endswith("attn_k")), None)
     gqa = q_rows // k_rows if q_rows and k_rows else 1
@@ -214,6 +214,8 @@ def tensor_bytes(arch_tensors: Sequence[TensorLike], fmt_id: str, *, n_layers: i
         raise InvalidInputError("formats.bad_layers", given=n_layers)
     fmt = get_format(fmt_id)
     if fmt.kind == "gguf":
+        from gpuplan.memory.gguf_mix import gguf_tensor_types
+
         assert fmt.gguf_ftype is not None
         ctx = _mix_context(arch_tensors, n_layers, n_experts, has_imatrix, fmt.gguf_ftype)
         return tuple(

@@ -1,0 +1,121 @@
+"""What a CLI process loads and how it is tuned (issue 16, Speed): `gpuplan --help` and `gpuplan size` stay light
+because heavy modules are imported only by the commands that use them, and the CLI process (only it) raises the
+cyclic-GC threshold. Speed itself is measured by benchmarks/bench_size.py, not here; these tests pin what the measured
+figures depend on, so a stray top-level import or a lost entry point shows up as a failure."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from gpuplan.cli.main import build_app
+
+GOOD_PLAN = Path(__file__).parent / "data" / "plans" / "8xh20-vllm-r1-distill-llama-70b.yaml"
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs the installed script's entry point (pyproject [project.scripts]) and reports what the process loaded.
+_PROBE = """
+import gc, importlib, json, sys
+module, func = sys.argv[2].split(":")
+sys.argv = ["gpuplan", *json.loads(sys.argv[1])]
+try:
+    getattr(importlib.import_module(module), func)()
+except SystemExit:
+    pass
+sys.stderr.write("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "gc": gc.get_threshold()}) + "\\n")
+"""
+
+
+def script_entry() -> str:
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        return tomllib.load(handle)["project"]["scripts"]["gpuplan"]
+
+
+def probe(*args: str) -> dict:
+    """What one `gpuplan ARGS` process loaded ("modules") and its GC thresholds ("gc"); English, output discarded."""
+    env = {**os.environ, "GPUPLAN_LANG": "en"}
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(args)), script_entry()], capture_output=True,
+                          text=True, env=env, timeout=120)
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("PROBE "))
+    return json.loads(line.removeprefix("PROBE "))
+
+
+def loaded_modules(*args: str) -> set[str]:
+    return set(probe(*args)["modules"])
+
+
+def test_help_loads_neither_pydantic_nor_rich_nor_the_core():
+    mods = loaded_modules("--help")
+    assert "gpuplan.cli.size" in mods  # every command is registered for --help
+    heavy = {m for m in mods if m.split(".")[0] in ("pydantic", "rich", "fastapi", "httpx", "torch", "yaml")}
+    assert not heavy
+    assert not {m for m in mods if m.startswith(("gpuplan.catalog", "gpuplan.memory", "gpuplan.plan"))}
+
+
+def test_size_loads_only_its_own_command_and_no_gguf_or_emoji_tables():
+    mods = loaded_modules("size", "deepseek-v3", "--gpu", "h20", "--gpus", "8")
+    assert "gpuplan.memory.inference" in mods  # the probe really ran the command
+    assert {m for m in mods if m.startswith("gpuplan.cli.")} <= {"gpuplan.cli.main", "gpuplan.cli.size",
+                                                                 "gpuplan.cli.common"}
+    # llama.cpp's type tables are for GGUF formats only; rich's emoji table is never used (emoji=False)
+    assert "gpuplan.memory.gguf_mix" not in mods
+    assert "rich._emoji_codes" not in mods
+    assert not {m for m in mods if m.split(".")[0] in ("fastapi", "httpx", "torch", "yaml")}
+    assert not {m for m in mods if m.startswith(("gpuplan.plan", "gpuplan.perf", "gpuplan.api"))}
+
+
+def test_a_commands_help_loads_no_catalog_but_running_it_still_resolves_a_model_directory(tmp_path):
+    mods = loaded_modules("size", "--help")
+    assert "gpuplan.cli.size" in mods
+    assert not {m for m in mods if m.startswith(("gpuplan.catalog", "gpuplan.importers", "gpuplan.memory"))}
+    # `--help` after `--` is an argument, not a request for help: the importers are installed as for any run
+    assert "gpuplan.importers.entry" in loaded_modules("size", "deepseek-v3", "--", "--help")
+    # the hook is still installed when the command runs: a local model directory is sized like a catalog model
+    from gpuplan.catalog import get_model
+
+    (tmp_path / "config.json").write_text(json.dumps(get_model("deepseek-r1-distill-qwen-7b").config))
+    result = CliRunner().invoke(build_app(), ["size", str(tmp_path), "--weights", "bf16", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["weights_bytes"] > 10**9
+
+
+def test_gguf_size_still_loads_the_gguf_tables():
+    mods = loaded_modules("size", "deepseek-v3", "--weights", "gguf-q4_k_m")
+    assert "gpuplan.memory.gguf_mix" in mods
+
+
+def test_the_cli_process_raises_the_gc_threshold_and_a_library_import_does_not():
+    from gpuplan.cli import CLI_GC_THRESHOLDS
+
+    assert script_entry() == "gpuplan.__main__:main"
+    assert tuple(probe("--help")["gc"]) == CLI_GC_THRESHOLDS
+    assert tuple(probe("size", "deepseek-v3")["gc"]) == CLI_GC_THRESHOLDS
+    assert gc.get_threshold() != CLI_GC_THRESHOLDS  # this test process imported gpuplan.cli.main: untouched
+
+
+def test_emoji_codes_in_names_are_printed_as_text(tmp_path):
+    from gpuplan.i18n import get_language, set_language
+
+    data = yaml.safe_load(GOOD_PLAN.read_text())
+    data["assumptions"] = [":fire: assumption :smile:"]
+    p = tmp_path / "plan.yaml"
+    p.write_text(yaml.safe_dump(data))
+    before = get_language()
+    set_language("en")
+    try:
+        result = CliRunner().invoke(build_app(), ["plan", "show", str(p)])
+    finally:
+        set_language(before)
+    assert result.exit_code == 0, result.output
+    assert ":fire: assumption :smile:" in result.output
+    assert "\U0001f525" not in result.output
