@@ -3,6 +3,7 @@
 
 Usage:
     python scripts/fit_calibration.py [DATASET.csv ...] [--out src/gpuplan/catalog/data/calibration.toml]
+    python scripts/fit_calibration.py --engines vllm-ascend    # refit these engines, keep the others' entries
 
 Default datasets: ../shared/calibration/public-normalized.csv, ../shared/calibration/public-2-normalized.csv,
 tests/data/calibration/extra-normalized.csv and tests/data/calibration/gpustack-normalized.csv (GPUStack
@@ -13,10 +14,12 @@ with ``gpuplan validate``.
 Method: per engine, the parameters are
   * per (engine, architecture): mem_efficiency_fraction, compute_efficiency_fraction;
   * per engine: layer_overhead_s, seq_overhead_s, compute_half_m_tokens, a memory and a compute factor per weight
-    format (the most common 16-bit / native format of the engine's rows is the reference, 1.0), mfu_fraction
+    format (the most common 16-bit / native format of the engine's rows is the reference, 1.0; an FP8 format on an
+    architecture without FP8 units gets its own per-architecture factor: another kernel runs it), mfu_fraction
     (training engines);
-and are fitted by coordinate descent on a log grid, minimizing Σ (log predicted − log measured)² over the engine's
-fitted rows plus a weak prior (0.02 · Σ log² (θ / θ_default)) that keeps parameters no row constrains at their
+and are fitted by coordinate descent on a log grid (an engine after the engine it falls back to, whose fitted
+parameters are in every prediction as gpuplan.perf.calibration resolves them at run time), minimizing
+Σ (log predicted − log measured)² over the engine's fitted rows plus a weak prior (0.02 · Σ log² (θ / θ_default)) that keeps parameters no row constrains at their
 defaults. Each parameter records the rows whose prediction moves when it moves (``fitted_on``); an entry's
 ``uncertainty_fraction`` is the 90th-percentile error of its own rows (at least 0.1).
 """
