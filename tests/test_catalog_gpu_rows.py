@@ -83,6 +83,8 @@ ARCHITECTURES = {
     "cdna4",
     "rdna3",
     "davinci",
+    "davinci-310p",
+    "davinci-950",
     "musa3",
     "apple-m1",
     "apple-m2",
@@ -355,22 +357,26 @@ def test_pinned_genoa_peak() -> None:
 
 # Rows that still lack a sourced bandwidth or 16-bit dense rate (issue 15). Each entry must really lack one: filling
 # the row makes the second test fail until it is removed here, so this list can only shrink.
-RATE_GAPS = {
-    "h100-sxm-96gb", "h800-pcie", "h200-nvl", "a10g", "a2", "p40", "rtx-pro-6000-blackwell",
-    "rtx-4060-ti-8gb", "rtx-3080-ti", "rtx-2080-ti",
-    "jetson-agx-orin-64gb", "jetson-agx-orin-32gb", "jetson-orin-nano-8gb", "radeon-rx-7900-xtx",
-}
+# h100-sxm-96gb: torchtitan, the only source for this Meta-only part, says its peak "should be between SXM and NVL, and
+# we don't know the exact value" (GPU_SOURCES.md G4).
+RATE_GAPS = {"h100-sxm-96gb"}
+
+# Rows with no 16-bit matrix unit at all: the planner runs their 16-bit work at the FP32 rate. Tesla P40 (Pascal, no
+# tensor cores, FP16 at 1/64 of FP32: 0.18 TFLOPS, GPU_SOURCES.md G42).
+NO_16BIT_UNITS = {"p40"}
 
 
 def _has_rates(row: dict[str, str]) -> bool:
-    return bool(_num(row["memory_bandwidth_bytes_per_s"])) and bool(
-        _num(row["dense_bf16_flops_per_s"]) or _num(row["dense_fp16_flops_per_s"]))
+    bandwidth = bool(_num(row["memory_bandwidth_bytes_per_s"]))
+    if row["id"] in NO_16BIT_UNITS:
+        return bandwidth and bool(_num(row["dense_fp32_flops_per_s"])) and "no tensor cores" in row["notes"]
+    return bandwidth and bool(_num(row["dense_bf16_flops_per_s"]) or _num(row["dense_fp16_flops_per_s"]))
 
 
 @pytest.mark.parametrize("row", GPU_ROWS, ids=[r["id"] for r in GPU_ROWS])
 def test_every_gpu_has_bandwidth_and_a_16bit_dense_rate(row: dict[str, str]) -> None:
     if row["id"] in RATE_GAPS:
-        pytest.skip("rate not yet sourced (RATE_GAPS)")
+        pytest.skip("rate not sourced (RATE_GAPS)")
     assert _has_rates(row), f"{row['id']}: memory bandwidth and a dense BF16/FP16 rate are required"
 
 
@@ -378,6 +384,122 @@ def test_rate_gaps_are_real_gaps() -> None:
     by_id = {r["id"]: r for r in GPU_ROWS}
     assert RATE_GAPS <= set(by_id)
     assert not [g for g in RATE_GAPS if _has_rates(by_id[g])]
+
+
+def test_no_16bit_rows_really_lack_a_16bit_rate() -> None:
+    # A P40 row that gains an FP16 cell (0.18 TFLOPS would be the real one) must leave this list, or 16-bit work would
+    # be planned at 1/64 of the FP32 rate the engines actually use.
+    for gpu_id in NO_16BIT_UNITS:
+        row = _gpu(gpu_id)
+        assert not _num(row["dense_bf16_flops_per_s"]) and not _num(row["dense_fp16_flops_per_s"])
+
+
+def test_p40_16bit_work_is_planned_at_its_fp32_rate() -> None:
+    # G42: P40 FP32 11.76 TFLOPS; perf falls back to dense_fp32 when no 16-bit rate is stored.
+    from gpuplan.catalog import get_gpu
+    from gpuplan.perf.serving import hardware_for
+    from gpuplan.spec import Deployment
+
+    gpu = get_gpu("p40")
+    hw = hardware_for(gpu, Deployment(gpu_id="p40", engine="llamacpp", weight_format="bf16"), "bf16")
+    assert hw.gemm_flops_per_s == hw.attention_flops_per_s == 11.76e12
+
+
+# Issue-15 cells pinned to their sources (GPU_SOURCES.md). Vendor figures are exact; derived ones follow the rule
+# stated in the row's notes.
+def test_pinned_ascend_910b_variants_from_huaweis_atlas_specs() -> None:
+    # G61, Atlas 800T A2: 910B2 376 / 99 TFLOPS FP16 / FP32 dense, 910B3 313 / 82, 64 GB at 1600 GB/s; Atlas 800I A2:
+    # 910B4 280 / 75, 32 GB at 800 GB/s or 64 GB at 1600 GB/s. Exact.
+    expected = {
+        "ascend-910b": (3.76e14, 9.9e13, 64, 1.6e12),
+        "ascend-910b3": (3.13e14, 8.2e13, 64, 1.6e12),
+        "ascend-910b4": (2.8e14, 7.5e13, 32, 8e11),
+        "ascend-910b4-64gb": (2.8e14, 7.5e13, 64, 1.6e12),
+    }
+    for gpu_id, (fp16, fp32, gib, bandwidth) in expected.items():
+        row = _gpu(gpu_id)
+        assert float(row["dense_fp16_flops_per_s"]) == fp16
+        assert float(row["dense_fp32_flops_per_s"]) == fp32
+        assert int(row["memory_bytes"]) == gib * GIB
+        assert float(row["memory_bandwidth_bytes_per_s"]) == bandwidth
+        assert row["vendor"] == "huawei" and row["china_available"] == "true"
+    assert "910b2" in _gpu("ascend-910b")["aliases"].split(";")
+
+
+def test_pinned_ascend_910c_is_huaweis_752_tflops() -> None:
+    # G61 Atlas 800T A3: 752 TFLOPS FP16, 198 FP32 per processor, 128 GB per module, 2 x 1600 GB/s; G54 gives 752 too.
+    row = _gpu("ascend-910c")
+    assert float(row["dense_fp16_flops_per_s"]) == 752e12
+    assert float(row["dense_fp32_flops_per_s"]) == 198e12
+    assert float(row["memory_bandwidth_bytes_per_s"]) == 2 * 1600e9
+    assert int(row["memory_bytes"]) == 128 * GIB
+
+
+def test_pinned_ascend_950pr_stores_the_cube_rates_of_the_atlas_350() -> None:
+    # G61 Atlas 350: FP16/BF16 425 = Cube 378.5 + Vector 47.3; FP8 and INT8 804 = Cube 756.9 + Vector 47.3; MXFP4 1561
+    # = Cube 1513.9 + Vector 47.3; 112 GB at 1.4 TB/s. The row keeps the Cube (matrix) part, exactly; Huawei's totals
+    # are the sums rounded to three or four figures (0.2%).
+    row = _gpu("ascend-950pr")
+    cube = {"dense_bf16_flops_per_s": (378.5e12, 425e12), "dense_fp8_flops_per_s": (756.9e12, 804e12),
+            "dense_fp4_flops_per_s": (1513.9e12, 1561e12)}
+    for column, (stored, total) in cube.items():
+        assert float(row[column]) == stored
+        assert stored + 47.3e12 == pytest.approx(total, rel=2e-3)
+    assert float(row["memory_bandwidth_bytes_per_s"]) == 1.4e12 and int(row["memory_bytes"]) == 112 * GIB
+
+
+def test_pinned_atlas_300i_duo_is_two_310p_npus() -> None:
+    # G62: the Duo card is 2 x 310P, 408 GB/s in total, 140 TFLOPS FP16, 280 TOPS INT8; 96 GB or 48 GB of LPDDR4X.
+    # One row per NPU: the card's figures / 2. Exact.
+    big, small = _gpu("ascend-310p-48gb"), _gpu("ascend-310p-24gb")
+    assert "atlas-300i-duo" in big["aliases"].split(";") and "atlas-300i-duo-48gb" in small["aliases"].split(";")
+    assert float(big["memory_bandwidth_bytes_per_s"]) == 408e9 / 2
+    assert float(big["dense_fp16_flops_per_s"]) == 140e12 / 2 == float(small["dense_fp16_flops_per_s"])
+    assert float(big["dense_int8_ops_per_s"]) == 280e12 / 2
+    assert int(big["memory_bytes"]) == 96 * GIB // 2 and int(small["memory_bytes"]) == 48 * GIB // 2
+    # The 310P has no BF16 (G62): no BF16 cell.
+    assert not big["dense_bf16_flops_per_s"] and not small["dense_bf16_flops_per_s"]
+
+
+def test_pinned_h800_pcie_and_h200_nvl_follow_their_sibling_boards() -> None:
+    # G6: H100 PCIe BF16 1513* -> 756.5 dense; G72: NVIDIA's H200 NVL BF16 1671* -> 835.5 dense. 0.1% for the rounding.
+    assert float(_gpu("h800-pcie")["dense_bf16_flops_per_s"]) == pytest.approx(1513e12 / 2, rel=1e-3)
+    assert float(_gpu("h800-pcie")["dense_bf16_flops_per_s"]) == float(_gpu("h100-pcie")["dense_bf16_flops_per_s"])
+    assert float(_gpu("h200-nvl")["dense_bf16_flops_per_s"]) == pytest.approx(1671e12 / 2, rel=1e-3)
+    # G64: ~836 TFLOP/s measured on an H200 NVL; the stored peak must not sit far below a measurement (2%).
+    assert float(_gpu("h200-nvl")["dense_bf16_flops_per_s"]) >= 836e12 * 0.98
+
+
+def test_pinned_a10g_has_half_the_a10_tensor_rate() -> None:
+    # G65: A10G FP16 70 TFLOPS dense, FP32 35; A10 FP16 125 (G1).
+    assert float(_gpu("a10g")["dense_fp16_flops_per_s"]) == 70e12
+    assert float(_gpu("a10g")["dense_fp32_flops_per_s"]) == 35e12
+    assert float(_gpu("a10g")["dense_fp16_flops_per_s"]) < float(_gpu("a10")["dense_fp16_flops_per_s"])
+
+
+def test_pinned_rtx_pro_6000_blackwell_is_consistent_with_its_4000_sparse_fp4_tops() -> None:
+    # G67: 503.8 TFLOPS FP16 dense; G40: 4000 AI TOPS = FP4 with sparsity = 8 x the dense FP16 rate. 1% (rounding).
+    fp16 = float(_gpu("rtx-pro-6000-blackwell")["dense_fp16_flops_per_s"])
+    assert fp16 == 503.8e12
+    assert 8 * fp16 == pytest.approx(4000e12, rel=1e-2)
+
+
+def test_derived_geforce_and_jetson_rates_follow_their_rules() -> None:
+    # G56: GeForce Ampere/Ada FP32-accumulate 16-bit tensor rate = 2 x FP32 (RTX 3080 Ti 34.10 -> 68.2, G68).
+    for gpu_id in ("rtx-3080-ti", "rtx-4060-ti-8gb"):
+        row = _gpu(gpu_id)
+        assert float(row["dense_fp16_flops_per_s"]) == pytest.approx(2 * float(row["dense_fp32_flops_per_s"]), rel=1e-9)
+    # G69: Turing GeForce FP32-accumulate = 4 x FP32 (8 x with FP16 accumulate, halved): 2080 Ti FE 14.2 -> 56.8/56.9.
+    assert float(_gpu("rtx-2080-ti")["dense_fp16_flops_per_s"]) == pytest.approx(4 * 14.2e12, rel=2e-3)
+    # G70: Orin tensor cores, 1024 dense INT8 ops (512 FP16 FLOP) per core per clock; AGX 64GB 64 cores at 1.3 GHz,
+    # AGX 32GB 56 at 930 MHz; Orin Nano Super 67 sparse INT8 TOPS (no DLA) / 4. 0.2% for the rounding.
+    assert float(_gpu("jetson-agx-orin-64gb")["dense_fp16_flops_per_s"]) == pytest.approx(64 * 512 * 1.3e9, rel=2e-3)
+    assert float(_gpu("jetson-agx-orin-32gb")["dense_fp16_flops_per_s"]) == pytest.approx(56 * 512 * 0.93e9, rel=2e-3)
+    assert float(_gpu("jetson-orin-nano-8gb")["dense_fp16_flops_per_s"]) == pytest.approx(67e12 / 4, rel=2e-3)
+    # G71: RX 7900 XTX 96 CUs x 512 FP16 FLOP per clock x 2.5 GHz = 122.88 -> AMD's 122.8.
+    assert float(_gpu("radeon-rx-7900-xtx")["dense_fp16_flops_per_s"]) == pytest.approx(96 * 512 * 2.5e9, rel=1e-3)
+
+
 def test_pinned_ktransformers_host_cpu_peaks() -> None:
     # 2 x Xeon Gold 6454S = 64 cores at 2.2 GHz base (Intel ARK, GPU_SOURCES.md H9/H10): AVX-512 FP32 peak
     # 64 x 2.2e9 x 2 FMA units x 16 lanes x 2 FLOP = 9.0112e12; AMX BF16 64 x 2.2e9 x 1024 = 1.441792e14. Exact.

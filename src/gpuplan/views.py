@@ -20,6 +20,25 @@ def format_label(model, weight_format: str | None, short: bool = False) -> str:
     return fmt
 
 
+def engine_for_gpu(engine: str | None, gpu_id: str | None) -> str:
+    """The engine a size/estimate runs on: the one asked for, checked against the GPU's vendor (vLLM on an Ascend NPU
+    or an Apple GPU is refused, not estimated), or when none is asked the first engine that runs on that vendor."""
+    from gpuplan.catalog import get_gpu
+    from gpuplan.errors import InvalidInputError
+    from gpuplan.memory.engines import engines_for_vendor
+
+    if gpu_id is None:
+        return engine or "vllm"
+    gpu = get_gpu(gpu_id)
+    allowed = engines_for_vendor(gpu.vendor)
+    if not engine:
+        return allowed[0] if allowed else "vllm"  # a vendor no catalog engine lists: vLLM's rules, as before
+    if allowed and engine not in allowed:
+        raise InvalidInputError("engine_choice.wrong_vendor", engine=engine, gpu=gpu.id, vendor=gpu.vendor,
+                                allowed=", ".join(allowed), default=allowed[0])
+    return engine
+
+
 def model_summary(m) -> dict:
     """The JSON contract of ``models --json`` (extend, never rename)."""
     from gpuplan.catalog.models import default_output_tokens, is_reasoning_model

@@ -42,7 +42,8 @@ class SizeRequest(_Request):
     pipeline_parallel_size: int = Field(1, ge=1, le=64)
     expert_parallel_size: int = Field(1, ge=1, le=512)
     dp_attention: bool = False
-    engine: str = Field("vllm", min_length=1, max_length=32)
+    engine: str | None = Field(None, min_length=1, max_length=32,
+                               description="Serving engine; default: the first that runs on the GPU's vendor.")
     gpu_memory_utilization: float | None = Field(None, ge=0.05, le=1.0)
     task: str = Field("serve", min_length=1, max_length=16)
     recompute: str = Field("auto", min_length=1, max_length=16,
@@ -82,7 +83,8 @@ class EstimateRequest(_Request):
     expert_parallel_size: int = Field(1, ge=1, le=512)
     data_parallel_size: int = Field(1, ge=1, le=512)
     dp_attention: bool = False
-    engine: str = Field("vllm", min_length=1, max_length=32)
+    engine: str | None = Field(None, min_length=1, max_length=32,
+                               description="Serving engine; default: the first that runs on the GPU's vendor.")
     weights: str = Field("native", min_length=1, max_length=64)
     kv_dtype: str = Field("auto", min_length=1, max_length=32)
     input_tokens: int = Field(2000, ge=1, le=1_000_000)

@@ -127,6 +127,9 @@ def size(req: SizeRequest):
 
     check_choice(req.task, TASKS, t("size.what_task"))
     check_choice(req.offload, OFFLOAD_CHOICES, t("size.what_offload"))
+    from gpuplan.views import engine_for_gpu
+
+    engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
     weights = req.weights
     if req.task != "serve":
@@ -144,13 +147,13 @@ def size(req: SizeRequest):
     if req.gpu is None:
         from gpuplan.memory import size_model_only
 
-        return size_model_only(entry, weights, req.kv_dtype, req.engine, ctx, req.concurrency)
+        return size_model_only(entry, weights, req.kv_dtype, engine, ctx, req.concurrency)
     from gpuplan.memory import size_inference
 
     pp = req.pipeline_parallel_size
     tp = req.tensor_parallel_size or _default_tp(entry.arch, req.gpus, pp)
     dep = Deployment(
-        gpu_id=req.gpu, gpu_count=req.gpus, engine=req.engine, weight_format=weights, kv_dtype=req.kv_dtype,
+        gpu_id=req.gpu, gpu_count=req.gpus, engine=engine, weight_format=weights, kv_dtype=req.kv_dtype,
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=req.expert_parallel_size,
         data_parallel_size=max(1, req.gpus // (tp * pp)) if req.dp_attention else 1,
         enable_dp_attention=req.dp_attention, gpu_memory_utilization=req.gpu_memory_utilization,
@@ -187,16 +190,18 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     from gpuplan.catalog import get_model
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import bottleneck_sentence, default_tp
+    from gpuplan.views import bottleneck_sentence, default_tp, engine_for_gpu
 
     if req.concurrency is not None and req.rate is not None:
         raise InvalidInputError("api.both_load")
-    check_choice(req.engine, ENGINES, "engine")
+    if req.engine is not None:
+        check_choice(req.engine, ENGINES, "engine")
+    engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
     tp = req.tensor_parallel_size or default_tp(entry.arch.num_attention_heads, req.gpus,
                                                     req.pipeline_parallel_size,
                                                     1 if req.dp_attention else req.data_parallel_size)
-    dep = Deployment(gpu_id=req.gpu, gpu_count=req.gpus, nodes=req.nodes, engine=req.engine,
+    dep = Deployment(gpu_id=req.gpu, gpu_count=req.gpus, nodes=req.nodes, engine=engine,
                      weight_format=req.weights, kv_dtype=req.kv_dtype, tensor_parallel_size=tp,
                      pipeline_parallel_size=req.pipeline_parallel_size, expert_parallel_size=req.expert_parallel_size,
                      data_parallel_size=req.data_parallel_size, enable_dp_attention=req.dp_attention)

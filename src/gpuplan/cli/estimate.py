@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         ep: int = typer.Option(1, "--expert-parallel-size", "--ep", min=1, help=t("estimate.opt_ep")),
         dp: int = typer.Option(1, "--data-parallel-size", "--dp", min=1, help=t("estimate.opt_dp")),
         dp_attention: bool = typer.Option(False, "--dp-attention", help=t("estimate.opt_dp_attention")),
-        engine: str = typer.Option("vllm", "--engine", help=t("estimate.opt_engine")),
+        engine: str | None = typer.Option(None, "--engine", help=t("estimate.opt_engine")),
         weights: str = typer.Option("native", "--weights", help=t("estimate.opt_weights")),
         kv_dtype: str = typer.Option("auto", "--kv-dtype", help=t("estimate.opt_kv_dtype")),
         input_tokens: int = typer.Option(..., "--input-tokens", min=1, help=t("estimate.opt_input")),
@@ -65,13 +65,14 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     from gpuplan.cli.common import fail, print_json
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import bottleneck_sentence, default_tp
+    from gpuplan.views import bottleneck_sentence, default_tp, engine_for_gpu
 
     if concurrency is not None and rate is not None:
         fail(t("estimate.both_load"))
     from gpuplan.perf.engine_version import parse_engine_spec
 
-    engine, engine_version = parse_engine_spec(engine, ENGINES)
+    engine, engine_version = parse_engine_spec(engine, ENGINES) if engine else (None, None)
+    engine = engine_for_gpu(engine, gpu)
     if n_cpu_moe is not None and offload == "none":
         offload = "experts"  # llama.cpp --n-cpu-moe N: the routed experts of the first N MoE layers on the CPU
     check_choice(offload, ("none", "experts", "layers"), "offload")

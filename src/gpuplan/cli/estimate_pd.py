@@ -23,7 +23,7 @@ def _estimate_pd(o: dict) -> None:
 
     if o["prefill_nodes"] is None or o["decode_nodes"] is None:
         fail(t("disagg.nodes_pair", prefill=o["prefill_nodes"] or "—", decode=o["decode_nodes"] or "—"))
-    engine = o["engine"] if o["engine"] != "vllm" else "sglang"  # the estimate default; PD is modeled for SGLang
+    engine = o["engine"] if o["engine"] not in (None, "vllm") else "sglang"  # PD is modeled for SGLang
     entry = get_model(o["model"])
     dd = DisaggDeployment(gpu_id=o["gpu"], gpus_per_node=o["gpus_per_node"], prefill_nodes=o["prefill_nodes"],
                           decode_nodes=o["decode_nodes"], engine=engine, weight_format=o["weights"],
@@ -84,13 +84,15 @@ def _sweep_aggregated(o: dict) -> None:
     from gpuplan.perf import load_calibration
     from gpuplan.perf.sweep import sweep_aggregated
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import default_tp
+    from gpuplan.views import default_tp, engine_for_gpu
 
-    check_choice(o["engine"], ENGINES, "engine")
+    if o["engine"] is not None:
+        check_choice(o["engine"], ENGINES, "engine")
+    engine = engine_for_gpu(o["engine"], o["gpu"])
     entry = get_model(o["model"])
     tp = o["tp"] or default_tp(entry.arch.num_attention_heads, o["gpus"], o["pp"],
                                1 if o["dp_attention"] else o["dp"])
-    dep = Deployment(gpu_id=o["gpu"], gpu_count=o["gpus"], engine=o["engine"], weight_format=o["weights"],
+    dep = Deployment(gpu_id=o["gpu"], gpu_count=o["gpus"], engine=engine, weight_format=o["weights"],
                      kv_dtype=o["kv_dtype"], tensor_parallel_size=tp, pipeline_parallel_size=o["pp"],
                      expert_parallel_size=o["ep"], data_parallel_size=o["dp"],
                      enable_dp_attention=o["dp_attention"], offload=o["offload"], host_id=o["host"],

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         pp: int = typer.Option(1, "--pipeline-parallel-size", "--pp", min=1, help=t("size.opt_pp")),
         ep: int = typer.Option(1, "--expert-parallel-size", "--ep", min=1, help=t("size.opt_ep")),
         dp_attention: bool = typer.Option(False, "--dp-attention", help=t("size.opt_dp_attention")),
-        engine: str = typer.Option("vllm", "--engine", help=t("size.opt_engine")),
+        engine: str | None = typer.Option(None, "--engine", help=t("size.opt_engine")),
         util: float = typer.Option(None, "--gpu-memory-utilization", min=0.05, max=1.0, help=t("size.opt_util")),
         task: str = typer.Option("serve", "--task", help=t("size.opt_task")),
         zero: int = typer.Option(0, "--zero", min=0, max=3, help=t("size.opt_zero")),
@@ -43,9 +43,10 @@ def _size(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep,
     from gpuplan.catalog import get_model
     from gpuplan.cli.common import print_json
     from gpuplan.spec import TASKS, Deployment, TrainingJob, check_choice
-    from gpuplan.views import default_tp
+    from gpuplan.views import default_tp, engine_for_gpu
 
     check_choice(task, TASKS, t("size.what_task"))
+    engine = engine_for_gpu(engine, gpu)
     check_choice(offload, ("none", "cpu", "nvme", "experts", "layers"), t("size.what_offload"))
     entry = get_model(model)
     arch = entry.arch

@@ -15,6 +15,13 @@ def engines_data() -> dict[str, Any]:
     return shipped_toml("engines.toml")
 
 
+def engines_for_vendor(vendor: str) -> tuple[str, ...]:
+    """Engine ids whose engines.toml ``vendors`` list ``vendor``, in ``ENGINE_KEYS`` order (the first is the default:
+    vLLM on NVIDIA/AMD, llama.cpp on Apple, vLLM-Ascend on Huawei)."""
+    data = engines_data()
+    return tuple(e for e, key in ENGINE_KEYS.items() if vendor in data[key].get("vendors", ()))
+
+
 def engine_facts(engine: str) -> dict[str, Any]:
     key = ENGINE_KEYS.get(engine)
     if key is None:
