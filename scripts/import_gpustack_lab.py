@@ -135,6 +135,15 @@ def number(block: str, label: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _admission(block: str) -> str:
+    """How the burst went, as the block states it (not a row column): the engine's peak output rate beside the
+    average, and the mean time to first token (seconds of queueing when far above a prefill)."""
+    parts = [f"'{label}: {v:g}'" for label in ("Benchmark duration (s)", "Peak output token throughput (tok/s)",
+                                                "Mean TTFT (ms)", "Median TPOT (ms)")
+             if (v := number(block, label)) is not None]
+    return f"- Run: {', '.join(parts)}\n" if parts else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("repo", type=Path)
@@ -181,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"- Quote: 'Successful requests: {ok:g}', 'Output token throughput (tok/s): {value}', "
                           + (f"'Maximum request concurrency: {batch}'\n" if limit else
                              f"'Successful requests: {ok:g}' sent at once (no 'Maximum request concurrency')\n")
+                          + _admission(block)
                           + (f"- Note: {note}\n" if note else ""))
     with args.out.open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
