@@ -39,6 +39,7 @@ from gpuplan.catalog import get_gpu  # noqa: E402
 from gpuplan.errors import GpuplanError  # noqa: E402
 from gpuplan.perf.calibration import (  # noqa: E402
     ENGINE_FALLBACK,
+    EXPERTS_KEY_SUFFIX,
     Calibration,
     CalibrationParams,
     calibration_key,
@@ -99,13 +100,15 @@ BOUNDS = {"mem_efficiency_fraction": (0.2, 0.98), "compute_efficiency_fraction":
 # bound (layer overhead, all-reduce latency and memory efficiency): a mis-specified cell, not a fit. Ascend's ceilings
 # are wider by the factor the rows show.
 ENGINE_BOUNDS = {"vllm-ascend": {"layer_overhead_s": (1e-7, 5e-3), "allreduce_latency_s": (1e-7, 1e-3)}}
-# 4-bit weights through Marlin kernels (vLLM's awq_marlin / gptq_marlin) stream them at close to the 16-bit kernels'
-# bandwidth: "near-optimal ~4x speedup" over FP16 "for batch sizes up to 16-32" (Frantar et al., MARLIN, arXiv:2408.11743,
-# abstract). A memory factor far below 1 for them would say the kernel wastes bandwidth; rows that are slow for another
-# reason (DeepSeek-R1 AWQ on 8 H100s at batch 1, public-2 N049: overheads and all-reduces, not the weight stream) would
-# otherwise set it, and every dense 4-bit estimate would lose its speed-up (tests/test_speed_model.py, issue 13).
+# Weights through Marlin kernels (vLLM's awq_marlin / gptq_marlin, and FP8 Marlin for FP8 on Ampere) stream at close to
+# the 16-bit kernels' bandwidth: "near-optimal ~4x speedup" over FP16 "for batch sizes up to 16-32" (Frantar et al.,
+# MARLIN, arXiv:2408.11743, abstract); FP8 Marlin "improves performance up to 2x in memory-bound scenarios"
+# (github.com/vllm-project/vllm/pull/5975). A memory factor far below 1 for them would say the kernel wastes bandwidth;
+# rows slow for another reason would otherwise set it (DeepSeek-R1 AWQ on 8 H100s at batch 1, public-2 N049: overheads
+# and all-reduces; Qwen3-235B FP8 on A100 at 100-500 prompts: the dequantizing GEMMs' compute, which the format's
+# compute factor carries), and every dense estimate in that format would lose its speed-up at batch 1.
 MARLIN_4BIT_FORMATS = ("awq-int4", "gptq-int4")
-MARLIN_4BIT_MIN_MEM_FACTOR = 0.8
+MARLIN_MIN_MEM_FACTOR = 0.8
 FACTOR_TABLES = ("format_mem_factors", "format_compute_factors", "family_mem_factors", "family_compute_factors")
 # FP8 checkpoints on a GPU without FP8 tensor cores run another kernel: "Turing/Ampere GPUs are supported for W8A16
 # (weight-only FP8) utilizing Marlin kernels" (docs.vllm.ai/en/stable/features/quantization/fp8/). Their format factor
@@ -164,6 +167,7 @@ class EngineFit:
             fams[self.family_of[r.id]] += 1
         self.reference_family = max(sorted(fams), key=lambda f: fams[f]) if fams else ""
         self.families = [f for f in sorted(fams) if f != self.reference_family and fams[f] >= MIN_CELL_ROWS]
+        self.moe_of = {r.id: find_model(r.model).arch.num_experts > 0 for r in rows}
         self.weight_only_fp8 = sorted({(self.arch_of[r.id], r.weight_format) for r in rows
                                        if r.weight_format in FP8_FORMATS and not r.host
                                        and not get_gpu(r.gpu).peak_flops_per_s("fp8")})
@@ -211,11 +215,12 @@ class EngineFit:
         if any(r.gpu_count > 8 for r in self.rows):
             out.append(("internode_latency_s", None, None))
         for arch, fmt in self.weight_only_fp8:
-            am = {r.metric for r in self.rows if self.arch_of[r.id] == arch and r.weight_format == fmt}
-            if am & {"decode_tokens_per_s", "output_tokens_per_s", "itl_s"}:
-                out.append(("format_mem_factors", arch, fmt))
-            if am & {"prefill_tokens_per_s", "output_tokens_per_s", "ttft_s"}:
-                out.append(("format_compute_factors", arch, fmt))
+            for key in (fmt, fmt + EXPERTS_KEY_SUFFIX):
+                am = {r.metric for r in self.relevant_rows(("format_mem_factors", arch, key))}
+                if am & {"decode_tokens_per_s", "output_tokens_per_s", "itl_s"}:
+                    out.append(("format_mem_factors", arch, key))
+                if am & {"prefill_tokens_per_s", "output_tokens_per_s", "ttft_s"}:
+                    out.append(("format_compute_factors", arch, key))
         for f in self.formats:
             out.append(("format_mem_factors", None, f))
             if "prefill_tokens_per_s" in metrics:
@@ -251,6 +256,10 @@ class EngineFit:
         name, arch, key = slot
         if name.startswith("family_"):
             return [r for r in self.rows if self.family_of[r.id] == key]
+        if key and key.endswith(EXPERTS_KEY_SUFFIX):  # the routed experts' factor: MoE rows of that format
+            fmt = key.removesuffix(EXPERTS_KEY_SUFFIX)
+            return [r for r in self.rows if self.arch_of[r.id] == arch and r.weight_format == fmt
+                    and self.moe_of[r.id]]
         return [r for r in self.rows if (arch is None or self.arch_of[r.id] == arch)
                 and (key is None or r.weight_format == key)
                 and not (key and arch is None and (self.arch_of[r.id], key) in self.weight_only_fp8)]
@@ -268,8 +277,10 @@ class EngineFit:
             for slot in slots:
                 key = "family" if slot[0].startswith("family_") else "fmt" if slot[2] else slot[0]
                 lo, hi = ENGINE_BOUNDS.get(self.engine, {}).get(key, BOUNDS[key])
-                if slot[0] == "format_mem_factors" and slot[2] in MARLIN_4BIT_FORMATS:
-                    lo = max(lo, MARLIN_4BIT_MIN_MEM_FACTOR)
+                # (the routed experts' grouped GEMMs of an FP8 MoE on Ampere run fused Marlin MoE: no floor there)
+                if slot[0] == "format_mem_factors" and (slot[2] in MARLIN_4BIT_FORMATS
+                                                        or (slot[1], slot[2]) in self.weight_only_fp8):
+                    lo = max(lo, MARLIN_MIN_MEM_FACTOR)
                 best_v, best_l = self.get(slot), self.objective(slot)
                 base = best_v
                 for g in GRID:
