@@ -3,6 +3,7 @@
 
 Usage:
     python scripts/fit_calibration.py [DATASET.csv ...] [--out src/gpuplan/catalog/data/calibration.toml]
+    python scripts/fit_calibration.py --engines vllm-ascend    # refit these engines, keep the others' entries
 
 Default datasets: ../shared/calibration/public-normalized.csv, ../shared/calibration/public-2-normalized.csv,
 tests/data/calibration/extra-normalized.csv and tests/data/calibration/gpustack-normalized.csv (GPUStack
@@ -13,10 +14,12 @@ with ``gpuplan validate``.
 Method: per engine, the parameters are
   * per (engine, architecture): mem_efficiency_fraction, compute_efficiency_fraction;
   * per engine: layer_overhead_s, seq_overhead_s, compute_half_m_tokens, a memory and a compute factor per weight
-    format (the most common 16-bit / native format of the engine's rows is the reference, 1.0), mfu_fraction
+    format (the most common 16-bit / native format of the engine's rows is the reference, 1.0; an FP8 format on an
+    architecture without FP8 units gets its own per-architecture factor: another kernel runs it), mfu_fraction
     (training engines);
-and are fitted by coordinate descent on a log grid, minimizing Σ (log predicted − log measured)² over the engine's
-fitted rows plus a weak prior (0.02 · Σ log² (θ / θ_default)) that keeps parameters no row constrains at their
+and are fitted by coordinate descent on a log grid (an engine after the engine it falls back to, whose fitted
+parameters are in every prediction as gpuplan.perf.calibration resolves them at run time), minimizing
+Σ (log predicted − log measured)² over the engine's fitted rows plus a weak prior (0.02 · Σ log² (θ / θ_default)) that keeps parameters no row constrains at their
 defaults. Each parameter records the rows whose prediction moves when it moves (``fitted_on``); an entry's
 ``uncertainty_fraction`` is the 90th-percentile error of its own rows (at least 0.1).
 """
@@ -34,7 +37,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from gpuplan.catalog import get_gpu  # noqa: E402
 from gpuplan.errors import GpuplanError  # noqa: E402
-from gpuplan.perf.calibration import Calibration, CalibrationParams, calibration_key  # noqa: E402
+from gpuplan.perf.calibration import (  # noqa: E402
+    ENGINE_FALLBACK,
+    EXPERTS_KEY_SUFFIX,
+    Calibration,
+    CalibrationParams,
+    calibration_key,
+)
 from gpuplan.perf.engine_version import version_key  # noqa: E402
 from gpuplan.perf.predict import find_model, predict_value  # noqa: E402
 from gpuplan.perf.validation import HELDOUT_RULE, is_heldout, load_dataset, percentile  # noqa: E402
@@ -83,6 +92,28 @@ BOUNDS = {"mem_efficiency_fraction": (0.2, 0.98), "compute_efficiency_fraction":
           "host_compute_efficiency_fraction": (0.02, 0.95), "layer_overhead_s": (1e-7, 2e-4), "seq_overhead_s": (1e-7, 5e-5),
           "step_overhead_s": (1e-5, 5e-3), "allreduce_latency_s": (1e-7, 1e-4), "internode_latency_s": (1e-6, 2e-4), "mfu_fraction": (0.05, 0.8), "fmt": (0.3, 1.2),
           "family": (0.1, 1.5)}
+# vLLM-Ascend 0.9.1 on the 910B (graph mode, ACLGraph, is its default for Qwen: docs.vllm.ai/projects/ascend/en/v0.9.1
+# user_guide/feature_guide/graph_mode.html) still spends far more per layer per step than a CUDA-graph GPU: GPUStack's
+# Qwen3-30B-A3B on 2 x 910B at 4 concurrent requests has a median ITL of 120.56 ms (qwen3-30b-a3b/910b.md L322-L341;
+# public-2 N079: 122.7 ms), 2.5 ms for each of its 48 layers, where the weights an ITL step reads take a few ms in all.
+# The CUDA-derived ceilings (200 µs per layer, 100 µs per all-reduce hop) held all three of the cell's parameters at a
+# bound (layer overhead, all-reduce latency and memory efficiency): a mis-specified cell, not a fit. Ascend's ceilings
+# are wider by the factor the rows show.
+ENGINE_BOUNDS = {"vllm-ascend": {"layer_overhead_s": (1e-7, 5e-3), "allreduce_latency_s": (1e-7, 1e-3)}}
+# Weights through Marlin kernels (vLLM's awq_marlin / gptq_marlin, and FP8 Marlin for FP8 on Ampere) stream at close to
+# the 16-bit kernels' bandwidth: "near-optimal ~4x speedup" over FP16 "for batch sizes up to 16-32" (Frantar et al.,
+# MARLIN, arXiv:2408.11743, abstract); FP8 Marlin "improves performance up to 2x in memory-bound scenarios"
+# (github.com/vllm-project/vllm/pull/5975). A memory factor far below 1 for them would say the kernel wastes bandwidth;
+# rows slow for another reason would otherwise set it (DeepSeek-R1 AWQ on 8 H100s at batch 1, public-2 N049: overheads
+# and all-reduces; Qwen3-235B FP8 on A100 at 100-500 prompts: the dequantizing GEMMs' compute, which the format's
+# compute factor carries), and every dense estimate in that format would lose its speed-up at batch 1.
+MARLIN_4BIT_FORMATS = ("awq-int4", "gptq-int4")
+MARLIN_MIN_MEM_FACTOR = 0.8
+FACTOR_TABLES = ("format_mem_factors", "format_compute_factors", "family_mem_factors", "family_compute_factors")
+# FP8 checkpoints on a GPU without FP8 tensor cores run another kernel: "Turing/Ampere GPUs are supported for W8A16
+# (weight-only FP8) utilizing Marlin kernels" (docs.vllm.ai/en/stable/features/quantization/fp8/). Their format factor
+# is fitted per architecture there, apart from the W8A8 kernels of Hopper/Ada that the engine-wide factor describes.
+FP8_FORMATS = ("fp8", "fp8-block")
 GRID = [0.1, 0.3, 0.5, 0.7, 0.85, 0.93, 1.0, 1.07, 1.15, 1.3, 1.5, 2.0, 3.0, 10.0]
 
 
@@ -91,14 +122,20 @@ def _group_key(gpu) -> str:
     return calibration_key(gpu.architecture, gpu.gpu_class) if GROUP_BY_CLASS else gpu.architecture.lower()
 
 
-def _params(engine_p: dict, arch_p: dict) -> Calibration:
-    merged = {**DEFAULTS, **engine_p, **arch_p}
+def _params(engine_p: dict, arch_p: dict, *base: dict) -> Calibration:
+    """The parameters a row is predicted with, merged as gpuplan.perf.calibration resolves them at run time: the
+    fallback engine's entries (``base``: engine-wide, then the architecture's) under the engine's own, factor tables
+    merged key by key (an architecture's or the engine's own factors add to the fallback's, never hide them)."""
+    merged: dict = dict(DEFAULTS)
+    for layer in (*base, engine_p, arch_p):
+        for k, v in layer.items():
+            merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
     return Calibration(id="fit", params=CalibrationParams(**merged), exact=True)
 
 
-def _predict(row, engine_p: dict, arch_p: dict) -> float | None:
+def _predict(row, engine_p: dict, arch_p: dict, *base: dict) -> float | None:
     try:
-        return predict_value(row, _params(engine_p, arch_p))
+        return predict_value(row, _params(engine_p, arch_p, *base))
     except (GpuplanError, ZeroDivisionError, ValueError, OverflowError):
         return None
 
@@ -106,9 +143,13 @@ def _predict(row, engine_p: dict, arch_p: dict) -> float | None:
 class EngineFit:
     """The parameters of one engine: shared ones and per-architecture ones."""
 
-    def __init__(self, engine: str, rows: list) -> None:
+    def __init__(self, engine: str, rows: list, fallback: EngineFit | None = None) -> None:
         self.engine = engine
         self.rows = rows
+        # The engine gpuplan falls back to for what this one's entries leave unset (ENGINE_FALLBACK), fitted first:
+        # its parameters are in every prediction here, as they are at run time (a family factor of vLLM's that
+        # SGLang inherits moves SGLang's rows, so SGLang is fitted with it in place).
+        self.fallback = fallback
         self.arch_of = {r.id: _group_key(get_gpu(r.gpu)) for r in rows}
         self.shared: dict = dict(ENGINE_FIXED.get(engine, {}))
         self.per_arch: dict[str, dict] = {a: {} for a in sorted(set(self.arch_of.values()))}
@@ -126,9 +167,16 @@ class EngineFit:
             fams[self.family_of[r.id]] += 1
         self.reference_family = max(sorted(fams), key=lambda f: fams[f]) if fams else ""
         self.families = [f for f in sorted(fams) if f != self.reference_family and fams[f] >= MIN_CELL_ROWS]
+        self.moe_of = {r.id: find_model(r.model).arch.num_experts > 0 for r in rows}
+        self.weight_only_fp8 = sorted({(self.arch_of[r.id], r.weight_format) for r in rows
+                                       if r.weight_format in FP8_FORMATS and not r.host
+                                       and not get_gpu(r.gpu).peak_flops_per_s("fp8")})
 
     def predict(self, row) -> float | None:
-        return _predict(row, self.shared, self.per_arch[self.arch_of[row.id]])
+        arch = self.arch_of[row.id]
+        fb = self.fallback
+        base = (fb.shared, fb.per_arch.get(arch, {})) if fb else ()
+        return _predict(row, self.shared, self.per_arch[arch], *base)
 
     def loss(self, rows=None) -> float:
         total = 0.0
@@ -166,6 +214,13 @@ class EngineFit:
             out.append(("allreduce_latency_s", None, None))
         if any(r.gpu_count > 8 for r in self.rows):
             out.append(("internode_latency_s", None, None))
+        for arch, fmt in self.weight_only_fp8:
+            for key in (fmt, fmt + EXPERTS_KEY_SUFFIX):
+                am = {r.metric for r in self.relevant_rows(("format_mem_factors", arch, key))}
+                if am & {"decode_tokens_per_s", "output_tokens_per_s", "itl_s"}:
+                    out.append(("format_mem_factors", arch, key))
+                if am & {"prefill_tokens_per_s", "output_tokens_per_s", "ttft_s"}:
+                    out.append(("format_compute_factors", arch, key))
         for f in self.formats:
             out.append(("format_mem_factors", None, f))
             if "prefill_tokens_per_s" in metrics:
@@ -180,6 +235,8 @@ class EngineFit:
 
     def get(self, slot) -> float:
         name, arch, fmt = slot
+        if fmt and arch:
+            return self.per_arch[arch].get(name, {}).get(fmt, self.shared.get(name, {}).get(fmt, 1.0))
         if fmt:
             return self.shared.get(name, {}).get(fmt, 1.0)
         table = self.per_arch[arch] if arch else self.shared
@@ -187,6 +244,9 @@ class EngineFit:
 
     def set(self, slot, value: float) -> None:
         name, arch, fmt = slot
+        if fmt and arch:
+            self.per_arch[arch][name] = {**self.per_arch[arch].get(name, {}), fmt: value}
+            return
         if fmt:
             self.shared[name] = {**self.shared.get(name, {}), fmt: value}
             return
@@ -196,8 +256,13 @@ class EngineFit:
         name, arch, key = slot
         if name.startswith("family_"):
             return [r for r in self.rows if self.family_of[r.id] == key]
+        if key and key.endswith(EXPERTS_KEY_SUFFIX):  # the routed experts' factor: MoE rows of that format
+            fmt = key.removesuffix(EXPERTS_KEY_SUFFIX)
+            return [r for r in self.rows if self.arch_of[r.id] == arch and r.weight_format == fmt
+                    and self.moe_of[r.id]]
         return [r for r in self.rows if (arch is None or self.arch_of[r.id] == arch)
-                and (key is None or r.weight_format == key)]
+                and (key is None or r.weight_format == key)
+                and not (key and arch is None and (self.arch_of[r.id], key) in self.weight_only_fp8)]
 
     def objective(self, slot) -> float:
         name, _, fmt = slot
@@ -210,7 +275,12 @@ class EngineFit:
         for sweep in range(sweeps):
             scale = 1.0 / (1 + sweep)
             for slot in slots:
-                lo, hi = BOUNDS["family" if slot[0].startswith("family_") else "fmt" if slot[2] else slot[0]]
+                key = "family" if slot[0].startswith("family_") else "fmt" if slot[2] else slot[0]
+                lo, hi = ENGINE_BOUNDS.get(self.engine, {}).get(key, BOUNDS[key])
+                # (the routed experts' grouped GEMMs of an FP8 MoE on Ampere run fused Marlin MoE: no floor there)
+                if slot[0] == "format_mem_factors" and (slot[2] in MARLIN_4BIT_FORMATS
+                                                        or (slot[1], slot[2]) in self.weight_only_fp8):
+                    lo = max(lo, MARLIN_MIN_MEM_FACTOR)
                 best_v, best_l = self.get(slot), self.objective(slot)
                 base = best_v
                 for g in GRID:
@@ -228,7 +298,7 @@ class EngineFit:
                 name, arch, fmt = slot
                 table = self.per_arch[arch] if arch else self.shared
                 if fmt:
-                    table.get(name, {}).pop(fmt, None)
+                    table.get(name, {}).pop(fmt, None)  # (an architecture's table when arch is set)
                     if not table.get(name):
                         table.pop(name, None)
                 else:
@@ -239,10 +309,14 @@ class EngineFit:
         v = self.get(slot)
         rows = self.relevant_rows(slot)
         before = {r.id: self.predict(r) for r in rows}
+        name, arch, fmt = slot
+        table = self.per_arch[arch] if arch else self.shared
+        saved = {k: (dict(x) if isinstance(x, dict) else x) for k, x in table.items()}
         self.set(slot, v * 1.1)
         moved = [r.id for r in rows if before[r.id] and self.predict(r)
                  and abs(self.predict(r) / before[r.id] - 1) > 1e-3]
-        self.set(slot, v)
+        table.clear()
+        table.update(saved)  # as it was, a parameter left at its prior included (absent stays absent)
         return sorted(moved)
 
     def apes(self, arch: str | None = None) -> list[float]:
@@ -347,19 +421,42 @@ def write_toml(fits: list[EngineFit], sources: list[str], out: Path) -> None:
             # Fewer than 3 rows say little about the spread: use the engine's band then.
             unc_a = max(0.1, percentile(arch_apes, 90) or unc) if len(arch_apes) >= 3 else max(unc, 0.1)
             lines += ["", "[[entry]]", f'engine = "{fit.engine}"', f'architecture = "{arch}"']
-            lines += [f"{k} = {_fmt_value(float(v))}" for k, v in sorted(params.items())]
+            lines += [f"{k} = {_fmt_value(float(v))}" for k, v in sorted(params.items()) if not isinstance(v, dict)]
+            for name in FACTOR_TABLES:
+                if params.get(name):
+                    merged = {**fit.shared.get(name, {}), **params[name]}
+                    inner = ", ".join(f'"{f}" = {_fmt_value(round(v, 4))}' for f, v in sorted(merged.items()))
+                    lines.append(f"{name} = {{ {inner} }}")
             lines.append(f"uncertainty_fraction = {_fmt_value(round(unc_a, 3))}")
             lines.append("[entry.fitted_on]")
+            fo_a: dict[str, set] = defaultdict(set)
             for s in slots:
-                if s[1] == arch and fit.fitted_on(s):
-                    lines.append(f"{s[0]} = {_fmt_value(fit.fitted_on(s))}")
+                if s[1] == arch:
+                    fo_a[s[0]].update(fit.fitted_on(s))
+            lines += [f"{k} = {_fmt_value(sorted(v))}" for k, v in fo_a.items() if v]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _entry_engine(block: str) -> str:
+    for line in block.splitlines():
+        if line.startswith("engine = "):
+            return line.split("=", 1)[1].strip().strip('"')
+    return ""
+
+
+def _entries_of(text: str, exclude: set[str]) -> list[str]:
+    """The ``[[entry]]`` blocks of a calibration file (each ending with its blank line), minus excluded engines'."""
+    blocks = ["[[entry]]" + b for b in text.split("\n[[entry]]")[1:]]
+    blocks = [b if b.endswith("\n") else b + "\n" for b in blocks]
+    return [b for b in blocks if _entry_engine(b) not in exclude]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("datasets", nargs="*", type=Path)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--engines", nargs="+", metavar="ENGINE",
+                    help="refit only these engines; every other engine's entries are kept as they are in --out")
     ap.add_argument("--by-architecture-only", action="store_true",
                     help="fit one entry per architecture instead of per architecture/class")
     args = ap.parse_args(argv)
@@ -386,8 +483,13 @@ def main(argv: list[str] | None = None) -> int:
     for engine in sorted(by_engine):
         by_engine[engine] = _main_version_series(engine, by_engine[engine])
     fits = []
-    for engine in sorted(by_engine):
-        fit = EngineFit(engine, by_engine[engine])
+    done: dict[str, EngineFit] = {}
+    # Fallback engines first (vLLM before SGLang, trtllm and vLLM-Ascend; llama.cpp before KTransformers); in the
+    # vLLM <-> SGLang cycle the engine with more rows goes first.
+    order = sorted(by_engine, key=lambda e: (ENGINE_FALLBACK.get(e) in by_engine, -len(by_engine[e]), e))
+    for engine in order:
+        fit = EngineFit(engine, by_engine[engine], done.get(ENGINE_FALLBACK.get(engine, "")))
+        done[engine] = fit
         before = fit.loss()
         fit.fit()
         fit.drop_unconstrained()
@@ -395,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{engine}: {len(fit.rows)} rows, loss {before:.3f} → {fit.loss():.3f}, "
               f"median APE {percentile(apes, 50):.3f}, p90 {percentile(apes, 90):.3f}", file=sys.stderr)
         fits.append(fit)
+    fits.sort(key=lambda f: f.engine)
     names = []
     for p in paths:
         # Paths independent of the checkout's directory name: in-repo files relative to the repo, shared ones to its
@@ -406,7 +509,15 @@ def main(argv: list[str] | None = None) -> int:
                 names.append(str(p.resolve().relative_to(ROOT.parent)))
             except ValueError:
                 names.append(p.name)
-    write_toml(fits, names, args.out)
+    if args.engines:
+        kept = _entries_of(args.out.read_text(encoding="utf-8"), exclude=set(args.engines))
+        write_toml([f for f in fits if f.engine in args.engines], names, args.out)
+        fresh = args.out.read_text(encoding="utf-8")
+        head, _, _ = fresh.partition("\n[[entry]]")
+        blocks = sorted(kept + _entries_of(fresh, exclude=set()), key=lambda b: _entry_engine(b))
+        args.out.write_text(head + "".join("\n" + b for b in blocks), encoding="utf-8")
+    else:
+        write_toml(fits, names, args.out)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

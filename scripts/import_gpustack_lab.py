@@ -5,8 +5,12 @@ Usage:
     python scripts/import_gpustack_lab.py GPUSTACK_REPO_DIR COMMIT --out tests/data/calibration/gpustack-normalized.csv
 
 GPUSTACK_REPO_DIR is a git checkout (or bare mirror) of github.com/gpustack/gpustack; pages are read at COMMIT with
-``git show``. Each "Serving Benchmark Result" block of `vllm bench serve` (all prompts sent at once, so the batch is
-the block's "Peak concurrent requests") becomes one ``output_tokens_per_s`` row: input/output tokens are the block's
+``git show``. Each "Serving Benchmark Result" block of `vllm bench serve` becomes one ``output_tokens_per_s`` row. Its
+batch is the client's concurrency limit, "Maximum request concurrency" (``--max-concurrency``), when the block states
+one, else all its prompts (sent at once without one). "Peak concurrent requests" is not the batch: vLLM's bench counts
+requests whose intervals overlap, so a client held to 4 in flight reports 7-11 (e.g. qwen3-30b-a3b/910b.md L322-L329:
+"Maximum request concurrency: 4" and "Peak concurrent requests: 7.00"); nor is it what the engine ran, only what the
+client had outstanding. The other columns: input/output tokens are the block's
 totals divided by its successful requests; the engine, tensor-parallel size and weights come from the last serving
 command above the block; the engine version from the page's "Engine Version" list. Blocks that gpuplan's dataset
 format cannot express are skipped and counted: expert parallelism, data parallelism, DP-attention, speculative
@@ -87,6 +91,9 @@ def parse_command(cmd: str) -> dict | None:
     m = re.search(r"(?:-tp|--tp-size|--tp_size|--tp|--tensor-parallel-size)[ =](\d+)", cmd)
     if m:
         tp = int(m.group(1))
+    # Pipeline parallelism (vllm serve -pp 2, gpt-oss-120b/h100.md L274) spans tp x pp GPUs.
+    m = re.search(r"(?:-pp|--pipeline-parallel-size|--pp-size|--pp_size)[ =](\d+)", cmd)
+    pp = int(m.group(1)) if m else 1
     model = (re.search(r"(?:vllm serve|--model-path|--model|trtllm-serve)\s+(\S+)", cmd) or [None, ""])[1]
     if "AWQ" in model.upper():
         fmt = "awq-int4"
@@ -97,7 +104,7 @@ def parse_command(cmd: str) -> dict | None:
     else:
         fmt = "native"
     kv = "fp8" if re.search(r"--kv-cache-dtype[ =]fp8", cmd) else ""
-    return {"engine": engine, "tp": tp, "fmt": fmt, "kv": kv, "cmd": cmd.strip()}
+    return {"engine": engine, "tp": tp, "pp": pp, "fmt": fmt, "kv": kv, "cmd": cmd.strip()}
 
 
 def blocks(text: str):
@@ -128,6 +135,15 @@ def number(block: str, label: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _admission(block: str) -> str:
+    """How the burst went, as the block states it (not a row column): the engine's peak output rate beside the
+    average, and the mean time to first token (seconds of queueing when far above a prefill)."""
+    parts = [f"'{label}: {v:g}'" for label in ("Benchmark duration (s)", "Peak output token throughput (tok/s)",
+                                                "Mean TTFT (ms)", "Median TPOT (ms)")
+             if (v := number(block, label)) is not None]
+    return f"- Run: {', '.join(parts)}\n" if parts else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("repo", type=Path)
@@ -153,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             inp = round(number(block, "Total input tokens") / ok)
             out = round(number(block, "Total generated tokens") / ok)
-            batch = int(number(block, "Peak concurrent requests") or ok)
+            limit = number(block, "Maximum request concurrency")
+            batch = int(limit or ok)
             value = f"{out_tps:g}"
             if (model, value) in seen:  # any engine name: another file may spell vLLM-Ascend "vllm-ascend"
                 skipped[page] = skipped.get(page, 0) + 1
@@ -162,16 +179,18 @@ def main(argv: list[str] | None = None) -> int:
             n += 1
             rid = f"G{n:03d}"
             rows.append({"id": rid, "task": "serving", "model": model, "weight_format": parsed["fmt"],
-                         "kv_dtype": parsed["kv"], "gpu": gpu, "gpu_count": parsed["tp"], "engine": parsed["engine"],
+                         "kv_dtype": parsed["kv"], "gpu": gpu, "gpu_count": parsed["tp"] * parsed["pp"], "engine": parsed["engine"],
                          "tensor_parallel_size": parsed["tp"], "batch": batch, "input_tokens": inp,
                          "output_tokens": out, "metric": "output_tokens_per_s", "value": value, "host": "",
                          "engine_version": versions.get(parsed["engine"], ""), "source_id": rid})
             url = f"https://github.com/gpustack/gpustack/blob/{args.commit}/docs/performance-lab/{page}#L{line}"
-            quotes.append(f"### {rid} — {model} · {gpu}×{parsed['tp']} · {parsed['engine']} "
+            quotes.append(f"### {rid} — {model} · {gpu}×{parsed['tp'] * parsed['pp']} · {parsed['engine']} "
                           f"{versions.get(parsed['engine'], '?')} · batch {batch} · {inp}/{out} · "
                           f"output_tokens_per_s = {value}\n- Source: {url}\n- Command: `{parsed['cmd']}`\n"
                           f"- Quote: 'Successful requests: {ok:g}', 'Output token throughput (tok/s): {value}', "
-                          f"'Peak concurrent requests: {batch}'\n"
+                          + (f"'Maximum request concurrency: {batch}'\n" if limit else
+                             f"'Successful requests: {ok:g}' sent at once (no 'Maximum request concurrency')\n")
+                          + _admission(block)
                           + (f"- Note: {note}\n" if note else ""))
     with args.out.open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
@@ -180,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     stem = args.out.name.removesuffix(".csv").removesuffix("-normalized")
     src = args.out.with_name(stem + "-sources.md")
     src.write_text("# GPUStack performance-lab rows (written by scripts/import_gpustack_lab.py)\n\n"
-                   "Each row: one `vllm bench serve` result block (all prompts sent at once; the batch is its peak "
-                   "concurrency; tokens are its totals over its successful requests), with the serving command "
-                   "above it. Accessed 2026-12-05.\n\n" + "\n".join(quotes), encoding="utf-8")
+                   "Each row: one `vllm bench serve` result block, with the serving command above it. The batch is "
+                   "the block's 'Maximum request concurrency' (the client's --max-concurrency) when it states one, "
+                   "else all its prompts, sent at once; that is what the client had in flight, not what the engine "
+                   "ran (an engine admits what its KV cache and limits allow and queues the rest). Tokens are the "
+                   "block's totals over its successful requests. Accessed 2026-12-05.\n\n" + "\n".join(quotes), encoding="utf-8")
     print(f"{len(rows)} rows; skipped per page: {skipped}", file=sys.stderr)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -246,6 +247,65 @@ def test_calibration_entries_name_their_rows():
         for name, rows in e.fitted_on.items():
             assert name in CalibrationParams.model_fields, name
             assert not any(is_heldout(r) for r in rows), f"{e.engine}/{e.architecture}.{name} uses held-out rows"
+
+
+def _fit_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "fit_calibration.py"
+    spec = importlib.util.spec_from_file_location("fit_calibration", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fit_merges_parameters_as_gpuplan_resolves_them():
+    """The fit predicts each row with the parameters the row gets at run time: SGLang's own entries over vLLM's (its
+    fallback), factor tables merged key by key. A fit that left vLLM's family factors out placed SGLang's DeepSeek
+    rows without the 0.7x that every estimate then applied."""
+    fit = _fit_script()
+    cal = load_calibration()
+
+    def params(engine, arch):
+        e = cal._find(engine, arch)
+        return dict(e.params) if e else {}
+
+    for engine, fallback, arch in (("sglang", "vllm", "hopper/datacenter"), ("vllm-ascend", "vllm", "davinci/datacenter"),
+                                   ("trtllm", "vllm", "ampere/datacenter")):
+        merged = fit._params(params(engine, "*"), params(engine, arch), params(fallback, "*"), params(fallback, arch))
+        resolved = cal.resolve(engine, arch.split("/")[0], arch.split("/")[1])
+        assert merged.params == resolved.params, engine
+
+
+def test_fp8_without_fp8_units_has_its_own_factor():
+    """vLLM runs FP8 checkpoints on Ampere as weight-only W8A16 through FP8 Marlin ("Turing/Ampere GPUs are supported
+    for W8A16 (weight-only FP8) utilizing Marlin kernels", docs.vllm.ai/en/stable/features/quantization/fp8/): its
+    factor is fitted on Ampere rows only, and the engine-wide FP8 factor (Hopper's W8A8 kernels) on none of them."""
+    from gpuplan.catalog import get_gpu
+    from gpuplan.perf.validation import load_dataset
+
+    cal = load_calibration()
+    ampere = cal._find("vllm", "ampere/datacenter")
+    wide = cal._find("vllm", "*")
+    assert "fp8-block" in ampere.params["format_mem_factors"]
+    assert ampere.params["format_mem_factors"]["awq-int4"] == wide.params["format_mem_factors"]["awq-int4"]
+    rows = {r.id: r for r in load_dataset(Path(__file__).parent / "data" / "calibration" / "gpustack-normalized.csv")}
+    for rid in ampere.fitted_on["format_mem_factors"]:
+        if rid in rows:
+            assert get_gpu(rows[rid].gpu).architecture.lower() == "ampere" and rows[rid].weight_format == "fp8-block"
+    for rid in wide.fitted_on["format_mem_factors"]:
+        if rid in rows:
+            assert get_gpu(rows[rid].gpu).peak_flops_per_s("fp8"), rid
+    # Dense linears run FP8 Marlin, which "improves performance up to 2x in memory-bound scenarios"
+    # (github.com/vllm-project/vllm/pull/5975): a dense FP8 model decodes faster than BF16 at batch 1; the routed
+    # experts (fused Marlin MoE) have their own factor, fitted on the MoE rows.
+    assert "fp8-block@experts" in ampere.params["format_mem_factors"]
+    wl = Workload(input_tokens=500, output_tokens=200, concurrency=1)
+    entry = get_model("Qwen/Qwen3-32B")
+    bf16, fp8 = (estimate_serving(entry, Deployment(gpu_id="a100-80gb-sxm", engine="vllm", weight_format=f), wl)
+                 for f in ("bf16", "fp8-block"))
+    assert 1.5 < bf16.tpot_s / fp8.tpot_s <= 2.0
 
 
 def test_user_calibration_overrides(tmp_path):

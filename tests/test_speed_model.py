@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,14 @@ def test_gpustack_rows_are_sourced_and_predictable():
         block = sources.split(f"### {r.id} ")[1].split("### ")[0]
         assert "github.com/gpustack/gpustack/blob/" in block and f"Output token throughput (tok/s): {r.value:g}" in block
         assert r.engine_version and r.batch and int(r.batch) >= 1
+        # The batch is the client's --max-concurrency where the block states one, never vLLM bench's "Peak concurrent
+        # requests" (qwen3-30b-a3b/910b.md L322-L329: "Maximum request concurrency: 4", "Peak concurrent requests:
+        # 7.00"); otherwise all the block's prompts, sent at once.
+        assert (f"'Maximum request concurrency: {r.batch}'" in block
+                or f"'Successful requests: {r.batch}' sent at once (no 'Maximum request concurrency')" in block), r.id
+        # GPUs = TP x PP of the command (vllm serve ... -pp 2 runs on 2 GPUs).
+        pp = re.search(r" -pp (\d+)", block)
+        assert r.gpu_count == (r.tensor_parallel_size or 1) * (int(pp.group(1)) if pp else 1), r.id
     rep = validate_rows(rows)
     # Every row is predicted, except on a GPU whose rates the catalog does not state (Ascend 910B before its rates
     # are added): those say why.

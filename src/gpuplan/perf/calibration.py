@@ -27,6 +27,9 @@ from gpuplan.errors import MalformedFileError
 ENGINE_FALLBACK = {"ollama": "llama.cpp", "ktransformers": "llama.cpp", "sglang": "vllm", "transformers": "vllm",
                    "vllm": "sglang", "trtllm": "vllm", "vllm-ascend": "vllm", "mindie": "vllm-ascend"}
 
+# A format-factor key for the routed experts alone ("fp8-block@experts"): CalibrationParams.expert_mem_factor.
+EXPERTS_KEY_SUFFIX = "@experts"
+
 PARAM_NAMES = (
     "mem_efficiency_fraction", "compute_efficiency_fraction", "compute_half_m_tokens", "step_overhead_s",
     "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "prefill_chunk_tokens", "mfu_fraction",
@@ -46,7 +49,8 @@ class CalibrationParams(BaseModel):
     * ``allreduce_latency_s`` α: per-hop latency of a ring all-reduce; ``internode_latency_s``: the same when the
       group spans nodes (InfiniBand/RoCE hops through the NIC instead of NVLink loads and stores).
     * ``prefill_chunk_tokens``: tokens per chunked-prefill step (weights re-read per chunk).
-    * ``format_mem_factors`` / ``format_compute_factors``: multipliers on η for a weight format (dequantization cost).
+    * ``format_mem_factors`` / ``format_compute_factors``: multipliers on η for a weight format (dequantization cost);
+      a ``FORMAT@experts`` key applies to the routed experts alone (their grouped GEMMs can run another kernel).
     * ``family_mem_factors`` / ``family_compute_factors``: multipliers on η for a model family (the catalog's
       ``family``: an engine's kernels for gpt-oss or DeepSeek-V3.2 mature at their own pace) — the model-family key
       of a calibration cell.
@@ -81,6 +85,17 @@ class CalibrationParams(BaseModel):
 
     def compute_factor(self, weight_format: str, family: str = "") -> float:
         return self.format_compute_factors.get(weight_format, 1.0) * self.family_compute_factors.get(family, 1.0)
+
+    def expert_mem_factor(self, weight_format: str, family: str = "") -> float:
+        """``mem_factor`` for the routed experts' grouped GEMMs: a ``FORMAT@experts`` key where the fit found their
+        kernel apart from the dense one (FP8 on Ampere: fused Marlin MoE vs FP8 Marlin linears), else the format's."""
+        fmt = self.format_mem_factors.get(weight_format + EXPERTS_KEY_SUFFIX)
+        return self.mem_factor(weight_format, family) if fmt is None else fmt * self.family_mem_factors.get(family, 1.0)
+
+    def expert_compute_factor(self, weight_format: str, family: str = "") -> float:
+        fmt = self.format_compute_factors.get(weight_format + EXPERTS_KEY_SUFFIX)
+        return (self.compute_factor(weight_format, family) if fmt is None
+                else fmt * self.family_compute_factors.get(family, 1.0))
 
 
 class CalibrationEntry(BaseModel):

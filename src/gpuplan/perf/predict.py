@@ -12,7 +12,8 @@ Mapping (shared/calibration/README.md):
 * ``weights_bytes``, ``weights_bytes_per_gpu``, ``train_peak_memory_bytes``: the memory model.
 * ``train_tokens_per_s_per_gpu``, ``mfu_fraction``: ``estimate_training``.
 
-llama.cpp on several GPUs splits layers (``--split-mode layer``): modeled as pipeline stages.
+llama.cpp on several GPUs splits layers (``--split-mode layer``): modeled as pipeline stages; so are the GPUs beyond a
+row's stated tensor-parallel group on other engines (``gpu_count`` = TP × PP).
 
 KV-cache dtype when a row leaves it empty: the engine's default, except TensorRT-LLM with FP8/NVFP4 weights. Those
 rows come from TensorRT-LLM's perf overview, which runs NVIDIA's ModelOpt checkpoints (measured-public.csv notes);
@@ -45,7 +46,9 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
     engine = row.engine
     n = row.gpu_count
     tp = row.tensor_parallel_size or (1 if engine in ("llama.cpp", "ollama") else n)
-    pp = max(1, n // tp) if engine in ("llama.cpp", "ollama") else 1
+    # GPUs beyond the TP group are pipeline stages: llama.cpp's layer split, or an engine's stated PP (vllm serve -pp 2
+    # on 2 GPUs with TP 1: GPUStack gpt-oss-120b/h100.md L274, row G044).
+    pp = max(1, n // tp) if engine in ("llama.cpp", "ollama") or (row.tensor_parallel_size and n % tp == 0) else 1
     kv = row.kv_dtype or ("fp8" if engine == "trtllm" and row.weight_format in ("fp8", "nvfp4") else "auto")
     # A row with a host is a CPU+GPU hybrid: routed experts in host RAM (KTransformers; llama.cpp -ot exps=CPU).
     hybrid = bool(getattr(row, "host", None)) and entry.arch.num_experts > 0

@@ -151,9 +151,12 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
             ops.append(host_experts_op(expert_bytes=expert_bytes * on_host, flops=expert_flops * on_host,
                                        host_bytes_per_s=host_mem_rate, host_flops_per_s=host_peak))
         if on_host < 1.0:
+            e_rate = bw * min(eta_mem * cal.expert_mem_factor(weight_format, tab.family),
+                              MAX_MEM_EFFICIENCY_FRACTION) / weight_passes
+            e_peak = hw.gemm_flops_per_s * cal.expert_compute_factor(weight_format, tab.family)
             ops.append(moe_op(expert_bytes=expert_bytes * (1 - on_host), flops=expert_flops * (1 - on_host),
-                              tokens=tokens_per_pass, top_k=tab.top_k, touched=touched, bytes_per_s=w_rate,
-                              flops_per_s=peak, eta_max=eta_max, half_m_tokens=half_m))
+                              tokens=tokens_per_pass, top_k=tab.top_k, touched=touched, bytes_per_s=e_rate,
+                              flops_per_s=e_peak, eta_max=eta_max, half_m_tokens=half_m))
 
     # Attention: KV read vs score/value math; V3.2 reads only the top-k keys after its indexer scores them all.
     att_group = max(1, hw.tp // hw.dp_attention)  # GPUs sharing one sequence's attention heads
