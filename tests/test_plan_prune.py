@@ -221,3 +221,21 @@ def test_exhaustive_from_the_command_line_and_the_api():
     assert any(r["reason"] == "not_evaluated" for r in pruned["rejections"])
     assert all(r["reason"] != "not_evaluated" for r in full["rejections"])
     assert pruned["candidates"] == full["candidates"]
+
+
+def test_throughput_bound_holds_with_a_separate_expert_factor():
+    """FP8 MoE on Ampere: the routed experts have their own fitted format factor (calibration ``fp8-block@experts``);
+    the bound reads them at that rate, as the step model does."""
+    from gpuplan.catalog import get_gpu, get_model
+    from gpuplan.perf import estimate_serving
+    from gpuplan.plan.bounds import output_tokens_per_s_bound
+    from gpuplan.spec import Deployment, Workload
+
+    entry, gpu = get_model("qwen3-30b-a3b"), get_gpu("a100-80gb-sxm")
+    for users, tp in ((1, 1), (16, 1), (64, 2)):
+        dep = Deployment(gpu_id=gpu.id, gpu_count=tp, engine="vllm", weight_format="fp8-block",
+                         tensor_parallel_size=tp, kv_dtype="fp8")
+        est = estimate_serving(entry, dep, Workload(input_tokens=2000, output_tokens=500, concurrency=users),
+                               detail=False)
+        bound = output_tokens_per_s_bound(entry, gpu, "vllm", "fp8-block", "fp8", tp, 1, False, 1, 1, users, 2000, 500)
+        assert est.output_tokens_per_s <= bound < 10 * est.output_tokens_per_s

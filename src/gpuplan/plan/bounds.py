@@ -40,7 +40,7 @@ _SETUPS: dict = {}
 def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: str, tp: int, ep: int, dp_att: int,
            calibration) -> tuple | None:
     """(weight read rate, KV read rate, fixed step cost, per-sequence cost, table, best dense-GEMM FLOP/s, prefill
-    chunk, TP) of a layout, as perf/step.py computes them; None when there is no bound. Cached per layout for the shipped
+    chunk, TP, routed-expert read rate) of a layout, as perf/step.py computes them; None when there is no bound. Cached per layout for the shipped
     calibration."""
     key = (model.id, gpu.id, engine, fmt_id, kv_dtype, tp, ep, dp_att) if calibration is None else None
     hit = _SETUPS.get(key) if key else None
@@ -75,7 +75,9 @@ def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: 
                 except GpuplanError:
                     pass
             setup = (bw * eta_w, bw * p.mem_efficiency_fraction, p.step_overhead_s + p.layer_overhead_s * tab.num_layers,
-                     p.seq_overhead_s, tab, flops, max(p.prefill_chunk_tokens, 1.0), tp)
+                     p.seq_overhead_s, tab, flops, max(p.prefill_chunk_tokens, 1.0), tp,
+                     bw * min(p.mem_efficiency_fraction * p.expert_mem_factor(fmt, tab.family),
+                              MAX_MEM_EFFICIENCY_FRACTION))
     if key:
         if len(_SETUPS) > 20000:
             _SETUPS.clear()
@@ -105,19 +107,19 @@ def _decode_bound(setup: tuple, b: float, ctx: float, dp_att: int) -> float:
     """A lower bound on the decode step at ``b`` sequences of ``ctx`` context (module docstring); nondecreasing
     in ``b``."""
     w_rate, kv_rate, fixed, per_seq, tab = setup[:5]
-    weights = tab.dense_bytes_per_gpu
-    if tab.num_moe_layers and tab.num_experts:
+    weights = tab.dense_bytes_per_gpu / w_rate
+    if tab.num_moe_layers and tab.num_experts:  # the routed experts at their own rate (their own format factor)
         touched = expected_experts_touched(tab.num_experts, tab.top_k, b)
-        weights += tab.num_moe_layers * touched * tab.experts_per_gpu_fraction * tab.expert_bytes_per_gpu
+        weights += tab.num_moe_layers * touched * tab.experts_per_gpu_fraction * tab.expert_bytes_per_gpu / setup[8]
     kv = b * ctx / dp_att * tab.kv_bytes_per_context_token_per_gpu * sparse_key_fraction(ctx, tab.sparse_topk_tokens)
-    return weights / w_rate + (kv / kv_rate if kv_rate > 0 else 0.0) + fixed + per_seq * b
+    return weights + (kv / kv_rate if kv_rate > 0 else 0.0) + fixed + per_seq * b
 
 
 def _prefill_bound(setup: tuple, prompts: float, new_tokens: float) -> float:
     """A lower bound on the chunked prefill of ``prompts`` prompts of ``new_tokens`` uncached tokens each (perf/step.py
     ``prefill_time``): the dense GEMMs at least the larger of their weight reads (once per chunk) and their FLOPs at
     the best rate, plus the fixed costs; nondecreasing in ``prompts``."""
-    w_rate, _, fixed, per_seq, tab, flops_per_s, chunk, tp = setup
+    w_rate, _, fixed, per_seq, tab, flops_per_s, chunk, tp, _ = setup
     new = new_tokens * prompts
     passes = max(1.0, math.ceil(new / chunk))
     gemm = passes * tab.dense_bytes_per_gpu / w_rate
