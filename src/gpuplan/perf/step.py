@@ -15,6 +15,9 @@ One engine step processes ``new_tokens`` tokens (decode: one per sequence; prefi
 with η_comp(M) = η_max · M / (M + M½), M = rows per GEMM. Pipeline parallelism: each sequence still passes every
 layer once per token, so a token's latency is the whole-model time on one TP group plus (PP − 1) p2p hops; PP only
 divides memory.
+
+The planner bounds these steps from below before it estimates (gpuplan/plan/bounds.py mirrors the weight, expert and
+KV read rates and the fixed costs): a change to them here needs the same change there (tests/test_plan_prune.py).
 """
 
 from __future__ import annotations
