@@ -5,10 +5,10 @@ from __future__ import annotations
 import gc
 
 # Cyclic-GC thresholds for a CLI process. Start-up allocates ~100k long-lived objects (typer, pydantic, rich, the
-# catalog) and CPython's default first threshold (700) rescans them ~90 times on the way: 12 ms of a 0.2 s
-# `gpuplan size`, 0.13 s of a 1.1 s `gpuplan plan` (measured with gc.callbacks). With 100,000 a short command finishes
-# before the first collection; a long one (serve, bench) still collects cycles, in larger batches (peak memory of a
-# full-catalog plan unchanged: 110 MB either way).
+# catalog) and CPython's default first threshold (700) rescans them ~90 times on the way: 12-15 ms of a 0.2 s
+# `gpuplan size`, 36 ms of a 0.4 s full-catalog `gpuplan plan`, 55-65 ms of a capacity-mode plan (measured with
+# gc.callbacks). With 100,000 a short command finishes before the first collection; a long one (serve, bench) still
+# collects cycles, in larger batches (peak memory of those plans unchanged).
 CLI_GC_THRESHOLDS = (100_000, 10, 10)
 
 
