@@ -54,3 +54,18 @@ def test_commands_show_the_mixed_label():
     shown = run("plan", "gpt-oss-120b", "--users", "20", "--tpot-ms", "200", "--top", "3")
     for c in plan["candidates"]:
         assert (("bf16+mxfp4" if c["weight_format"] == "bf16" else c["weight_format"]) in shown)
+
+
+def test_unpriced_candidates_rank_fewest_gpus_first_and_the_table_stays_a_table():
+    # Ascend 910B3: no sourced card or server price (catalog/data/prices: searched, not found). With every price
+    # unknown the ranking must not read "more hardware first" (it broke the tie by throughput: 16 NPUs above 2).
+    args = ("plan", "deepseek-r1-distill-qwen-32b", "--users", "20", "--input-tokens", "2000", "--output-tokens", "500",
+            "--gpu", "ascend-910b3", "--top", "5")
+    plan = json.loads(run(*args, "--json"))
+    counts = [c["gpu_count"] for c in plan["candidates"]]
+    assert all(c["cost"]["priced"] is False for c in plan["candidates"])
+    assert counts == sorted(counts) and len(set(counts)) > 1
+    shown = run(*args)
+    assert "Hardware" in shown and "  Hardware: " not in shown  # a table at 140 columns, not one card per row
+    assert "#1, #2, #3: price unknown: missing GPU price, server price\n" in shown
+    assert "#4, #5: price unknown: missing GPU price, server price, network price" in shown  # two nodes: a fabric

@@ -203,12 +203,13 @@ def print_plan(plan) -> None:
             if col == "layout" and plan.capacity is not None:
                 table.add_column(t("capacity.col_users"), justify="right")
         unpriced_started = False
+        unpriced_rows: dict[str, list[str]] = {}  # "price unknown: missing …" → the ranks it applies to
         model_entry = entry(plan.model.id)
         for i, c in enumerate(plan.candidates, 1):
             if c.cost.priced is False and not unpriced_started and plan.objective != "throughput":
                 unpriced_started = True
                 table.add_section()
-                table.add_row("", t("money.unpriced_title"), *[""] * 10)
+                table.add_row("", t("labels.unpriced_mark"))
             layout = f"TP{c.tensor_parallel_size}"
             if c.disaggregation is not None:
                 d = c.disaggregation
@@ -230,13 +231,19 @@ def print_plan(plan) -> None:
                 f"{p.ttft_s * 1000:,.0f} ms" if p.ttft_s is not None else "—",
                 f"{p.tpot_s * 1000:,.1f} ms" if p.tpot_s is not None else "—",
                 f"{p.output_tokens_per_s:,.0f}" if p.output_tokens_per_s else (f"{p.train_tokens_per_s:,.0f}" if p.train_tokens_per_s else "—"),
-                *(_cost_cells(c, plan.currency) if c.cost.priced is not False else (
-                    t("money.unpriced_row", missing=", ".join(t(f"money.missing_{m}") for m in c.cost.missing)
-                      or t("money.missing_gpu")), "—", "—")),
+                *(_cost_cells(c, plan.currency) if c.cost.priced is not False else ("—", "—", "—")),
             )
+            if c.cost.priced is False:  # what is missing goes under the table: in a cell it widened the table past 140
+                missing = t("money.unpriced_row", missing=", ".join(t(f"money.missing_{m}") for m in c.cost.missing)
+                            or t("money.missing_gpu"))
+                unpriced_rows.setdefault(missing, []).append(str(i))
         from gpuplan.cli.common import print_table
 
         print_table(con, table)
+        if unpriced_started:
+            con.print(t("money.unpriced_title"))
+        for missing, ranks in unpriced_rows.items():
+            con.print(f"  #{', #'.join(ranks)}: {missing}", markup=False, highlight=False)
         print_bom(con, plan, 0)
         best = plan.candidates[0]
         if best.perf.bottleneck:

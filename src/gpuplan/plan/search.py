@@ -989,15 +989,16 @@ def _objective_value(c: Candidate, objective: str) -> float:
 
 def _rank(cands: Sequence[Candidate], objective: str) -> list[Candidate]:
     """Sort by the objective; for cost objectives every priced candidate comes before every unpriced one (fail
-    closed). Ties break by higher throughput, then lower TPOT and TTFT, then fewer GPUs, GPU id, engine and format
-    (documented, deterministic)."""
+    closed), and among unpriced ones the fewest GPUs come first (the least hardware that meets the target: with no
+    price, more GPUs must not rank as if they were free). Ties break by higher throughput, then lower TPOT and TTFT,
+    then fewer GPUs, GPU id, engine and format (documented, deterministic)."""
     scored = [c.model_copy(update={"score": _objective_value(c, objective)}) for c in cands]
     by_cost = objective != "throughput"
 
     def key(c: Candidate) -> tuple:
         p = c.perf
         unpriced = by_cost and c.cost.capex_usd is None
-        return (unpriced, c.score if c.score is not None else math.inf,
+        return (unpriced, c.score if c.score is not None else math.inf, c.gpu_count if unpriced else 0,
                 -(p.output_tokens_per_s or p.train_tokens_per_s or 0.0),
                 p.tpot_s if p.tpot_s is not None else math.inf, p.ttft_s if p.ttft_s is not None else math.inf,
                 c.gpu_count, c.gpu, c.engine, c.weight_format, c.tensor_parallel_size)
