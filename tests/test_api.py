@@ -26,13 +26,6 @@ from gpuplan.planfile import PlanFile
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def english():
-    set_language("en")
-    yield
-    set_language("en")
-
-
 @pytest.fixture(scope="module")
 def client():
     with TestClient(create_app(ApiSettings(request_time_limit_s=120))) as c:

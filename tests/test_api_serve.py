@@ -16,14 +16,7 @@ from typer.testing import CliRunner
 from gpuplan.cli.main import build_app
 from gpuplan.cli.serve import check_bind, is_loopback, resolve_token
 from gpuplan.errors import InvalidInputError
-from gpuplan.i18n import set_language, t
-
-
-@pytest.fixture(autouse=True)
-def english():
-    set_language("en")
-    yield
-    set_language("en")
+from gpuplan.i18n import t
 
 
 @pytest.mark.parametrize("host, loopback", [

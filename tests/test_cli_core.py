@@ -6,16 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gpuplan.cli.main import build_app
-from gpuplan.i18n import set_language
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def english():
-    set_language("en")
-    yield
-    set_language("en")
 
 
 def run(*args):

@@ -9,16 +9,8 @@ from typer.testing import CliRunner
 
 from gpuplan import __version__
 from gpuplan.cli.main import build_app, hoist_lang
-from gpuplan.i18n import set_language
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def english():
-    set_language("en")
-    yield
-    set_language("en")
 
 
 def run(*args, width: int | None = None):

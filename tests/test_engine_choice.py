@@ -17,18 +17,10 @@ from typer.testing import CliRunner
 
 from gpuplan.api import ApiSettings, create_app
 from gpuplan.cli.main import build_app
-from gpuplan.i18n import set_language
 from gpuplan.memory.engines import engines_for_vendor
 
 runner = CliRunner()
 EST = ("--input-tokens", "1000", "--output-tokens", "200", "--json")
-
-
-@pytest.fixture(autouse=True)
-def english():
-    set_language("en")
-    yield
-    set_language("en")
 
 
 def run(*args):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from gpuplan.catalog import get_model
@@ -18,13 +17,6 @@ from gpuplan.i18n import set_language
 from gpuplan.views import format_label
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def english():
-    set_language("en")
-    yield
-    set_language("en")
 
 
 def run(*args):

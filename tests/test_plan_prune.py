@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import gpuplan.plan.search  # noqa: F401  (the module; gpuplan.plan.search the name is the function)
-from gpuplan.i18n import set_language, t
+from gpuplan.i18n import t
 from gpuplan.plan import PlanRequest, search
 
 CASES = {
@@ -37,13 +37,6 @@ CASES = {
     "capacity": PlanRequest(model="deepseek-r1-distill-qwen-32b", ttft_s=2.0, tpot_s=0.05, max_nodes=1),
     "capacity-16-gpus": PlanRequest(model="deepseek-v3", gpu_count=16, ttft_s=3.0, tpot_s=0.05),
 }
-
-@pytest.fixture(autouse=True)
-def english():
-    set_language("en")  # the texts below are checked in English (another test may leave Chinese set)
-    yield
-    set_language("en")
-
 
 # Rejected before any sizing or estimate (enumeration order): the pruned search counts them exactly as before.
 ENUMERATION_REASONS = ("format_engine", "format_vendor", "format_cc", "engine_vendor", "no_checkpoint")
