@@ -585,3 +585,29 @@ def test_quality_control_reaches_the_plan(browser, base_url):
     assert page.evaluate("state.plan.candidates.length") >= 1
     assert not errors, errors
     context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_mixed_release_is_labelled_on_the_page(browser, base_url, lang):
+    # gpt-oss keeps its experts in MXFP4 and the rest in BF16 (config.json quantization_config, see test_labels.py):
+    # the page says so where the CLI does (model line, candidate table, summary), in both languages.
+    context, page, errors = _page(browser, LAPTOP, lang)
+    _open(page, base_url, lang)
+    page.fill("#model-search", "gpt-oss-120b")
+    page.fill("#users", "4")
+    page.click("#run-plan")
+    _wait_for(page, "state.plan && !state.busy && state.plan.model.id === 'openai/gpt-oss-120b'", timeout=120_000)
+    page.wait_for_selector("#candidates tbody tr", timeout=60_000)
+    from gpuplan.i18n import set_language
+
+    set_language(lang)
+    long = t("labels.mixed_format", fmt="bf16", experts="mxfp4")
+    short = t("labels.mixed_format_short", fmt="bf16", experts="mxfp4")
+    set_language("en")
+    native = [c for c in page.evaluate("state.plan.candidates") if c["weight_format"] == "bf16"]
+    assert native, "no candidate in the released format"
+    assert short in page.inner_text("#candidates")
+    assert long in page.inner_text("#model-info")
+    page.screenshot(path=str(ARTIFACTS / f"mixed-label-{lang}.png"), full_page=True)
+    assert not errors, errors
+    context.close()

@@ -63,6 +63,7 @@ def model_summary(m) -> dict:
         "attention": a.attention_kind,
         "moe": a.is_moe,
         "weight_format": m.checkpoint.weight_format,
+        "expert_weight_format": m.checkpoint.expert_weight_format,
         "checkpoint_bytes": m.checkpoint.bytes,
         "config_source": m.config_source,
     }

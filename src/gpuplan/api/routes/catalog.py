@@ -15,7 +15,7 @@ from gpuplan.i18n import catalog as message_catalog
 router = APIRouter(tags=["catalog"])
 
 #: Message areas the page needs (its own texts, plus the planner's reasons and bottlenecks, size rows, cost notes).
-PAGE_AREAS = ("web.", "page.", "plan.", "size.row_", "cost.", "money.", "money2.", "fit.")
+PAGE_AREAS = ("web.", "page.", "plan.", "size.row_", "cost.", "money.", "money2.", "fit.", "labels.")
 
 
 @router.get("/health", response_model=HealthResponse)

@@ -210,6 +210,16 @@ function fillGpuSelect() {
 function norm(text) { return String(text || "").toLowerCase().replace(/[\s\-_/]+/g, ""); }
 function namesOf(m) { return [m.id, m.id.split("/").pop(), m.name || "", ...(m.aliases || [])]; }
 
+// The weight format as the CLI shows it (views.format_label): a release whose experts use another format says so
+// (gpt-oss: "bf16 + mxfp4 experts", not a plain "bf16" that reads as three times the memory).
+function formatLabel(modelId, fmt, short) {
+  const m = state.models.find((x) => x.id === modelId);
+  if (m && m.expert_weight_format && fmt === (m.weight_format || "bf16")) {
+    return t(short ? "labels.mixed_format_short" : "labels.mixed_format", { fmt, experts: m.expert_weight_format });
+  }
+  return fmt || "—";
+}
+
 function findModel(text) {
   const q = norm(text);
   if (!q) return null;
@@ -256,7 +266,7 @@ function showModelInfo() {
   const m = findModel(text);
   if (m) {
     info.textContent = t("web.model_info", { name: m.name || m.id, total: fmtParams(m.params_total),
-      active: fmtParams(m.params_active), ctx: fmtNum(m.context_length || 0), format: m.weight_format || "—" });
+      active: fmtParams(m.params_active), ctx: fmtNum(m.context_length || 0), format: formatLabel(m.id, m.weight_format, false) });
     if (state.lastModel !== m.id) {
       state.lastModel = m.id;
       // A reasoning model thinks for thousands of tokens: its own default output length, unless the user typed one.
@@ -494,7 +504,7 @@ function renderFit() {
   const table = document.getElementById("fit");
   if (!rows.length) { table.replaceChildren(el("tbody", {}, [el("tr", {}, [el("td", { class: "wide", text: t("page.fit_none") })])])); return; }
   const body = rows.map((r) => el("tr", { class: r.model === chosenId ? "selected" : "" }, [
-    r.model.split("/").pop(), r.weight_format.replace(/^gguf-/, ""), t(`fit.place_${r.placement}`), fmtGiB(r.weights_bytes),
+    r.model.split("/").pop(), formatLabel(r.model, r.weight_format, true).replace(/^gguf-/, ""), t(`fit.place_${r.placement}`), fmtGiB(r.weights_bytes),
     r.host_bytes ? fmtGiB(r.host_bytes) : "—", r.max_context_tokens ? fmtNum(r.max_context_tokens) : "—",
     `${r.decode_tokens_per_s_bound ? `≤${fmtNum(r.decode_tokens_per_s_bound)} tok/s ` : ""}${t(`fit.speed_${r.speed_class}`)}`,
   ].map((v, i) => el("td", { "data-label": labels[i], text: v }))));
@@ -513,7 +523,7 @@ function renderSummary() {
   const p = c.perf;
   const facts = [
     [t("web.fact_hardware"), hardwareOf(c)],
-    [t("web.fact_engine"), `${c.engine} · ${c.weight_format} · ${layoutOf(c)}`],
+    [t("web.fact_engine"), `${c.engine} · ${formatLabel(state.plan.model.id, c.weight_format, false)} · ${layoutOf(c)}`],
   ];
   if (isTraining()) {
     facts.push([t("page.col_train_tps"), fmtNum(p.train_tokens_per_s)], [t("page.col_train_days"), fmtNum(p.train_days, 1)]);
@@ -561,7 +571,7 @@ function cellValue(key, c, i, plan) {
     case "rank": return `${i + 1}${plan.pareto.includes(i) ? "*" : ""}`;
     case "hardware": return hardwareOf(c);
     case "engine": return c.engine;
-    case "format": return c.weight_format;
+    case "format": return formatLabel(plan.model.id, c.weight_format, true);
     case "layout": return plan.task !== "serve" ? `ZeRO-${c.engine_args.zero_stage ?? 0} · ${c.engine_args.recompute || ""}` : layoutOf(c);
     case "memory": return `${fmtNum(c.memory.per_gpu_total_bytes / GIB, 1)} / ${fmtNum(c.memory.capacity_bytes / GIB, 0)}`;
     case "ttft": return fmtMs(p.ttft_s);
