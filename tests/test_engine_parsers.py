@@ -64,6 +64,8 @@ SCENARIOS = {
     "r1-any-unified": PlanRequest(model="deepseek-r1", users=1, classes=("unified",), quality="any", top=6),
     "r1-4bit": PlanRequest(model="deepseek-r1", users=64, gpus=("h200-sxm", "a100-sxm4-80gb"), max_nodes=2,
                            quality="4bit", top=8),
+    # A BF16 release on a GPU without BF16 (Turing, compute capability 7.5): cast to FP16 at load (--dtype half).
+    "t4-bf16-cast": PlanRequest(model="qwen3-8b", users=2, gpus=("t4",), max_gpus=4, top=4),
 }
 
 
@@ -131,8 +133,9 @@ def test_candidate_loads_a_real_checkpoint_of_its_format(name, i):
         assert listed and all(x.confirmed for x in listed)
     if c.weight_format.startswith("gguf-"):
         assert ref.hf_tag or ref.file
-    if ref.provided_by == "online":
-        assert ref.quantization == "fp8" and c.engine in ("vllm", "sglang")
+    if ref.provided_by == "online":  # FP8 quantized at load time, or the release cast to the other 16-bit type
+        assert c.engine in ("vllm", "sglang")
+        assert (ref.quantization == "fp8") != (ref.dtype in ("half", "bfloat16") and c.weight_format in ("fp16", "bf16"))
 
 
 WITH_BYTES = [(n, i) for n, i in CANDIDATES if planned(n).candidates[i].checkpoint.bytes
@@ -296,6 +299,7 @@ def test_sglang_parser_reads_the_plan(name, i):
     assert bool(args.enable_dp_attention) == c.enable_dp_attention
     assert args.context_length == c.max_model_len
     assert args.quantization == c.checkpoint.quantization
+    assert args.dtype == (c.checkpoint.dtype or "auto")
     assert args.mem_fraction_static == c.gpu_memory_utilization
     assert args.max_running_requests == c.max_num_seqs
     assert args.pp_size == c.pipeline_parallel_size
@@ -321,6 +325,7 @@ def test_vllm_parser_reads_the_plan(name, i):
     assert args.gpu_memory_utilization == c.gpu_memory_utilization
     assert args.max_num_seqs == c.max_num_seqs
     assert args.quantization == c.checkpoint.quantization
+    assert args.dtype == (c.checkpoint.dtype or "auto")
     if c.kv_dtype.startswith("fp8"):
         assert args.kv_cache_dtype == c.kv_dtype
 
@@ -405,3 +410,17 @@ def test_every_catalog_model_has_its_release_checkpoint():
     for model in list_models():
         ref = release_checkpoint(model)
         assert ref.repo == model.id and ref.provided_by == "release" and ref.quantization is None
+
+
+def test_a_bf16_release_runs_cast_to_fp16_only_where_bf16_cannot():
+    # vLLM on a GPU below compute capability 8.0: "Bfloat16 is only supported on GPUs with compute capability of at
+    # least 8.0 ... You can use float16 instead by explicitly setting the `dtype` flag in CLI, for example:
+    # --dtype=half" (vllm/platforms/cuda.py). The cast keeps 16 bits per weight: same memory, quality tier "released".
+    t4 = planned("t4-bf16-cast")
+    assert t4.candidates and all(c.weight_format == "fp16" and c.checkpoint.dtype == "half"
+                                 and c.checkpoint.provided_by == "online" and c.checkpoint.repo == "Qwen/Qwen3-8B"
+                                 for c in t4.candidates if c.engine in ("vllm", "sglang"))
+    assert any("--dtype" in _argv(t4, i) for i in range(len(t4.candidates)))
+    # On a GPU with BF16 the release is loaded as released: no cast candidate doubles the search.
+    l40s = search(PlanRequest(model="qwen3-8b", users=2, gpus=("l40s",), max_gpus=2, top=10))
+    assert l40s.candidates and not [c for c in l40s.candidates if c.weight_format == "fp16"]

@@ -12,8 +12,10 @@ def checkpoint_sentence(ref) -> str:
     where = f" ({ref.hf_tag})" if ref.hf_tag else (f" / {ref.file}" if ref.file else "")
     if ref.revision:
         where += f" @ {ref.revision[:12]}"
-    return t("checkpoint.line", repo=ref.repo, file=where, provided=t(f"checkpoint.provided_{ref.provided_by}"),
-             quant=t("checkpoint.line_quant", method=ref.quantization) if ref.quantization else "",
+    provided = t("checkpoint.provided_cast") if ref.dtype else t(f"checkpoint.provided_{ref.provided_by}")
+    quant = t("checkpoint.line_quant", method=ref.quantization) if ref.quantization else (
+        t("checkpoint.line_dtype", dtype=ref.dtype) if ref.dtype else "")
+    return t("checkpoint.line", repo=ref.repo, file=where, provided=provided, quant=quant,
              bytes=t("checkpoint.line_bytes", gib=f"{ref.bytes / GIB:,.1f}") if ref.bytes else "")
 
 

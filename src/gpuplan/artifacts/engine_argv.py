@@ -95,6 +95,8 @@ def _checkpoint_args(cfg: EngineConfig) -> dict[str, object]:
     quant = _quantization(cfg)
     if quant:
         args["--quantization"] = quant
+    if cfg.checkpoint is not None and cfg.checkpoint.dtype:
+        args["--dtype"] = cfg.checkpoint.dtype
     if cfg.checkpoint is not None and cfg.checkpoint.revision:
         args["--revision"] = cfg.checkpoint.revision
     return args

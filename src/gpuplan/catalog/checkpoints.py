@@ -9,7 +9,11 @@ A plan only promises what can be loaded. For a catalog model and a weight format
 2. a **listed artifact** (``data/checkpoints.toml``): an official or community AWQ/GPTQ repository or a GGUF file,
    each with the source where it was seen; entries not confirmed by a source are never offered;
 3. **online FP8** from a 16-bit release: vLLM and SGLang quantize the weights at load time with
-   ``--quantization fp8`` (vLLM docs features/quantization/fp8 "dynamic quantization"; SGLang server_args);
+   ``--quantization fp8`` (vLLM docs features/quantization/fp8 "dynamic quantization"; SGLang server_args); and the
+   **other 16-bit type** of a BF16/FP16 release, cast at load time with ``--dtype half|bfloat16`` (vLLM engine args
+   ``--dtype``; its error on a GPU below compute capability 8.0: "Bfloat16 is only supported on GPUs with compute
+   capability of at least 8.0 ... You can use float16 instead by explicitly setting the `dtype` flag in CLI, for
+   example: --dtype=half"; SGLang server_args ``--dtype``): how a BF16 model runs on a T4, V100 or RTX 2080 Ti;
 4. only when the user allows self-quantized formats: a **quantization step** the render writes (``quantize.sh``):
    AWQ W4A16 with llm-compressor (compressed-tensors output, read by vLLM and SGLang) or GGUF with llama.cpp's
    ``convert_hf_to_gguf.py`` + ``llama-quantize``, from a 16-bit release.
@@ -37,6 +41,9 @@ GGUF_ENGINES = ("llama.cpp", "ollama", "ktransformers")
 QUANTIZED_REPO_ENGINES = ("vllm", "sglang")
 #: Engines that quantize a 16-bit release to FP8 at load time (``--quantization fp8``).
 ONLINE_FP8_ENGINES = ("vllm", "sglang")
+#: Engines that cast a 16-bit release to the other 16-bit type at load time (``--dtype``), and their spelling.
+DTYPE_CAST_ENGINES = ("vllm", "sglang")
+DTYPE_FLAG = {"fp16": "half", "bf16": "bfloat16"}
 #: GGUF base types by quality tier (llama.cpp ggml types: 8-bit and F16 keep 8+ bits; K/IQ types from 4 to 6 bits).
 _GGUF_8BIT = ("F16", "BF16", "Q8_0")
 _GGUF_4BIT_PREFIXES = ("Q6_K", "Q5_", "Q4_", "IQ4_")
@@ -58,6 +65,8 @@ class CheckpointRef(BaseModel):
     revision: str | None = Field(None, max_length=64)
     method: str | None = Field(None, max_length=40)
     quantization: str | None = Field(None, max_length=40)
+    #: ``--dtype`` the engine is started with when it casts a 16-bit release to the other 16-bit type.
+    dtype: Literal["half", "bfloat16"] | None = None
     bytes: int | None = Field(None, ge=0)
     provided_by: Provider = "release"
     source: str | None = Field(None, max_length=8000)
@@ -134,6 +143,12 @@ def checkpoint_for(model: ModelEntry, weight_format: str, engine: str) -> Checkp
                              bytes=model.checkpoint.bytes, provided_by="online",
                              source="vLLM docs features/quantization/fp8 (dynamic FP8 at load time); SGLang "
                                     "server_args --quantization fp8")
+    if weight_format in SIXTEEN_BIT and native in SIXTEEN_BIT and engine in DTYPE_CAST_ENGINES:
+        return CheckpointRef(repo=model.id, weight_format=weight_format, method=native,
+                             dtype=DTYPE_FLAG[weight_format], bytes=model.checkpoint.bytes, provided_by="online",
+                             source="vLLM engine args --dtype (cast at load time; 'Bfloat16 is only supported on "
+                                    "GPUs with compute capability of at least 8.0 ... --dtype=half'); SGLang "
+                                    "server_args --dtype")
     return None
 
 

@@ -434,6 +434,8 @@ def _formats_for(model: ModelEntry, req: PlanRequest, users: int) -> list[str]:
         return list(req.weight_formats)
     native = native_format(model)
     out = [native]
+    if native == "bf16":
+        out.append("fp16")  # the release cast at load time (--dtype half), for GPUs without BF16 (see the search loop)
     for f in ("bf16", "fp8", "awq-int4"):
         if f == "fp8" and native.startswith("fp8"):
             continue  # the checkpoint is already FP8 (DeepSeek's block-scaled layout): no second FP8 variant
@@ -588,6 +590,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                     partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
                         continue
+                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and _compatible("bf16", "vllm", gpu) is None:
+                        continue  # the cast is for GPUs that cannot run BF16; elsewhere it would copy every candidate
                     for engine in engines:
                         if engine in ("llama.cpp", "ollama") and not req.engines and (
                                 users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
