@@ -590,8 +590,9 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                     partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
                         continue
-                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and _compatible("bf16", "vllm", gpu) is None:
-                        continue  # the cast is for GPUs that cannot run BF16; elsewhere it would copy every candidate
+                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and (
+                            gpu.vendor != "nvidia" or _compatible("bf16", "vllm", gpu) is None):
+                        continue  # the cast is for NVIDIA GPUs without BF16; elsewhere it would copy every candidate
                     for engine in engines:
                         if engine in ("llama.cpp", "ollama") and not req.engines and (
                                 users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
