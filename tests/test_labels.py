@@ -61,3 +61,19 @@ def test_unpriced_candidates_rank_fewest_gpus_first_and_the_table_stays_a_table(
     assert "Hardware" in shown and "  Hardware: " not in shown  # a table at 140 columns, not one card per row
     assert "#1, #2, #3: price unknown: missing GPU price, server price\n" in shown
     assert "#4, #5: price unknown: missing GPU price, server price, network price" in shown  # two nodes: a fabric
+
+
+def test_plan_show_of_an_imported_model_whose_directory_is_gone(tmp_path):
+    # The label looks the model up; a plan file of a local directory must still print once the directory is gone.
+    import shutil
+
+    from gpuplan.catalog import get_model
+
+    model_dir = tmp_path / "my-model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps(get_model("qwen3-8b").config), encoding="utf-8")
+    plan_path = tmp_path / "plan.yaml"
+    run("plan", str(model_dir), "--users", "2", "--gpu", "l40s", "--top", "1", "-o", str(plan_path))
+    shutil.rmtree(model_dir)
+    shown = run("plan", "show", str(plan_path))
+    assert "1×l40s" in shown

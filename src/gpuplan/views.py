@@ -14,7 +14,7 @@ def format_label(model, weight_format: str | None, short: bool = False) -> str:
     """The weight format as a user reads it: a release that keeps its experts in another format says so
     (gpt-oss: "bf16 + mxfp4 experts", 12.8 GiB, not the 39 GiB a plain "bf16" suggests)."""
     fmt = weight_format or "—"
-    experts = model.checkpoint.expert_weight_format
+    experts = model.checkpoint.expert_weight_format if model is not None else None
     if experts and weight_format == (model.checkpoint.weight_format or "bf16"):
         return t("labels.mixed_format_short" if short else "labels.mixed_format", fmt=fmt, experts=experts)
     return fmt

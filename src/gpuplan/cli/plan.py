@@ -166,6 +166,7 @@ def print_plan(plan) -> None:
     from rich.table import Table
 
     from gpuplan.cli.common import console
+    from gpuplan.errors import GpuplanError
     from gpuplan.memory.weights import entry
     from gpuplan.views import fmt_count, format_label
 
@@ -204,7 +205,10 @@ def print_plan(plan) -> None:
                 table.add_column(t("capacity.col_users"), justify="right")
         unpriced_started = False
         unpriced_rows: dict[str, list[str]] = {}  # "price unknown: missing …" → the ranks it applies to
-        model_entry = entry(plan.model.id)
+        try:
+            model_entry = entry(plan.model.id)
+        except GpuplanError:  # a plan file of a model imported in another process: plain format ids
+            model_entry = None
         for i, c in enumerate(plan.candidates, 1):
             if c.cost.priced is False and not unpriced_started and plan.objective != "throughput":
                 unpriced_started = True
