@@ -65,7 +65,10 @@ def test_unpriced_candidates_rank_fewest_gpus_first_and_the_table_stays_a_table(
 
 def test_plan_show_of_an_imported_model_whose_directory_is_gone(tmp_path):
     # The label looks the model up; a plan file of a local directory must still print once the directory is gone.
+    import os
     import shutil
+    import subprocess
+    import sys
 
     from gpuplan.catalog import get_model
 
@@ -75,5 +78,8 @@ def test_plan_show_of_an_imported_model_whose_directory_is_gone(tmp_path):
     plan_path = tmp_path / "plan.yaml"
     run("plan", str(model_dir), "--users", "2", "--gpu", "l40s", "--top", "1", "-o", str(plan_path))
     shutil.rmtree(model_dir)
-    shown = run("plan", "show", str(plan_path))
-    assert "1×l40s" in shown
+    # a new process, as a user would run it later (this one still remembers the imported model)
+    res = subprocess.run([sys.executable, "-m", "gpuplan", "plan", "show", str(plan_path)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "COLUMNS": "140", "GPUPLAN_LANG": "en"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1×l40s" in res.stdout
