@@ -24,16 +24,6 @@ GOOD_PLAN = DATA / "8xh20-vllm-r1-distill-llama-70b.yaml"
 MODEL = "deepseek-r1-distill-qwen-7b"
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    from gpuplan.i18n import get_language, set_language
-
-    before = get_language()
-    set_language("en")
-    yield
-    set_language(before)
-
-
 def run_cli(*args: str):
     return CliRunner().invoke(build_app(), list(args))
 

@@ -29,16 +29,6 @@ VLLM = DATA / "8xh20-vllm-r1-distill-llama-70b.yaml"
 MULTI = DATA / "2x8xh20-vllm-deepseek-v3.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    from gpuplan.i18n import get_language, set_language
-
-    before = get_language()
-    set_language("en")
-    yield
-    set_language(before)
-
-
 def plan_data(path: Path = VLLM) -> dict:
     return yaml.safe_load(path.read_text())
 

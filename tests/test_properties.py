@@ -86,16 +86,6 @@ def assert_clean(result) -> None:
             assert len(lines) == 1, result.output
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    from gpuplan.i18n import get_language, set_language
-
-    before = get_language()
-    set_language("en")
-    yield
-    set_language(before)
-
-
 # --- CLI options --------------------------------------------------------------------------------------------------
 
 def _size_property(option: str, value: str) -> None:

@@ -11,17 +11,8 @@ from typer.testing import CliRunner
 from gpuplan.api import ApiSettings, create_app
 from gpuplan.artifacts import render_plan
 from gpuplan.cli.main import build_app
-from gpuplan.i18n import get_language, set_language
 from gpuplan.plan import PlanRequest, search
 from gpuplan.views import build_request
-
-
-@pytest.fixture(autouse=True)
-def english():
-    before = get_language()
-    set_language("en")
-    yield
-    set_language(before)
 
 
 def test_api_plan_takes_quality():

@@ -22,16 +22,6 @@ PLANS = sorted(DATA.glob("*.yaml"))
 
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    """Rendered comments are in the current language; these tests (and snapshots) read English."""
-    from gpuplan.i18n import get_language, set_language
-
-    before = get_language()
-    set_language("en")
-    yield
-    set_language(before)
-
 def load(name: str) -> PlanFile:
     return PlanFile.load(DATA / name)
 

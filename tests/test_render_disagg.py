@@ -18,16 +18,6 @@ from gpuplan.planfile import PlanFile
 from test_render_validators import check_inline_scripts, k8s_docs, validate_k8s, write_tree
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    from gpuplan.i18n import get_language, set_language
-
-    before = get_language()
-    set_language("en")
-    yield
-    set_language(before)
-
-
 @lru_cache(maxsize=2)
 def _pd_plan(nodes: int = 2) -> PlanFile:
     from gpuplan.plan import PlanRequest, search

@@ -34,16 +34,6 @@ needs_promtool = pytest.mark.skipif(
 
 
 
-@pytest.fixture(autouse=True)
-def _english():
-    """Rendered comments are in the current language; these tests (and snapshots) read English."""
-    from gpuplan.i18n import get_language, set_language
-
-    before = get_language()
-    set_language("en")
-    yield
-    set_language(before)
-
 def rendered(plan_path: Path) -> dict[str, str]:
     from gpuplan.i18n import get_language, set_language
 
