@@ -5,9 +5,9 @@ Byte-code caching is switched on for the child processes (a user's install has `
 run writes it first.
 
 The "floor" line is a process that only imports the libraries every ``size`` run needs (typer and rich; the core's
-value objects are dataclasses, so pydantic is not among them — with typer >= 0.29, which pyproject excludes, typer
-itself imports pydantic and the floor shows it): what no change inside gpuplan can take away while the command is
-built on them.
+value objects are dataclasses, so pydantic is not among them): what no change inside gpuplan can take away while the
+command is built on them. typer >= 0.29 (excluded by pyproject) imports pydantic and builds an adapter per option when
+it parses a command line, which the floor does not show and a ``size`` run pays (about 0.07 s).
 
 Run: python benchmarks/bench_size.py [RUNS]   (prints min and median of RUNS runs, default 11; no assertions — speed
 is measured, not tested)
