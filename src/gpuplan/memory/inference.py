@@ -51,7 +51,7 @@ class PerGpuMemory(Record):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InferenceMemory(Record):
-    """The answer of ``gpuplan size`` for serving (a frozen dataclass, gpuplan.records: no pydantic on that path)."""
+    """The answer of ``gpuplan size`` for serving."""
 
     model_id: str
     params_total: int

@@ -41,7 +41,7 @@ LORA_MATRICES = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainingMemory(Record):
-    """The answer of ``gpuplan size --task lora|qlora|full`` (a frozen dataclass, gpuplan.records)."""
+    """The answer of ``gpuplan size --task lora|qlora|full``."""
 
     model_id: str
     task: str
