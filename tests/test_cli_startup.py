@@ -24,10 +24,11 @@ GOOD_PLAN = Path(__file__).parent / "data" / "plans" / "8xh20-vllm-r1-distill-ll
 ROOT = Path(__file__).resolve().parents[1]
 
 # Runs the installed script's entry point (pyproject [project.scripts]) and reports what the process loaded.
+# The report is written by an exit handler: the entry point may end the process itself.
 # "pydantic_importers": the gpuplan modules that ran an import statement for pydantic (whether or not a library such
 # as typer >= 0.29 had loaded it already).
 _PROBE = """
-import builtins, gc, importlib, json, sys
+import atexit, builtins, gc, importlib, json, sys
 real_import, pydantic_importers = builtins.__import__, set()
 def spy(name, globals=None, locals=None, fromlist=(), level=0):
     importer = (globals or {}).get("__name__") or ""
@@ -37,12 +38,9 @@ def spy(name, globals=None, locals=None, fromlist=(), level=0):
 builtins.__import__ = spy
 module, func = sys.argv[2].split(":")
 sys.argv = ["gpuplan", *json.loads(sys.argv[1])]
-try:
-    getattr(importlib.import_module(module), func)()
-except SystemExit:
-    pass
-sys.stderr.write("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "gc": gc.get_threshold(),
-                                          "pydantic_importers": sorted(pydantic_importers)}) + "\\n")
+atexit.register(lambda: sys.stderr.write("\\nPROBE " + json.dumps({
+    "modules": sorted(sys.modules), "gc": gc.get_threshold(), "pydantic_importers": sorted(pydantic_importers)}) + "\\n"))
+getattr(importlib.import_module(module), func)()
 """
 
 
