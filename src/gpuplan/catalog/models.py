@@ -84,7 +84,7 @@ def list_models() -> tuple[ModelEntry, ...]:
         data = json.loads(item.read_text(encoding="utf-8"))
         family = data.get("family") or item.name[:-5]
         for raw in data.get("models", []):
-            fields = {k: v for k, v in raw.items() if k in ModelEntry.model_fields}  # other keys: notes for people
+            fields = {k: v for k, v in raw.items() if k in ModelEntry.model_fields}  # a key without a field: ignored
             out.append(ModelEntry(**{**fields, "family": raw.get("family", family)}))
     return tuple(out)
 
