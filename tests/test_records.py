@@ -91,7 +91,12 @@ def test_copy_checks_and_converts_like_construction():
     assert type(slo.ttft_s) is float and json.dumps(slo.model_dump(mode="json")) == \
         '{"ttft_s": 2.0, "tpot_s": null, "percentile": 50.0}'
     assert TrainingJob(lora_targets=["q", "v"]).lora_targets == ("q", "v")
-    assert get_model("deepseek-v3").model_copy(update={"id": "x/y"}).arch.num_layers == 61
+    v3 = get_model("deepseek-v3")
+    assert v3.arch.num_layers == 61  # cached on the entry; a copy with another config computes its own
+    shorter = v3.model_copy(update={"id": "x/y", "config": {**v3.config, "num_hidden_layers": 30}})
+    assert (shorter.arch.num_layers, v3.arch.num_layers) == (30, 61)
+    with pytest.raises(TypeError):
+        dep.model_copy(update={"no_such_field": 1})
     with pytest.raises(dataclasses.FrozenInstanceError):
         dep.gpu_count = 2  # type: ignore[misc]
 

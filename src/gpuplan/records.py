@@ -23,6 +23,8 @@ the OpenAPI document still states them.
 from __future__ import annotations
 
 import dataclasses
+import math
+import operator
 from typing import Any
 
 from gpuplan.errors import InvalidInputError
@@ -37,21 +39,41 @@ class _FieldNames:
 
 
 class _Plan:
-    """What ``check_record`` does for one class, worked out once from its fields, ``_BOUNDS`` and ``_CHOICES``."""
+    """What ``check_record`` does for one class, worked out once from its fields, ``_BOUNDS`` and ``_CHOICES``.
 
-    __slots__ = ("fields", "names", "floats", "tuples", "bounds", "choices")
+    The numeric bounds become closed intervals (an exclusive float bound moves to the next float, which is exact for
+    ints and floats alike), read with one attrgetter: a value in range costs one comparison (the planner builds
+    thousands of these objects per search)."""
+
+    __slots__ = ("fields", "names", "has_dict", "floats", "tuples", "numbers", "get_numbers", "texts", "choices")
 
     def __init__(self, cls: type) -> None:
         fields = dataclasses.fields(cls)
         self.fields = {f.name: f for f in fields}
         self.names = tuple(self.fields)
+        self.has_dict = "__slots__" not in cls.__dict__  # a slots dataclass declares its own; the mixin's is empty
         kinds = {f.name: str(f.type).replace(" ", "") for f in fields}
         self.floats = tuple(n for n, k in kinds.items() if k in ("float", "float|None"))
         self.tuples = tuple(n for n, k in kinds.items() if k.startswith("tuple["))
-        self.bounds = tuple((name, kw.get("minimum"), kw.get("exclusiveMinimum"), kw.get("maximum"),
-                             kw.get("exclusiveMaximum"), kw.get("maxLength"))
-                            for name, kw in getattr(cls, "_BOUNDS", {}).items())
+        bounds = getattr(cls, "_BOUNDS", {})
+        self.numbers = tuple((name, *_closed(kw), kw) for name, kw in bounds.items() if "maxLength" not in kw)
+        self.get_numbers = operator.attrgetter(*(n[0] for n in self.numbers)) if len(self.numbers) > 1 else (
+            (lambda obj, name=self.numbers[0][0]: (getattr(obj, name),)) if self.numbers else (lambda obj: ()))
+        self.texts = tuple((name, kw["maxLength"]) for name, kw in bounds.items() if "maxLength" in kw)
         self.choices = tuple(getattr(cls, "_CHOICES", {}).items())
+
+
+def _closed(keywords: dict[str, float]) -> tuple[float, float]:
+    low, high = -math.inf, math.inf
+    if "minimum" in keywords:
+        low = keywords["minimum"]
+    elif "exclusiveMinimum" in keywords:
+        low = math.nextafter(keywords["exclusiveMinimum"], math.inf)
+    if "maximum" in keywords:
+        high = keywords["maximum"]
+    elif "exclusiveMaximum" in keywords:
+        high = math.nextafter(keywords["exclusiveMaximum"], -math.inf)
+    return low, high
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -89,30 +111,35 @@ def check_record(obj: Record) -> None:
         value = getattr(obj, name)
         if isinstance(value, list):
             object.__setattr__(obj, name, tuple(value))
-    for name, ge, gt, le, lt, max_length in plan.bounds:
+    for value, (name, low, high, keywords) in zip(plan.get_numbers(obj), plan.numbers, strict=True):
+        if value is None or ((type(value) is int or type(value) is float) and low <= value <= high):
+            continue
+        _refuse_number(obj, name, value, keywords)
+    for name, max_length in plan.texts:
         value = getattr(obj, name)
         if value is None:
             continue
-        if max_length is not None:
-            if not isinstance(value, str):
-                raise InvalidInputError("records.not_text", cls=type(obj).__name__, field=name, given=repr(value))
-            if len(value) > max_length:
-                raise InvalidInputError("records.too_long", cls=type(obj).__name__, field=name, given=len(value),
-                                        allowed=max_length)
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInputError("records.not_a_number", cls=type(obj).__name__, field=name, given=repr(value))
-        if ((ge is not None and not value >= ge) or (gt is not None and not value > gt)
-                or (le is not None and not value <= le) or (lt is not None and not value < lt)):
-            low, high = (ge if ge is not None else gt), (le if le is not None else lt)
-            raise InvalidInputError(_range_key(ge, gt, le, lt), cls=type(obj).__name__, field=name,
-                                    given=_number(value), low=None if low is None else _number(low),
-                                    high=None if high is None else _number(high))
+        if not isinstance(value, str):
+            raise InvalidInputError("records.not_text", cls=type(obj).__name__, field=name, given=repr(value))
+        if len(value) > max_length:
+            raise InvalidInputError("records.too_long", cls=type(obj).__name__, field=name, given=len(value),
+                                    allowed=max_length)
     for name, allowed in plan.choices:
         value = getattr(obj, name)
         if value not in allowed:
             raise InvalidInputError("records.bad_choice", cls=type(obj).__name__, field=name, given=repr(value),
                                     allowed=", ".join(allowed))
+
+
+def _refuse_number(obj: Record, name: str, value: object, keywords: dict[str, float]) -> None:
+    """The sentence for a bounded field whose value is not a number in its bounds (NaN included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError("records.not_a_number", cls=type(obj).__name__, field=name, given=repr(value))
+    ge, gt = keywords.get("minimum"), keywords.get("exclusiveMinimum")
+    le, lt = keywords.get("maximum"), keywords.get("exclusiveMaximum")
+    low, high = (ge if ge is not None else gt), (le if le is not None else lt)
+    raise InvalidInputError(_range_key(ge, gt, le, lt), cls=type(obj).__name__, field=name, given=_number(value),
+                            low=None if low is None else _number(low), high=None if high is None else _number(high))
 
 
 def _dump(value: Any, json_mode: bool) -> Any:
@@ -156,7 +183,24 @@ class Record:
         return out
 
     def model_copy(self, *, update: dict[str, Any] | None = None):
-        return dataclasses.replace(self, **(update or {}))
+        """A copy with ``update`` applied, converted and checked as on construction (``dataclasses.replace`` without
+        its per-field ``__init__`` call, which costs more: the planner copies workloads per estimate)."""
+        cls = type(self)
+        plan = _plan(cls)
+        state = {name: getattr(self, name) for name in plan.names}
+        if update:
+            unknown = update.keys() - state.keys()
+            if unknown:
+                raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+            state.update(update)
+        new = object.__new__(cls)
+        if plan.has_dict:
+            new.__dict__.update(state)
+        else:
+            for name, value in state.items():
+                object.__setattr__(new, name, value)
+        new.__post_init__()
+        return new
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler):
