@@ -137,12 +137,43 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
     TPOT ≥ decode bound(B) + (B − 1)/B · batched-prefill bound(B) / O, TTFT ≥ prefill bound(1) + chunks · decode
     bound(B − 1). 0 when even one sequence misses; ``math.inf`` when there is no bound."""
     limit = math.inf if per_replica_limit is None else float(per_replica_limit)
-    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp if dpa else 1, calibration) \
-        if (tpot_s or ttft_s) else None
+    if not (tpot_s or ttft_s):
+        return limit
+    dp_att = dp if dpa else 1
+    if calibration is not None:
+        return _users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, limit, input_tokens, output_tokens,
+                            tpot_s, calibration, ttft_s, cached_fraction)
+    # The largest batch meeting the targets is the same for every limit (meets() is nonincreasing in B: the bisection
+    # below finds the same B under any limit above it), so it is found once per layout and workload (the planner asks
+    # for every hardware shape and KV capacity of a layout) and capped by each limit.
+    key = (model.id, gpu.id, engine, fmt, kv_dtype, tp, ep, dp_att, input_tokens, output_tokens, tpot_s, ttft_s,
+           cached_fraction)
+    hit = _MOST.get(key)
+    if hit is None or hit[0] is not model:
+        hit = _MOST[key] = (model, _users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, math.inf,
+                                                input_tokens, output_tokens, tpot_s, None, ttft_s, cached_fraction))
+        if len(_MOST) > 20000:
+            _MOST.clear()
+            _MOST[key] = hit
+    most = hit[1]
+    if most >= _UNBOUNDED and limit > most:  # capped by the doubling below: search this limit itself
+        return _users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, limit, input_tokens, output_tokens,
+                            tpot_s, None, ttft_s, cached_fraction)
+    return min(limit, most)
+
+
+_MOST: dict = {}
+_UNBOUNDED = 1e9  # the doubling of an unlimited search stops at the first power of two from here
+
+
+def _users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype: str, tp: int, ep: int,
+                 dp_att: int, limit: float, input_tokens: int, output_tokens: int, tpot_s: float | None, calibration,
+                 ttft_s: float | None, cached_fraction: float) -> float:
+    """users_bound for one limit (``math.inf``: none), by doubling and bisection over B."""
+    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, calibration)
     if setup is None:
         return limit
     ctx = input_tokens + output_tokens / 2
-    dp_att = dp if dpa else 1
     new = max(input_tokens - input_tokens * cached_fraction, 1.0)
     out = max(float(output_tokens), 1.0)
     chunks = max(1.0, math.ceil(new / setup[6]))
@@ -158,7 +189,7 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
     if not meets(1.0):
         return 0.0
     hi = limit if limit != math.inf else 2.0
-    while limit == math.inf and meets(hi) and hi < 1e9:
+    while limit == math.inf and meets(hi) and hi < _UNBOUNDED:
         hi *= 2
     if meets(hi):
         return hi
@@ -174,3 +205,4 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
 
 def clear() -> None:
     _SETUPS.clear()
+    _MOST.clear()

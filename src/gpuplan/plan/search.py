@@ -258,7 +258,12 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
                 out.append((job[0], job[-1], cand))
         return out
     best_keys = _best_keys(jobs, model, req, prices, users, context, calibration)
-    order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
+    # In capacity mode a lower-quality job's key starts as a bound on it (not sized yet, _best_capacity_keys) and is
+    # made exact when it comes up; the jobs still run in the order of their exact keys (a heap: each bound is at
+    # least as good as the key it bounds).
+    lazy = best_keys.pop() if req.capacity_mode else None
+    heap = [(best_keys[i][0], jobs[i][0], i) for i in range(len(jobs))]
+    heapq.heapify(heap)
     by_cost = req.objective != "throughput"
     groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
     limit = None                # the top-th best of those: a job that cannot reach it is not shown
@@ -266,10 +271,20 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     best_lower = math.inf       # the best objective value of a lower-quality candidate kept
     native_kept = False
     budget = req.budget_usd
-    for i in order:
+    while heap:
+        i = heapq.heappop(heap)[2]
         job = jobs[i]
         key, bound = best_keys[i]
         allowed, fmt = job[-1], job[5]
+        if lazy and i in lazy:
+            del lazy[i]
+            if key[1] > best_lower:
+                continue  # skipped below at its exact key too: best_lower only falls
+            exact = _capacity_key(job, model, req, context, calibration, key[1])
+            if exact is not None:  # None: the memory model rejects it; a lower-quality rejection is not reported
+                best_keys[i] = exact
+                heapq.heappush(heap, (exact[0], job[0], i))
+            continue
         if allowed:
             if limit is not None and key > limit and not (budget and (
                     fmt == native and not native_kept
@@ -300,17 +315,22 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
 
 
 def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
-                        calibration) -> list[tuple[tuple, float]]:
+                        calibration) -> list:
     """Capacity mode (rank_by_capacity: most users first, then the objective): users at most the replicas times the
     TTFT/TPOT bound (plan.bounds.users_bound) and the KV capacity (the memory model, sized here once for the search
     unless the targets already exclude one user); the objective value at best its price (price objectives) or
-    unbounded. A job the memory model rejects comes first (its rejection is cheap and stays under its own reason)."""
-    from gpuplan.perf.serving import _engine_capped
+    unbounded. A job the memory model rejects comes first (its rejection is cheap and stays under its own reason).
+
+    A lower-quality job is not sized here: its key is the bound without the KV capacity (at least as good as its
+    key), made exact by _capacity_key when _run_jobs comes to it — most never are (the --quality alternative is the
+    cheapest of them), and the memory model's rejection of one is not reported. The last item of the list is
+    {job index: True} for those keys."""
     from gpuplan.plan.bounds import users_bound
 
-    out = []
+    out: list = []
+    lazy: dict[int, bool] = {}
     values: dict[tuple, float] = {}  # (gpu, count, nodes) → price
-    for job in jobs:
+    for i, job in enumerate(jobs):
         _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
         value = -math.inf
         if req.objective in PRICE_OBJECTIVES:
@@ -324,19 +344,37 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
                        req.tpot_s, calibration, req.ttft_s) == 0:
             out.append(((0.0, value), 0.0))
             continue
-        dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
-        try:
-            mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
-        except GpuplanError:
-            mem = None
-        if mem is None or not mem.fits:
-            out.append(((-math.inf, -math.inf), math.inf))
+        if not job[-1]:
+            most = users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, None, req.input_tokens,
+                               req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+            most = (dp if not dpa else 1) * most if most < 1e9 else math.inf  # 1e9: users_bound's own cap
+            out.append(((-most, value), most))
+            lazy[i] = True
             continue
-        most = (dp if not dpa else 1) * users_bound(
-            model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, _engine_capped(dep, mem.max_concurrency),
-            req.input_tokens, req.output_tokens, req.tpot_s, calibration, req.ttft_s)
-        out.append(((-most, value), most))
+        out.append(_capacity_key(job, model, req, context, calibration, value) or ((-math.inf, -math.inf), math.inf))
+    out.append(lazy)
     return out
+
+
+def _capacity_key(job: tuple, model: ModelEntry, req: PlanRequest, context: int, calibration,
+                  value: float) -> tuple[tuple, float] | None:
+    """A job's capacity-mode key and users bound with its KV capacity (sized with one user); None when the memory
+    model rejects the job."""
+    from gpuplan.perf.serving import _engine_capped
+    from gpuplan.plan.bounds import users_bound
+
+    _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
+    dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
+    try:
+        mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
+    except GpuplanError:
+        return None
+    if not mem.fits:
+        return None
+    most = (dp if not dpa else 1) * users_bound(
+        model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, _engine_capped(dep, mem.max_concurrency),
+        req.input_tokens, req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+    return (-most, value), most
 
 
 def _kv_dtype(fmt: str, engine: str) -> str:
