@@ -1,0 +1,141 @@
+"""Capacity mode (``plan`` without ``--users``, issue 13) answers the same plan with its shortcuts (issue 16, speed) as
+with the computations they replace. Nothing here hard-codes a figure of the speed model: each shortcut is compared
+with the plain computation in the same code, so a refit of the model moves both sides together. Speed itself is
+measured by benchmarks/bench_plan.py, not here.
+
+The shortcuts: users_bound finds the largest batch of a layout once and caps it per KV capacity (plan.bounds); a
+lower-quality job is sized only when the search reaches it (plan.search._best_capacity_keys); the aggregated
+capacity search brackets C* from the users bound (plan.capacity)."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+from gpuplan.catalog import get_gpu, get_model
+from gpuplan.plan import PlanRequest, search
+
+SEARCH = sys.modules["gpuplan.plan.search"]
+
+CASES = {
+    # issue 13's examples: 16 GPUs (aggregated layouts and every xPyD split, with and without MTP), 8 GPUs, dense
+    "r1-16xh200": PlanRequest(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=16, ttft_s=2.0, tpot_s=0.05),
+    "r1-8xh200": PlanRequest(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=8, ttft_s=2.0, tpot_s=0.05),
+    "qwen32b-8xh100": PlanRequest(model="qwen2.5-32b-instruct", gpus=("h100-sxm",), gpu_count=8, ttft_s=2.0,
+                                  tpot_s=0.05),
+    # the whole catalog (bench_plan.py's capacity case): thousands of jobs, most of them lower-quality
+    "distill32b-catalog": PlanRequest(model="deepseek-r1-distill-qwen-32b", ttft_s=2.0, tpot_s=0.05),
+    # nothing fits at the released quality: the answer is the lower-quality alternative
+    "llama70b-4x4090": PlanRequest(model="deepseek-r1-distill-llama-70b", gpus=("rtx-4090",), max_gpus=4,
+                                   tpot_s=0.08),
+}
+
+
+def _dump(plan) -> dict:
+    out = plan.model_dump(mode="json")
+    out["search"].pop("seconds")
+    return out
+
+
+def _plain_users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, per_replica_limit, input_tokens,
+                       output_tokens, tpot_s, calibration=None, ttft_s=None, cached_fraction=0.0):
+    """users_bound as before its memo: one doubling-and-bisection per call, under the call's own limit."""
+    from gpuplan.plan import bounds
+
+    limit = math.inf if per_replica_limit is None else float(per_replica_limit)
+    if not (tpot_s or ttft_s):
+        return limit
+    return bounds._users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp if dpa else 1, limit, input_tokens,
+                               output_tokens, tpot_s, calibration, ttft_s, cached_fraction)
+
+
+def _plain_capacity(monkeypatch) -> None:
+    """Undo the shortcuts: every job's key exact before the search runs (lower-quality jobs sized up front), the
+    users bound recomputed per call, the aggregated capacity bisected over [1, KV capacity]."""
+    from gpuplan.plan import bounds, capacity
+
+    keys = SEARCH._best_capacity_keys
+
+    def exact_keys(jobs, model, req, prices, context, calibration):
+        out = keys(jobs, model, req, prices, context, calibration)
+        lazy = out.pop()
+        for i in lazy:
+            out[i] = (SEARCH._capacity_key(jobs[i], model, req, context, calibration, out[i][0][1])
+                      or ((-math.inf, -math.inf), math.inf))
+        return [*out, {}]
+
+    monkeypatch.setattr(SEARCH, "_best_capacity_keys", exact_keys)
+    monkeypatch.setattr(bounds, "users_bound", _plain_users_bound)
+    monkeypatch.setattr(capacity, "aggregated_capacity", _plain_aggregated_capacity)
+    SEARCH._clear_memos()
+
+
+def _plain_aggregated_capacity(entry, dep, workload, slo, estimate, users_bound=None):
+    """plan.capacity.aggregated_capacity before the bracket: bisection over [1, KV capacity]."""
+    from gpuplan.plan.capacity import MAX_CAPACITY_USERS, _meets
+
+    def at(c):
+        return estimate(entry, dep, workload.model_copy(update={"concurrency": c, "rate_per_s": None}))
+
+    one = at(1)
+    if _meets(one, slo):
+        return None
+    cap = one.max_concurrency if one.max_concurrency else MAX_CAPACITY_USERS
+    top = at(cap)
+    if not _meets(top, slo):
+        return cap, top, "kv_capacity"
+    lo, hi = 1, cap
+    best = one
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        est = at(mid)
+        if _meets(est, slo):
+            hi = mid
+        else:
+            lo, best = mid, est
+    return lo, best, _meets(at(hi), slo) or "kv_capacity"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_capacity_plan_is_the_plan_without_the_shortcuts(name, monkeypatch):
+    req = CASES[name]
+    SEARCH._clear_memos()
+    fast = _dump(search(req))
+    with monkeypatch.context() as patch:
+        _plain_capacity(patch)
+        plain = _dump(search(req))
+    assert fast == plain
+    assert fast["capacity"] is not None or fast["lower_quality"] is not None  # the cases answer something
+    SEARCH._clear_memos()
+    assert _dump(search(req)) == fast  # and again from the memos
+
+
+def test_issue_13_example_answers_with_a_disaggregated_layout():
+    """The 16×H200 example's answer is an xPyD layout (the reason the PD model exists) and the plan's capacity is its
+    first candidate's: users, layout and speed read the same in both places."""
+    plan = search(CASES["r1-16xh200"])
+    first = plan.candidates[0]
+    assert plan.capacity.layout == first.disaggregation.label != "aggregated"
+    assert plan.capacity.users == first.capacity_users == max(c.capacity_users for c in plan.candidates)
+    assert (plan.capacity.ttft_s, plan.capacity.tpot_s) == (first.perf.ttft_s, first.perf.tpot_s)
+
+
+@pytest.mark.parametrize("limit", [None, 1, 2, 7, 64, 255, 256, 257, 5000, 10**6])
+def test_users_bound_memo_is_the_bound_under_each_limit(limit):
+    """The memo (the largest batch found once, capped by each limit) returns what a search under that limit returns,
+    on layouts of a dense and an MoE model, with TPOT, TTFT or both targets."""
+    from gpuplan.plan import bounds
+
+    bounds.clear()
+    for model_id, gpu_id, fmt, engine, tp, ep, dpa, dp in (
+            ("qwen2.5-32b-instruct", "h100-sxm", "bf16", "vllm", 2, 1, False, 1),
+            ("qwen2.5-32b-instruct", "rtx-4090", "awq-int4", "sglang", 1, 1, False, 4),
+            ("deepseek-r1", "h200-sxm", "fp8-block", "sglang", 8, 8, True, 8),
+            ("deepseek-r1", "h20", "fp8-block", "vllm", 8, 1, False, 1)):
+        model, gpu = get_model(model_id), get_gpu(gpu_id)
+        kv = "fp8" if fmt.startswith("fp8") else "auto"
+        for ttft, tpot in ((None, 0.05), (2.0, None), (2.0, 0.05), (0.3, 0.02), (100.0, None)):
+            args = (model, gpu, engine, fmt, kv, tp, ep, dpa, dp, limit, 2000, 500, tpot, None, ttft)
+            assert bounds.users_bound(*args) == _plain_users_bound(*args), (model_id, gpu_id, ttft, tpot, limit)
