@@ -5,7 +5,7 @@ measured by benchmarks/bench_plan.py, not here.
 
 The shortcuts: users_bound finds the largest batch of a layout once and caps it per KV capacity (plan.bounds); a
 lower-quality job is sized only when the search reaches it (plan.search._best_capacity_keys); the aggregated
-capacity search brackets C* from the users bound (plan.capacity)."""
+capacity closes its bracket by the secant of the SLO slack instead of bisecting it (plan.capacity)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _plain_capacity(monkeypatch) -> None:
     SEARCH._clear_memos()
 
 
-def _plain_aggregated_capacity(entry, dep, workload, slo, estimate, users_bound=None):
+def _plain_aggregated_capacity(entry, dep, workload, slo, estimate):
     """plan.capacity.aggregated_capacity before the bracket: bisection over [1, KV capacity]."""
     from gpuplan.plan.capacity import MAX_CAPACITY_USERS, _meets
 
@@ -139,3 +139,47 @@ def test_users_bound_memo_is_the_bound_under_each_limit(limit):
         for ttft, tpot in ((None, 0.05), (2.0, None), (2.0, 0.05), (0.3, 0.02), (100.0, None)):
             args = (model, gpu, engine, fmt, kv, tp, ep, dpa, dp, limit, 2000, 500, tpot, None, ttft)
             assert bounds.users_bound(*args) == _plain_users_bound(*args), (model_id, gpu_id, ttft, tpot, limit)
+
+
+@pytest.mark.parametrize("shape", ["linear", "convex", "concave", "steps", "ttft-wall"])
+def test_aggregated_capacity_search_ends_where_the_bisection_ends(shape):
+    """On monotone SLO curves of several shapes (made-up estimators; capacities from 1 to 10^6), the secant search
+    returns the bisection's C*, estimate and limit; on the near-linear curves of the serving model in fewer estimates,
+    and on the others never many more."""
+    from types import SimpleNamespace
+
+    from gpuplan.plan.capacity import aggregated_capacity
+    from gpuplan.spec import Slo, Workload
+
+    curves = {
+        "linear": lambda c, k: 0.01 + k * c,
+        "convex": lambda c, k: 0.01 + k * c * c / 50,
+        "concave": lambda c, k: 0.01 + k * 40 * math.sqrt(c),
+        "steps": lambda c, k: 0.01 + k * 16 * math.ceil(c / 16),
+        "ttft-wall": lambda c, k: 0.01 + k * c,
+    }
+    slo = Slo(ttft_s=2.0, tpot_s=0.05)
+    workload = Workload(input_tokens=2000, output_tokens=500, concurrency=1)
+    total = {"fast": 0, "plain": 0}
+    for cap in [*range(1, 80), *range(80, 700, 37), 10**5, 10**6]:
+        for k in (1e-7, 1e-5, 3e-4, 1e-3, 7e-3):
+            calls = {"fast": 0, "plain": 0}
+
+            def counting(who, cap=cap, k=k, calls=calls):
+                def estimate(entry, dep, wl):
+                    calls[who] += 1
+                    c = wl.concurrency
+                    ttft = 5.0 if shape == "ttft-wall" and c > cap // 3 + 1 else 0.1
+                    return SimpleNamespace(ttft_s=ttft, tpot_s=curves[shape](c, k), max_concurrency=cap, c=c)
+                return estimate
+
+            fast = aggregated_capacity(None, None, workload, slo, counting("fast"))
+            plain = _plain_aggregated_capacity(None, None, workload, slo, counting("plain"))
+            assert (fast and (fast[0], fast[1].c, fast[2])) == (plain and (plain[0], plain[1].c, plain[2])), (cap, k)
+            assert calls["fast"] <= 2 * calls["plain"], (cap, k, calls)
+            for who in total:
+                total[who] += calls[who]
+    if shape == "linear":
+        assert total["fast"] < 0.7 * total["plain"], total
+    if shape == "concave":
+        assert total["fast"] < total["plain"], total
