@@ -37,6 +37,41 @@ from gpuplan.perf.operations.moe import expected_experts_touched
 _SETUPS: dict = {}
 
 
+_RATES: dict = {}
+
+
+def _rates(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, calibration) -> tuple | None:
+    """(format, calibration parameters, dense-GEMM peak FLOP/s or None when unknown) of a GPU, engine and format — the
+    same for every layout of them; None when the format or the calibration is unknown. Cached for the shipped
+    calibration."""
+    key = (model.id, gpu.id, engine, fmt_id) if calibration is None else None
+    hit = _RATES.get(key) if key else None
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    from gpuplan.memory.weights import resolve_format
+    from gpuplan.perf.serving import _calibration, hardware_for
+    from gpuplan.spec import Deployment
+
+    try:
+        fmt = resolve_format(model, fmt_id)
+        p = _calibration(calibration, engine, gpu).params
+    except GpuplanError:
+        rates = None
+    else:
+        peak = None
+        if p.compute_half_m_tokens >= 0:
+            try:
+                peak = hardware_for(gpu, Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt), fmt).gemm_flops_per_s
+            except GpuplanError:
+                pass
+        rates = (fmt, p, peak)
+    if key:
+        if len(_RATES) > 20000:
+            _RATES.clear()
+        _RATES[key] = (model, rates)
+    return rates
+
+
 def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: str, tp: int, ep: int, dp_att: int,
            calibration) -> tuple | None:
     """(weight read rate, KV read rate, fixed step cost, per-sequence cost, table, best dense-GEMM FLOP/s, prefill
@@ -47,33 +82,27 @@ def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: 
     if hit is not None and hit[0] is model:
         return hit[1]
     from gpuplan.memory.kv import resolve_kv_dtype
-    from gpuplan.memory.weights import resolve_format
-    from gpuplan.perf.serving import _calibration, hardware_for
     from gpuplan.perf.step import MAX_MEM_EFFICIENCY_FRACTION
     from gpuplan.perf.tables import model_table
-    from gpuplan.spec import Deployment
 
     setup = None
     bw = gpu.memory_bandwidth_bytes_per_s
     if bw:
-        try:
-            engine = "llama.cpp" if engine == "ollama" else engine
-            fmt = resolve_format(model, fmt_id)
-            p = _calibration(calibration, engine, gpu).params
-            tab = model_table(model.id, fmt, resolve_kv_dtype(kv_dtype, engine), tp, ep, dp_att)
-        except GpuplanError:
-            tab = None
+        engine = "llama.cpp" if engine == "ollama" else engine
+        rates = _rates(model, gpu, engine, fmt_id, calibration)
+        tab = None
+        if rates is not None:
+            fmt, p, peak = rates
+            try:
+                tab = model_table(model.id, fmt, resolve_kv_dtype(kv_dtype, engine), tp, ep, dp_att)
+            except GpuplanError:
+                tab = None
         if tab is not None and min(p.step_overhead_s, p.layer_overhead_s, p.seq_overhead_s) >= 0:
             eta_w = min(p.mem_efficiency_fraction * p.mem_factor(fmt, tab.family), MAX_MEM_EFFICIENCY_FRACTION)
             # the dense GEMMs' best compute rate (η(M) ≤ η_max when M½ ≥ 0); 0 when unknown: no compute term
             flops = 0.0
-            if p.compute_half_m_tokens >= 0:
-                try:
-                    hw = hardware_for(gpu, Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt), fmt)
-                    flops = hw.gemm_flops_per_s * p.compute_factor(fmt, tab.family) * max(
-                        p.compute_efficiency_fraction, 1e-6)
-                except GpuplanError:
-                    pass
+            if p.compute_half_m_tokens >= 0 and peak is not None:
+                flops = peak * p.compute_factor(fmt, tab.family) * max(p.compute_efficiency_fraction, 1e-6)
             setup = (bw * eta_w, bw * p.mem_efficiency_fraction, p.step_overhead_s + p.layer_overhead_s * tab.num_layers,
                      p.seq_overhead_s, tab, flops, max(p.prefill_chunk_tokens, 1.0), tp,
                      bw * min(p.mem_efficiency_fraction * p.expert_mem_factor(fmt, tab.family),
@@ -206,3 +235,4 @@ def _users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtyp
 def clear() -> None:
     _SETUPS.clear()
     _MOST.clear()
+    _RATES.clear()
