@@ -157,3 +157,11 @@ def test_exit_now_runs_the_exit_handlers_and_keeps_the_status():
     message = subprocess.run([sys.executable, "-c", "from gpuplan.cli import exit_now; exit_now('stopped')"],
                              capture_output=True, text=True, env=env, timeout=60)
     assert (message.returncode, message.stderr) == (1, "stopped\n")  # as sys.exit('stopped')
+
+
+def test_plan_loads_no_yaml_unless_it_writes_a_plan_file():
+    """The planner imports the renderers' shared module for engine flags; PyYAML is imported when YAML is written."""
+    mods = loaded_modules("plan", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "16", "--ttft-ms", "2000",
+                          "--tpot-ms", "50")
+    assert "gpuplan.plan.capacity" in mods  # the probe really planned (capacity mode)
+    assert "yaml" not in mods
