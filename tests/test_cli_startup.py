@@ -165,3 +165,14 @@ def test_plan_loads_no_yaml_unless_it_writes_a_plan_file():
                           "--tpot-ms", "50")
     assert "gpuplan.plan.capacity" in mods  # the probe really planned (capacity mode)
     assert "yaml" not in mods
+
+
+def test_profiling_the_cli_still_prints_the_report():
+    """`python -m cProfile -m gpuplan ...` (how a slow command is looked into) gets its report: under a profiler the
+    process exits the ordinary way."""
+    env = {**os.environ, "GPUPLAN_LANG": "en"}
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-s", "cumtime", "-m", "gpuplan", "size", "deepseek-v3",
+                           "--gpu", "h20", "--gpus", "8"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Ordered by: cumulative time" in proc.stdout
