@@ -610,12 +610,17 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     deferred, lower_deferred = _Deferred(rejects, log, seq), _Deferred(lower_rejects, log, seq)
     jobs: list[tuple] = []
     found: list[tuple[int, bool, Candidate]] = []  # (catalog position, allowed quality, candidate)
+    # per-search memos of what does not depend on the hardware shape (the loop visits thousands of shapes)
+    formats = _formats_for(model, req, users)
+    wholes: dict[str, int | None] = {}
+    compatible: dict[tuple, str | None] = {}
+    checkpoints: dict[tuple, object] = {}
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
             if True:
-                for fmt in _formats_for(model, req, users):
-                    whole = _whole_weights_bytes(model, fmt)
+                for fmt in formats:
+                    whole = wholes[fmt] if fmt in wholes else wholes.setdefault(fmt, _whole_weights_bytes(model, fmt))
                     if whole is None:
                         continue
                     tier = quality_tier(fmt, native)
@@ -637,15 +642,20 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
                         if engine == "trtllm" and nodes > 1:
                             continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
-                        reason = _compatible(fmt, engine, gpu)
+                        key = (fmt, engine, gpu.id)
+                        reason = compatible[key] if key in compatible else compatible.setdefault(
+                            key, _compatible(fmt, engine, gpu))
                         if reason:
                             considered += 1
                             seq[0] += 1
                             fmt_rejects.add(reason, -1, "")
                             continue
-                        checkpoint = checkpoint_for(model, fmt, engine)
-                        if checkpoint is None and req.self_quantize:
-                            checkpoint = quantize_step_checkpoint(model, fmt, engine)
+                        checkpoint = checkpoints.get(key[:2], False)
+                        if checkpoint is False:
+                            checkpoint = checkpoint_for(model, fmt, engine)
+                            if checkpoint is None and req.self_quantize:
+                                checkpoint = quantize_step_checkpoint(model, fmt, engine)
+                            checkpoints[key[:2]] = checkpoint
                         if checkpoint is None:
                             considered += 1
                             seq[0] += 1
