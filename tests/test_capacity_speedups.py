@@ -183,3 +183,20 @@ def test_aggregated_capacity_search_ends_where_the_bisection_ends(shape):
         assert total["fast"] < 0.7 * total["plain"], total
     if shape == "concave":
         assert total["fast"] < total["plain"], total
+
+
+def test_a_price_without_its_monthly_series_is_the_same_price():
+    """The planner prices hardware shapes without the month-by-month series (cost_of(monthly=False)); every other
+    field is the full price's, on priced, unpriced, multi-node and cloud-only shapes."""
+    from gpuplan.cost import CostInputs, cost_of
+    from gpuplan.plan.search import default_prices
+
+    book = default_prices()
+    for gpu_id, count, nodes in (("h200-sxm", 16, 2), ("h100-sxm", 8, 1), ("rtx-4090", 2, 1), ("h20", 8, 1),
+                                 ("910b", 8, 1)):
+        gpu = get_gpu(gpu_id)
+        inputs = CostInputs(gpu_id=gpu.id, gpu_class=gpu.gpu_class, gpu_count=count, nodes=nodes,
+                            gpu_tdp_watts=gpu.tdp_watts, years=3)
+        full, short = cost_of(inputs, book), cost_of(inputs, book, monthly=False)
+        assert full.monthly and short.monthly == ()
+        assert short == full.model_copy(update={"monthly": ()}), gpu_id

@@ -1012,7 +1012,7 @@ def _base_cost(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -
            req.utilization_fraction)
     hit = _BASE_COSTS.get(key)
     if hit is None:
-        res = cost_of(_cost_inputs(gpu, count, nodes, req), prices or default_prices())
+        res = cost_of(_cost_inputs(gpu, count, nodes, req), prices or default_prices(), monthly=False)
         hit = (to_cost_summary(res), res.owned_usd_per_year)
         if len(_BASE_COSTS) > 20000:
             _BASE_COSTS.clear()
