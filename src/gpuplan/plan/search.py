@@ -259,11 +259,12 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         return out
     best_keys = _best_keys(jobs, model, req, prices, users, context, calibration)
     # In capacity mode a lower-quality job's key starts as a bound on it (not sized yet, _best_capacity_keys) and is
-    # made exact when it comes up; the jobs still run in the order of their exact keys (a heap: each bound is at
-    # least as good as the key it bounds).
+    # made exact when it comes up; the jobs still run in the order of their exact keys: each bound is at least as good
+    # as the key it bounds, and a job made exact waits in a heap merged with the sorted order.
     lazy = best_keys.pop() if req.capacity_mode else None
-    heap = [(best_keys[i][0], jobs[i][0], i) for i in range(len(jobs))]
-    heapq.heapify(heap)
+    order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
+    refined: list[tuple] = []
+    pos = 0
     by_cost = req.objective != "throughput"
     groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
     limit = None                # the top-th best of those: a job that cannot reach it is not shown
@@ -271,8 +272,12 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     best_lower = math.inf       # the best objective value of a lower-quality candidate kept
     native_kept = False
     budget = req.budget_usd
-    while heap:
-        i = heapq.heappop(heap)[2]
+    while pos < len(order) or refined:
+        if refined and (pos == len(order) or refined[0][:2] < (best_keys[order[pos]][0], jobs[order[pos]][0])):
+            i = heapq.heappop(refined)[2]
+        else:
+            i = order[pos]
+            pos += 1
         job = jobs[i]
         key, bound = best_keys[i]
         allowed, fmt = job[-1], job[5]
@@ -283,7 +288,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             exact = _capacity_key(job, model, req, context, calibration, key[1])
             if exact is not None:  # None: the memory model rejects it; a lower-quality rejection is not reported
                 best_keys[i] = exact
-                heapq.heappush(heap, (exact[0], job[0], i))
+                heapq.heappush(refined, (exact[0], job[0], i))
             continue
         if allowed:
             if limit is not None and key > limit and not (budget and (
