@@ -200,3 +200,13 @@ def test_a_price_without_its_monthly_series_is_the_same_price():
         full, short = cost_of(inputs, book), cost_of(inputs, book, monthly=False)
         assert full.monthly and short.monthly == ()
         assert short == full.model_copy(update={"monthly": ()}), gpu_id
+
+
+@pytest.mark.parametrize("name", ["r1-16xh200", "qwen32b-8xh100"])
+def test_capacity_plan_with_the_shipped_calibration_given_explicitly(name):
+    """A calibration passed in (as `plan --calibration FILE` does) takes the paths without memos; given the shipped
+    one, it answers the same plan."""
+    from gpuplan.perf import load_calibration
+
+    req = CASES[name]
+    assert _dump(search(req, calibration=load_calibration())) == _dump(search(req))

@@ -343,15 +343,14 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
             value = values.get(shape, math.nan)
             if value != value:  # not priced yet
                 value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
-        kv_dtype = _kv_dtype(fmt, engine)
-        # one user first (no sizing): a job whose bounds miss the targets with one user is not sized at all
-        if users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, 1, req.input_tokens, req.output_tokens,
-                       req.tpot_s, calibration, req.ttft_s) == 0:
+        # the bound without the KV capacity first (no sizing): a job whose bounds miss the targets with one user (0)
+        # is not sized at all
+        most = users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, None, req.input_tokens,
+                           req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+        if most == 0:
             out.append(((0.0, value), 0.0))
             continue
         if not job[-1]:
-            most = users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, None, req.input_tokens,
-                               req.output_tokens, req.tpot_s, calibration, req.ttft_s)
             most = (dp if not dpa else 1) * most if most < 1e9 else math.inf  # 1e9: users_bound's own cap
             out.append(((-most, value), most))
             lazy[i] = True
