@@ -5,7 +5,8 @@ measured by benchmarks/bench_plan.py, not here.
 
 The shortcuts: users_bound finds the largest batch of a layout once and caps it per KV capacity (plan.bounds); a
 lower-quality job is sized only when the search reaches it (plan.search._best_capacity_keys); the aggregated
-capacity closes its bracket by the secant of the SLO slack instead of bisecting it (plan.capacity)."""
+capacity closes its bracket by regula falsi on the SLO slack instead of bisecting it, and an xPyD layout's decode
+batch is searched once, not once per prefill chunk (plan.capacity)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ CASES = {
     # issue 13's examples: 16 GPUs (aggregated layouts and every xPyD split, with and without MTP), 8 GPUs, dense
     "r1-16xh200": PlanRequest(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=16, ttft_s=2.0, tpot_s=0.05),
     "r1-8xh200": PlanRequest(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=8, ttft_s=2.0, tpot_s=0.05),
+    # four nodes: three xPyD splits, each with and without MTP, and a tighter TTFT that needs smaller prefill chunks
+    "v3-32xh800": PlanRequest(model="deepseek-v3", gpus=("h800",), gpu_count=32, ttft_s=0.8, tpot_s=0.05,
+                              input_tokens=4000, output_tokens=1000),
     "qwen32b-8xh100": PlanRequest(model="qwen2.5-32b-instruct", gpus=("h100-sxm",), gpu_count=8, ttft_s=2.0,
                                   tpot_s=0.05),
     # the whole catalog (bench_plan.py's capacity case): thousands of jobs, most of them lower-quality
@@ -69,7 +73,40 @@ def _plain_capacity(monkeypatch) -> None:
     monkeypatch.setattr(SEARCH, "_best_capacity_keys", exact_keys)
     monkeypatch.setattr(bounds, "users_bound", _plain_users_bound)
     monkeypatch.setattr(capacity, "aggregated_capacity", _plain_aggregated_capacity)
+    monkeypatch.setattr(capacity, "disaggregated_capacity", _plain_disaggregated_capacity)
     SEARCH._clear_memos()
+
+
+def _plain_disaggregated_capacity(entry, dd, *, input_tokens, output_tokens, slo):
+    """plan.capacity.disaggregated_capacity before it kept the decode batch: every prefill chunk's estimate searches
+    it again."""
+    from gpuplan.errors import GpuplanError
+    from gpuplan.perf.disagg import estimate_disaggregated
+    from gpuplan.plan.capacity import PREFILL_CHUNKS_PER_GPU
+
+    est = None
+    for chunk in PREFILL_CHUNKS_PER_GPU:
+        cand = dd.model_copy(update={"prefill_tokens_per_gpu": chunk})
+        try:
+            est = estimate_disaggregated(entry, cand, input_tokens=input_tokens, output_tokens=output_tokens,
+                                         max_tpot_s=slo.tpot_s)
+        except GpuplanError:
+            return None
+        if slo.ttft_s is None or est.ttft_s <= slo.ttft_s:
+            dd = cand
+            break
+    else:
+        return None
+    if slo.tpot_s is not None and est.tpot_s > slo.tpot_s:
+        return None
+    users = est.concurrency
+    limit = "slo_tpot" if slo.tpot_s is not None and est.decode_batch_per_gpu < est.max_decode_batch_per_gpu \
+        else "kv_capacity"
+    fed = math.floor(est.prefill.tokens_per_s_per_node * dd.prefill_nodes / input_tokens
+                     * (est.ttft_s + max(output_tokens - 1, 0) * est.tpot_s))
+    if fed < users:
+        users, limit = fed, "prefill"
+    return (users, est, dd, limit) if users >= 1 else None
 
 
 def _plain_aggregated_capacity(entry, dep, workload, slo, estimate):

@@ -90,15 +90,21 @@ def aggregated_capacity(entry: ModelEntry, dep: Deployment, workload: Workload, 
 
 def disaggregated_capacity(entry: ModelEntry, dd: DisaggDeployment, *, input_tokens: int, output_tokens: int,
                            slo: Slo) -> tuple[int, DisaggEstimate, DisaggDeployment, str] | None:
-    """(users, estimate, the deployment with its chosen prefill chunk, limit) or None when the SLO cannot be met."""
+    """(users, estimate, the deployment with its chosen prefill chunk, limit) or None when the SLO cannot be met.
+
+    The decode pool does not depend on the prefill chunk: its batch, searched by the first estimate, is given to the
+    estimates of the smaller chunks (the same batch they would search again)."""
     est = None
+    batch = dd.decode_batch_per_gpu
     for chunk in PREFILL_CHUNKS_PER_GPU:
         cand = dd.model_copy(update={"prefill_tokens_per_gpu": chunk})
         try:
-            est = estimate_disaggregated(entry, cand, input_tokens=input_tokens, output_tokens=output_tokens,
-                                         max_tpot_s=slo.tpot_s)
+            est = estimate_disaggregated(
+                entry, cand if batch is None else cand.model_copy(update={"decode_batch_per_gpu": batch}),
+                input_tokens=input_tokens, output_tokens=output_tokens, max_tpot_s=slo.tpot_s)
         except GpuplanError:
             return None
+        batch = est.decode_batch_per_gpu
         if slo.ttft_s is None or est.ttft_s <= slo.ttft_s:
             dd = cand
             break
@@ -125,7 +131,8 @@ def disaggregated_capacity(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
 
 def with_capacity(model: ModelEntry, cand: Candidate, workload: Workload, req: PlanRequest,
                    estimate_serving) -> Candidate | None:
-    """The candidate at the most users it serves within the SLO (plan.capacity): the most users per replica (aggregated_capacity), × replicas."""
+    """The candidate at the most users it serves within the SLO (plan.capacity): the most users per replica
+    (aggregated_capacity) × replicas."""
     replicas = cand.data_parallel_size if not cand.enable_dp_attention else 1
     dep = Deployment(gpu_id=cand.gpu, gpu_count=cand.gpu_count // replicas if replicas > 1 else cand.gpu_count,
                      nodes=max(1, cand.nodes // replicas) if replicas > 1 else cand.nodes, engine=cand.engine,
