@@ -88,14 +88,29 @@ def aggregated_capacity(entry: ModelEntry, dep: Deployment, workload: Workload, 
     return lo, best, _meets(at(hi), slo) or "kv_capacity"
 
 
+_DECODE_BATCHES: dict = {}  # decode pool → its batch per GPU (disaggregated_capacity)
+
+
+def clear() -> None:
+    _DECODE_BATCHES.clear()
+
+
 def disaggregated_capacity(entry: ModelEntry, dd: DisaggDeployment, *, input_tokens: int, output_tokens: int,
                            slo: Slo) -> tuple[int, DisaggEstimate, DisaggDeployment, str] | None:
     """(users, estimate, the deployment with its chosen prefill chunk, limit) or None when the SLO cannot be met.
 
-    The decode pool does not depend on the prefill chunk: its batch, searched by the first estimate, is given to the
-    estimates of the smaller chunks (the same batch they would search again)."""
+    The decode pool depends neither on the prefill chunk nor on the prefill pool: its batch, searched by the first
+    estimate of a decode pool, is given to the other estimates with that pool (the same batch they would search
+    again): the smaller chunks, and the other splits with as many decode nodes."""
     est = None
     batch = dd.decode_batch_per_gpu
+    key = None
+    if batch is None:
+        key = (entry.id, *(v for k, v in dd.__dict__.items() if k not in ("prefill_nodes", "prefill_tokens_per_gpu")),
+               input_tokens, output_tokens, slo.tpot_s)
+        hit = _DECODE_BATCHES.get(key)
+        if hit is not None and hit[0] is entry:
+            batch = hit[1]
     for chunk in PREFILL_CHUNKS_PER_GPU:
         cand = dd.model_copy(update={"prefill_tokens_per_gpu": chunk})
         try:
@@ -104,6 +119,10 @@ def disaggregated_capacity(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
                 input_tokens=input_tokens, output_tokens=output_tokens, max_tpot_s=slo.tpot_s)
         except GpuplanError:
             return None
+        if batch is None and key is not None:
+            if len(_DECODE_BATCHES) > 4096:
+                _DECODE_BATCHES.clear()
+            _DECODE_BATCHES[key] = (entry, est.decode_batch_per_gpu)
         batch = est.decode_batch_per_gpu
         if slo.ttft_s is None or est.ttft_s <= slo.ttft_s:
             dd = cand

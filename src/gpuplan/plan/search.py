@@ -180,9 +180,11 @@ def _estimator(calibration):
 
 
 def _clear_memos() -> None:
+    from gpuplan.plan import capacity
     from gpuplan.plan.bounds import clear
 
     clear()
+    capacity.clear()
     _SIZE_MEMO.clear()
     _ESTIMATE_MEMO.clear()
 
