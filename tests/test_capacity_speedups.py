@@ -24,9 +24,10 @@ CASES = {
     # issue 13's examples: 16 GPUs (aggregated layouts and every xPyD split, with and without MTP), 8 GPUs, dense
     "r1-16xh200": PlanRequest(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=16, ttft_s=2.0, tpot_s=0.05),
     "r1-8xh200": PlanRequest(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=8, ttft_s=2.0, tpot_s=0.05),
-    # four nodes: three xPyD splits, each with and without MTP, and a tighter TTFT that needs smaller prefill chunks
-    "v3-32xh800": PlanRequest(model="deepseek-v3", gpus=("h800",), gpu_count=32, ttft_s=0.8, tpot_s=0.05,
-                              input_tokens=4000, output_tokens=1000),
+    # up to four nodes: six xPyD splits (decode pools of 1-3 nodes, shared between splits), each with and without
+    # MTP, and a TTFT that needs smaller prefill chunks
+    "v3-h800-4-nodes": PlanRequest(model="deepseek-v3", gpus=("h800",), max_nodes=4, ttft_s=0.8, tpot_s=0.05,
+                                   input_tokens=4000, output_tokens=1000),
     "qwen32b-8xh100": PlanRequest(model="qwen2.5-32b-instruct", gpus=("h100-sxm",), gpu_count=8, ttft_s=2.0,
                                   tpot_s=0.05),
     # the whole catalog (bench_plan.py's capacity case): thousands of jobs, most of them lower-quality
