@@ -69,7 +69,7 @@ def _plain_capacity(monkeypatch) -> None:
         for i in lazy:
             out[i] = (SEARCH._capacity_key(jobs[i], model, req, context, calibration, out[i][0][1])
                       or ((-math.inf, -math.inf), math.inf))
-        return [*out, {}]
+        return [*out, set()]
 
     monkeypatch.setattr(SEARCH, "_best_capacity_keys", exact_keys)
     monkeypatch.setattr(bounds, "users_bound", _plain_users_bound)

@@ -284,7 +284,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         key, bound = best_keys[i]
         allowed, fmt = job[-1], job[5]
         if lazy and i in lazy:
-            del lazy[i]
+            lazy.discard(i)
             if key[1] > best_lower:
                 continue  # skipped below at its exact key too: best_lower only falls
             exact = _capacity_key(job, model, req, context, calibration, key[1])
@@ -330,12 +330,12 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
 
     A lower-quality job is not sized here: its key is the bound without the KV capacity (at least as good as its
     key), made exact by _capacity_key when _run_jobs comes to it — most never are (the --quality alternative is the
-    cheapest of them), and the memory model's rejection of one is not reported. The last item of the list is
-    {job index: True} for those keys."""
+    cheapest of them), and the memory model's rejection of one is not reported. The last item of the list is the
+    set of those jobs' indices."""
     from gpuplan.plan.bounds import users_bound
 
     out: list = []
-    lazy: dict[int, bool] = {}
+    lazy: set[int] = set()
     values: dict[tuple, float] = {}  # (gpu, count, nodes) → price
     for i, job in enumerate(jobs):
         _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
@@ -355,7 +355,7 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
         if not job[-1]:
             most = (dp if not dpa else 1) * most if most < 1e9 else math.inf  # 1e9: users_bound's own cap
             out.append(((-most, value), most))
-            lazy[i] = True
+            lazy.add(i)
             continue
         out.append(_capacity_key(job, model, req, context, calibration, value) or ((-math.inf, -math.inf), math.inf))
     out.append(lazy)
@@ -389,9 +389,10 @@ def _kv_dtype(fmt: str, engine: str) -> str:
 
 
 def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int, context: int,
-               calibration) -> list[tuple[tuple, float]]:
+               calibration) -> list:
     """Per job: the best rank key it could reach — (unpriced, objective value), or in capacity mode (−users,
-    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price)."""
+    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price). In capacity
+    mode the list ends with the set of jobs whose key is still a bound on it (_best_capacity_keys)."""
     from gpuplan.plan.bounds import output_tokens_per_s_bound
 
     if req.capacity_mode:
