@@ -61,7 +61,8 @@ def _rates(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, calibratio
         peak = None
         if p.compute_half_m_tokens >= 0:
             try:
-                peak = hardware_for(gpu, Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt), fmt).gemm_flops_per_s
+                dep = Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt)
+                peak = hardware_for(gpu, dep, fmt).gemm_flops_per_s
             except GpuplanError:
                 pass
         rates = (fmt, p, peak)
@@ -172,9 +173,10 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
     if calibration is not None:
         return _users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, limit, input_tokens, output_tokens,
                             tpot_s, calibration, ttft_s, cached_fraction)
-    # The largest batch meeting the targets is the same for every limit (meets() is nonincreasing in B: the bisection
-    # below finds the same B under any limit above it), so it is found once per layout and workload (the planner asks
-    # for every hardware shape and KV capacity of a layout) and capped by each limit.
+    # The largest batch meeting the targets is the same for every limit (the bounds only grow with B, so once B misses
+    # every larger B does: the bisection below finds the same B under any limit above it), so it is found once per
+    # layout and workload (the planner asks for every hardware shape and KV capacity of a layout) and capped by each
+    # limit.
     key = (model.id, gpu.id, engine, fmt, kv_dtype, tp, ep, dp_att, input_tokens, output_tokens, tpot_s, ttft_s,
            cached_fraction)
     hit = _MOST.get(key)
