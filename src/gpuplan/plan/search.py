@@ -495,6 +495,12 @@ def _formats_for(model: ModelEntry, req: PlanRequest, users: int) -> list[str]:
     return out
 
 
+def _tier(fmt: str, native: str, req: PlanRequest) -> tuple[str, bool]:
+    """A format's quality tier and whether the request allows it (formats named with --weights always are)."""
+    tier = quality_tier(fmt, native)
+    return tier, bool(req.weight_formats) or quality_allowed(tier, req.quality)
+
+
 def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
     """(nodes, GPUs per node) to try: unified-memory and embedded parts come one per machine; consumer and workstation
     cards stay in one machine; data-center parts scale out with full 8-GPU nodes."""
@@ -622,6 +628,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     wholes: dict[str, int | None] = {}
     compatible: dict[tuple, str | None] = {}
     checkpoints: dict[tuple, object] = {}
+    tiers: dict[str, tuple[str, bool]] = {}
+    shapes: dict[tuple, list] = {}  # (GPUs per node, nodes, engine) → layouts
     for gpu in _gpu_pool(req):
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
@@ -630,8 +638,7 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                     whole = wholes[fmt] if fmt in wholes else wholes.setdefault(fmt, _whole_weights_bytes(model, fmt))
                     if whole is None:
                         continue
-                    tier = quality_tier(fmt, native)
-                    allowed = bool(req.weight_formats) or quality_allowed(tier, req.quality)
+                    tier, allowed = tiers[fmt] if fmt in tiers else tiers.setdefault(fmt, _tier(fmt, native, req))
                     fmt_rejects = deferred if allowed else lower_deferred
                     if whole / count > gpu.memory_bytes:
                         considered += 1
@@ -669,7 +676,10 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
                                                                          engine=engine, model=model.id))
                             continue
-                        for layout in _layouts(model, per_node, nodes, engine):
+                        shape = (per_node, nodes, engine)
+                        layouts = shapes[shape] if shape in shapes else shapes.setdefault(
+                            shape, _layouts(model, per_node, nodes, engine))
+                        for layout in layouts:
                             considered += 1
                             seq[0] += 1
                             jobs.append((seq[0], gpu, count, nodes, per_node, fmt, engine, layout, checkpoint, tier,
