@@ -39,7 +39,8 @@ def exit_now(code: object = 0) -> None:
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None under pythonw
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe (`gpuplan plan ... | head`) or a closed stream
             code = code or 120  # what the interpreter returns when it cannot flush stdout at exit
     os._exit(code)
