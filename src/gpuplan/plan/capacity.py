@@ -2,7 +2,7 @@
 
 Aggregated: a bracketing search over concurrency C with the serving estimator — C is feasible when TTFT(C) ≤
 target, TPOT(C) ≤ target and C ≤ the KV-cache capacity (no request queues for a slot). TTFT and TPOT grow with C,
-so the feasible set is an interval [1, C*]; a secant on the slack finds C* in a few estimates (bisection at worst).
+so the feasible set is an interval [1, C*]; regula falsi on the SLO slack finds C* in a few estimates.
 
 Disaggregated (xPyD, ``perf.disagg``): the decode batch per GPU is the largest that fits memory and the TPOT target;
 the prefill chunk per GPU the largest (16,384 down to 512 tokens, halving) whose TTFT meets its target; users =
