@@ -110,12 +110,19 @@ def _plain_disaggregated_capacity(entry, dd, *, input_tokens, output_tokens, slo
     return (users, est, dd, limit) if users >= 1 else None
 
 
+def _copy(spec, **changes):
+    """A spec with some fields changed, pydantic model or dataclass."""
+    import dataclasses
+
+    return spec.model_copy(update=changes) if hasattr(spec, "model_copy") else dataclasses.replace(spec, **changes)
+
+
 def _plain_aggregated_capacity(entry, dep, workload, slo, estimate):
     """plan.capacity.aggregated_capacity before the bracket: bisection over [1, KV capacity]."""
     from gpuplan.plan.capacity import MAX_CAPACITY_USERS, _meets
 
     def at(c):
-        return estimate(entry, dep, workload.model_copy(update={"concurrency": c, "rate_per_s": None}))
+        return estimate(entry, dep, _copy(workload, concurrency=c, rate_per_s=None))
 
     one = at(1)
     if _meets(one, slo):
