@@ -91,6 +91,15 @@ def aggregated_capacity(entry: ModelEntry, dep: Deployment, workload: Workload, 
 _DECODE_BATCHES: dict = {}  # decode pool → its batch per GPU (disaggregated_capacity)
 
 
+def _field_values(spec) -> list[tuple[str, object]]:
+    """(name, value) of every field of a spec, a pydantic model or a dataclass (with or without slots)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(spec):
+        return [(f.name, getattr(spec, f.name)) for f in dataclasses.fields(spec)]
+    return list(vars(spec).items())
+
+
 def clear() -> None:
     _DECODE_BATCHES.clear()
 
@@ -106,7 +115,7 @@ def disaggregated_capacity(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     batch = dd.decode_batch_per_gpu
     key = None
     if batch is None:
-        key = (entry.id, *(v for k, v in dd.__dict__.items() if k not in ("prefill_nodes", "prefill_tokens_per_gpu")),
+        key = (entry.id, *(v for k, v in _field_values(dd) if k not in ("prefill_nodes", "prefill_tokens_per_gpu")),
                input_tokens, output_tokens, slo.tpot_s)
         hit = _DECODE_BATCHES.get(key)
         if hit is not None and hit[0] is entry:
