@@ -1003,7 +1003,7 @@ def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices, native_
     gpu = get_gpu(c.gpu)
     book = prices or default_prices()
     res = cost_of(_cost_inputs(gpu, c.gpu_count, c.nodes, req, c.perf.output_tokens_per_s or None,
-                               c.perf.input_tokens_per_s or None), book)
+                               c.perf.input_tokens_per_s or None), book, monthly=False)  # the plan shows no series
     whole = _whole_weights_bytes(model, c.weight_format) if c.weight_format else None
     bom = bill_of_materials(res, BomInputs(gpu_name=gpu.name, gpu_tdp_watts=gpu.tdp_watts,
                                            gpus_per_node=c.gpus_per_node, checkpoint_bytes=whole,
