@@ -24,7 +24,7 @@ GOOD_PLAN = Path(__file__).parent / "data" / "plans" / "8xh20-vllm-r1-distill-ll
 ROOT = Path(__file__).resolve().parents[1]
 
 # Runs the installed script's entry point (pyproject [project.scripts]) and reports what the process loaded.
-# The report is written by an exit handler: the entry point may end the process itself.
+# The report is written by an exit handler: the entry point ends the process itself (gpuplan.cli.exit_now).
 # "pydantic_importers": the gpuplan modules that ran an import statement for pydantic (whether or not a library such
 # as typer >= 0.29 had loaded it already).
 _PROBE = """
@@ -164,3 +164,61 @@ def test_emoji_codes_in_names_are_printed_as_text(tmp_path):
     assert result.exit_code == 0, result.output
     assert ":fire: assumption :smile:" in result.output
     assert "\U0001f525" not in result.output
+
+
+def _run_script(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GPUPLAN_LANG": "en"}
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    module, func = script_entry().split(":")
+    code = f"import sys; sys.argv = ['gpuplan', *sys.argv[1:]]; from {module} import {func}; {func}()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_the_cli_process_ends_itself_with_all_output_and_the_exit_status():
+    """The entry point skips the interpreter's teardown (gpuplan.cli.exit_now): what the command printed arrives whole,
+    in a pipe too, and the status is the command's (0, or 2 for a user error with its one sentence)."""
+    ok = _run_script("size", "deepseek-v3", "--gpu", "h20", "--gpus", "8", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["model_id"] == "deepseek-ai/DeepSeek-V3"  # the whole JSON document arrived
+    bad = _run_script("size", "no-such-model-xyz")
+    assert bad.returncode == 2
+    assert "no-such-model-xyz" in bad.stderr and "Traceback" not in bad.stderr
+    usage = _run_script("size", "--no-such-flag")
+    assert usage.returncode == 2  # click's usage error keeps its status
+
+
+def test_exit_now_runs_the_exit_handlers_and_keeps_the_status():
+    code = ("import atexit, sys\n"
+            "from gpuplan.cli import exit_now\n"
+            "atexit.register(lambda: sys.stdout.write('handler ran\\n'))\n"
+            "print('before', end='')\n"
+            "exit_now(int(sys.argv[1]))\n"
+            "print('never')\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    for status in (0, 3):
+        proc = subprocess.run([sys.executable, "-c", code, str(status)], capture_output=True, text=True, env=env,
+                              timeout=60)
+        assert proc.returncode == status
+        assert proc.stdout == "beforehandler ran\n"
+    message = subprocess.run([sys.executable, "-c", "from gpuplan.cli import exit_now; exit_now('stopped')"],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert (message.returncode, message.stderr) == (1, "stopped\n")  # as sys.exit('stopped')
+
+
+def test_plan_loads_no_yaml_unless_it_writes_a_plan_file():
+    """The planner imports the renderers' shared module for engine flags; PyYAML is imported when YAML is written."""
+    mods = loaded_modules("plan", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "16", "--ttft-ms", "2000",
+                          "--tpot-ms", "50")
+    assert "gpuplan.plan.capacity" in mods  # the probe really planned (capacity mode)
+    assert "yaml" not in mods
+
+
+def test_profiling_the_cli_still_prints_the_report():
+    """`python -m cProfile -m gpuplan ...` (how a slow command is looked into) gets its report: under a profiler the
+    process exits the ordinary way."""
+    env = {**os.environ, "GPUPLAN_LANG": "en"}
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-s", "cumtime", "-m", "gpuplan", "size", "deepseek-v3",
+                           "--gpu", "h20", "--gpus", "8"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Ordered by: cumulative time" in proc.stdout
