@@ -24,19 +24,30 @@ def engine_for_gpu(engine: str | None, gpu_id: str | None) -> str:
     """The engine a size/estimate runs on: the one asked for, checked against the GPU's vendor (vLLM on an Ascend NPU
     or an Apple GPU is refused, not estimated), or when none is asked the first engine that runs on that vendor."""
     from gpuplan.catalog import get_gpu
-    from gpuplan.errors import InvalidInputError
+    from gpuplan.errors import InvalidInputError, UnsupportedError
     from gpuplan.memory.engines import engines_for_vendor
 
     if gpu_id is None:
         return engine or "vllm"
     gpu = get_gpu(gpu_id)
     allowed = engines_for_vendor(gpu.vendor)
+    if not allowed:
+        # Fail closed: a vendor no catalog engine runs on (Moore Threads' MUSA) has no memory rule or speed to borrow.
+        raise UnsupportedError("qa.no_engine_for_vendor", gpu=gpu.id, vendor=gpu.vendor, vendors=_engine_vendors())
     if not engine:
-        return allowed[0] if allowed else "vllm"  # a vendor no catalog engine lists: vLLM's rules, as before
+        return allowed[0]
     if allowed and engine not in allowed:
         raise InvalidInputError("engine_choice.wrong_vendor", engine=engine, gpu=gpu.id, vendor=gpu.vendor,
                                 allowed=", ".join(allowed), default=allowed[0])
     return engine
+
+
+def _engine_vendors() -> str:
+    """'amd, apple, cpu, huawei, nvidia': the vendors some catalog engine runs on (engines.toml ``vendors``)."""
+    from gpuplan.memory.engines import engines_data
+
+    return ", ".join(sorted({v for facts in engines_data().values() if isinstance(facts, dict)
+                             for v in facts.get("vendors", ())}))
 
 
 def model_summary(m) -> dict:
@@ -233,11 +244,13 @@ def build_request(opts: dict):
         "users": opts.get("users") or base.get("users"),
         "rate_per_s": opts.get("rate"),
         "input_tokens": opts.get("input_tokens") or base.get("input_tokens", 2000),
-        "output_tokens": opts.get("output_tokens") or base.get("output_tokens") or _default_output(opts["model"]),
+        # A preset's chat-length output never cuts a reasoning model's thinking short (its own default is longer).
+        "output_tokens": opts.get("output_tokens") or max(base.get("output_tokens") or 0, _default_output(opts["model"])),
         "ttft_s": opts["ttft_ms"] / 1000 if opts.get("ttft_ms") else base.get("ttft_s"),
         "tpot_s": opts["tpot_ms"] / 1000 if opts.get("tpot_ms") else base.get("tpot_s"),
         "gpus": tuple(opts.get("gpu") or ()), "exclude_gpus": tuple(opts.get("exclude_gpu") or ()),
-        "classes": tuple(base.get("classes", ())), "china_only": bool(opts.get("china_only")),
+        # GPUs named with --gpu are planned whatever their class: a preset's classes narrow only the full catalog.
+        "classes": () if opts.get("gpu") else tuple(base.get("classes", ())), "china_only": bool(opts.get("china_only")),
         "max_gpus": opts.get("max_gpus") or base.get("max_gpus", 64),
         "max_nodes": opts.get("max_nodes") or base.get("max_nodes", 4),
         "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial
+from functools import cache, partial
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -467,6 +467,8 @@ def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
 
 def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
     """None when the engine runs this format on this GPU, else the rejection reason key."""
+    if gpu.vendor not in _any_engine_vendors():
+        return "engine_vendor"  # no catalog engine runs on this vendor (Moore Threads' MUSA): that, not the format
     fmt = get_format(fmt_id)
     if engine not in fmt.engines:
         return "format_engine"
@@ -479,6 +481,14 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
     if engine == "trtllm" and gpu.vendor != "nvidia":
         return "engine_vendor"  # TensorRT-LLM runs on NVIDIA GPUs only (engines.toml vendors)
     return None
+
+
+@cache
+def _any_engine_vendors() -> frozenset[str]:
+    """The vendors some catalog engine runs on (engines.toml ``vendors``)."""
+    from gpuplan.memory.engines import engines_data
+
+    return frozenset(v for facts in engines_data().values() if isinstance(facts, dict) for v in facts.get("vendors", ()))
 
 
 def _engine_vendors(engine: str) -> tuple[str, ...]:

@@ -1,0 +1,99 @@
+"""Defects a new user hit walking the README (issue #16 QA pass), each pinned by a test that failed before its fix.
+
+* Moore Threads' MTT S4000 has no engine in engines.toml: ``size``/``estimate``/``fit`` printed vLLM numbers (or an
+  empty table) for hardware no catalog engine runs on, and ``plan`` blamed the weight format. Now: one sentence, and
+  the plan's rejection names the engine/vendor mismatch.
+* ``--preset personal --gpu jetson-orin-nano-8gb`` (the command ``fit`` prints as "Next:") planned nothing and named
+  no reason: the preset's GPU classes dropped the GPU the user named.
+* ``--preset personal`` on a reasoning model planned 500 output tokens and then warned that 2,500 tokens is short,
+  telling the user to pass the 6,000 that the README says is the model's default.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from gpuplan.api import ApiSettings, create_app
+from gpuplan.cli.main import build_app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(build_app(list(args)), list(args))
+
+
+def one_sentence(res, *needles):
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert res.output.strip().count("\n") == 0, res.output
+    for needle in needles:
+        assert needle in res.output, res.output
+
+
+@pytest.mark.parametrize("cmd", [
+    ("size", "qwen3-8b", "--gpu", "mtt-s4000"),
+    ("size", "qwen3-8b", "--gpu", "mtt-s4000", "--engine", "vllm"),
+    ("estimate", "qwen3-8b", "--gpu", "mtt-s4000", "--input-tokens", "100", "--output-tokens", "100"),
+    ("fit", "--gpu", "mtt-s4000"),
+    ("fit", "--gpu", "mtt-s4000", "--json"),
+])
+def test_a_vendor_without_an_engine_is_refused_not_sized_as_vllm(cmd):
+    one_sentence(run(*cmd), "No serving engine", "mtt-s4000", "moorethreads", "nvidia")
+
+
+def test_the_refusal_in_chinese_and_over_the_api():
+    one_sentence(run("--lang", "zh", "size", "qwen3-8b", "--gpu", "mtt-s4000"), "没有能在 mtt-s4000")
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    res = client.post("/api/v1/size", json={"model": "qwen3-8b", "gpu": "mtt-s4000"})
+    assert res.status_code == 422, res.text
+    assert "No serving engine" in res.text
+
+
+def test_plan_on_a_vendor_without_an_engine_says_so():
+    res = run("plan", "qwen3-8b", "--users", "2", "--gpu", "mtt-s4000", "--json")
+    assert res.exit_code == 0, res.output
+    reasons = {r["reason"] for r in json.loads(res.stdout)["rejections"]}
+    assert reasons == {"engine_vendor"}, reasons  # was: format_vendor ("weight format not supported")
+
+
+def test_fit_without_ram_names_no_host():
+    res = run("fit", "--gpu", "rtx-4090", "--family", "deepseek")
+    assert res.exit_code == 0, res.output
+    assert "host bandwidth from —" not in res.output
+    assert "kept for the system" not in res.output  # no --ram: no system RAM went into the table
+
+
+def test_the_fit_next_command_for_a_jetson_plans_it():
+    res = run("fit", "--gpu", "jetson-orin-nano-8gb", "--family", "deepseek")
+    assert res.exit_code == 0, res.output
+    nxt = " ".join(res.output.split("Next: gpuplan ", 1)[1].split()).split(" && ")[0].split()
+    nxt[nxt.index("-o") + 1] = "/dev/null/x.yaml"
+    argv = [a for i, a in enumerate(nxt) if a != "-o" and (i == 0 or nxt[i - 1] != "-o")] + ["--json"]
+    res = run(*argv)
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.stdout)
+    assert plan["candidates"], plan["rejections"]
+    assert plan["candidates"][0]["gpu"] == "jetson-orin-nano-8gb"
+
+
+def test_an_explicit_gpu_outside_the_presets_classes_is_planned():
+    res = run("plan", "qwen3-8b", "--preset", "personal", "--gpu", "a100-80gb", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["candidates"]
+
+
+def test_a_preset_keeps_a_reasoning_models_output_length():
+    res = run("plan", "deepseek-r1-distill-qwen-7b", "--preset", "personal", "--gpu", "rtx-4090", "--json")
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.stdout)
+    assert plan["workload"]["output_tokens"] == 6000
+    assert not any("short for" in a for a in plan["assumptions"]), plan["assumptions"]
+    res = run("plan", "qwen3-8b", "--preset", "personal", "--gpu", "rtx-4090", "--json")
+    assert json.loads(res.stdout)["workload"]["output_tokens"] == 500  # a chat model keeps the preset's length
+    res = run("plan", "qwen3-8b", "--preset", "enterprise", "--json", "--top", "1")
+    assert json.loads(res.stdout)["workload"]["output_tokens"] == 1000
