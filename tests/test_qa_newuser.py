@@ -97,3 +97,21 @@ def test_a_preset_keeps_a_reasoning_models_output_length():
     assert json.loads(res.stdout)["workload"]["output_tokens"] == 500  # a chat model keeps the preset's length
     res = run("plan", "qwen3-8b", "--preset", "enterprise", "--json", "--top", "1")
     assert json.loads(res.stdout)["workload"]["output_tokens"] == 1000
+
+
+def test_a_planned_ktransformers_candidate_is_not_rendered_as_plain_sglang(tmp_path):
+    """``plan --engine ktransformers`` wrote engine_args {}; render then wrote ``sglang.launch_server`` with no context,
+    memory or sequence limit and no --kt-* flag: not what the plan sized. Now the launch targets refuse in one
+    sentence (the report still renders), and no partial output folder is left."""
+    plan_file = tmp_path / "kt.yaml"
+    res = run("plan", "qwen3-8b", "--users", "1", "--gpu", "rtx-4090", "--engine", "ktransformers", "--max-gpus", "1",
+              "-o", str(plan_file))
+    assert res.exit_code == 0, res.output
+    for target in ("engine", "all", "k8s"):
+        out = tmp_path / f"deploy-{target}"
+        one_sentence(run("render", str(plan_file), "--target", target, "--out", str(out)), "KTransformers", "--kt-")
+        assert not out.exists()
+    one_sentence(run("--lang", "zh", "render", str(plan_file), "--out", str(tmp_path / "zh")), "KTransformers")
+    res = run("render", str(plan_file), "--target", "report", "--out", str(tmp_path / "report"))
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "report" / "REPORT.md").is_file()
