@@ -115,3 +115,21 @@ def test_a_planned_ktransformers_candidate_is_not_rendered_as_plain_sglang(tmp_p
     res = run("render", str(plan_file), "--target", "report", "--out", str(tmp_path / "report"))
     assert res.exit_code == 0, res.output
     assert (tmp_path / "report" / "REPORT.md").is_file()
+
+
+def test_ascend_310p_serves_a_bf16_release_as_fp16_and_the_launch_says_so():
+    """The Ascend 310P has no BF16 (gpus.csv: FP16 and INT8 rates only; vllm-ascend's 310P tutorial passes
+    ``--dtype float16`` in every serving command). Plans said "weights bf16" and launched with vLLM's default dtype,
+    which keeps the release's bf16. Now the plan's weights are fp16 and vLLM's own parser reads ``--dtype half`` back
+    from the rendered script; a 910B plan keeps bf16."""
+    from gpuplan.plan import PlanRequest, search
+    from test_engine_parsers import _argv, _vllm_parser
+
+    plan = search(PlanRequest(model="qwen3-8b", users=2, gpus=("ascend-310p-48gb",), max_nodes=1))
+    assert plan.candidates and {c.weight_format for c in plan.candidates} == {"fp16"}, plan.rejections
+    args = _vllm_parser().parse_args(_argv(plan, 0)[2:])
+    assert args.dtype == "half"
+    assert args.max_model_len == plan.candidates[0].max_model_len
+    plan = search(PlanRequest(model="qwen3-8b", users=2, gpus=("ascend-910b",), max_nodes=1))
+    assert {c.weight_format for c in plan.candidates} == {"bf16"}
+    assert _vllm_parser().parse_args(_argv(plan, 0)[2:]).dtype == "auto"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpuplan.catalog.checkpoints import DTYPE_FLAG
 from gpuplan.catalog.datafiles import shipped_toml
 
 # Huawei Ascend device plugin (github.com/Ascend/ascend-device-plugin): 910-class NPUs are requested as this resource.
@@ -41,6 +42,10 @@ def vllm_ascend_args(dep: Any, mem: Any, max_seqs: int) -> dict[str, Any]:
         args["--data-parallel-size"] = dep.data_parallel_size
     if dep.weight_format in MODELSLIM_FORMATS:
         args["--quantization"] = "ascend"
+    if dep.weight_format == "fp16":
+        # An Ascend 310P has no BF16: a BF16 release is planned as fp16 and cast at load (engines.toml
+        # [vllm_ascend].fp16_only_architectures); vLLM's own default ('auto') would keep the release's bf16.
+        args["--dtype"] = DTYPE_FLAG["fp16"]
     return args
 
 

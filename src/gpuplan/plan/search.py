@@ -476,11 +476,27 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_vendor"
     if gpu.vendor == "nvidia" and fmt.min_compute_capability and (gpu.compute_capability or 0) < fmt.min_compute_capability:
         return "format_cc"
+    if fmt_id == "bf16" and gpu.architecture in _fp16_only_architectures(engine):
+        return "format_cc"  # an NPU without BF16 (Ascend 310P): the release is planned cast to fp16 instead
     if gpu.vendor not in _engine_vendors(engine):
         return "engine_vendor"
     if engine == "trtllm" and gpu.vendor != "nvidia":
         return "engine_vendor"  # TensorRT-LLM runs on NVIDIA GPUs only (engines.toml vendors)
     return None
+
+
+def _has_bf16(gpu: GpuSpec) -> bool:
+    """False for NVIDIA GPUs below BF16's compute capability and for NPUs whose engine serves FP16 only (310P)."""
+    if gpu.vendor == "nvidia":
+        return _compatible("bf16", "vllm", gpu) is None
+    return not (gpu.vendor == "huawei" and gpu.architecture in _fp16_only_architectures("vllm-ascend"))
+
+
+def _fp16_only_architectures(engine: str) -> tuple[str, ...]:
+    """Architectures on which ``engine`` serves 16-bit weights as FP16 only (engines.toml, with its source)."""
+    from gpuplan.memory.engines import engine_facts
+
+    return tuple(engine_facts(engine).get("fp16_only_architectures", ()))
 
 
 @cache
@@ -600,9 +616,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                     partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
                         continue
-                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and (
-                            gpu.vendor != "nvidia" or _compatible("bf16", "vllm", gpu) is None):
-                        continue  # the cast is for NVIDIA GPUs without BF16; elsewhere it would copy every candidate
+                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and _has_bf16(gpu):
+                        continue  # the cast is for GPUs without BF16; elsewhere it would copy every candidate
                     for engine in engines:
                         if engine in ("llama.cpp", "ollama") and not req.engines and (
                                 users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
