@@ -133,3 +133,49 @@ def test_ascend_310p_serves_a_bf16_release_as_fp16_and_the_launch_says_so():
     plan = search(PlanRequest(model="qwen3-8b", users=2, gpus=("ascend-910b",), max_nodes=1))
     assert {c.weight_format for c in plan.candidates} == {"bf16"}
     assert _vllm_parser().parse_args(_argv(plan, 0)[2:]).dtype == "auto"
+
+
+def test_print_table_keeps_headers_first_column_and_words_whole():
+    """At 140 columns in Chinese the plan's last header printed as "每百万输出 t" (cut), ids folded inside a word
+    ("8×h200-sx" / "m"), and once the frame was dropped the first column lost a cell ("10*" printed as "10" over "*",
+    "服务器" as "服务" over "器"): rich measures a collapsed-padding table without its edge padding but draws it."""
+    import io
+
+    from rich.cells import cell_len
+    from rich.console import Console
+    from rich.table import Table
+
+    from gpuplan.cli.common import print_table
+
+    for width in range(44, 100):
+        con = Console(width=width, file=io.StringIO())
+        table = Table(title="x")
+        table.add_column("类别")
+        table.add_column("#", justify="right")
+        table.add_column("item")
+        table.add_column("每百万输出 token（¥）", justify="right")
+        table.add_row("服务器", "10*", "a long description of the server with many words in it", "¥1.49")
+        table.add_row("GPU", "2", "8×h200-sxm (2n)", "¥12,345.67")
+        print_table(con, table)
+        out = con.file.getvalue()
+        lines = out.splitlines()
+        assert all(cell_len(line) <= width for line in lines), out
+        for whole in ("10*", "服务器", "8×h200-sxm", "¥1.49", "¥12,345.67", "每百万输出", "token（¥）", "description"):
+            assert any(whole in line for line in lines), (width, whole, out)
+
+
+@pytest.mark.parametrize("width", [140, 200])
+def test_chinese_plan_at_140_columns_cuts_nothing(width):
+    args = ("--lang", "zh", "plan", "deepseek-v3", "--users", "200", "--input-tokens", "2000", "--output-tokens", "1000",
+            "--tpot-ms", "100", "--budget-cny", "5000000")
+    plan = json.loads(runner.invoke(build_app(), [*args, "--json"]).stdout)
+    res = runner.invoke(build_app(), list(args), env={"COLUMNS": str(width)})
+    assert res.exit_code == 0, res.output
+    from rich.cells import cell_len
+
+    assert all(cell_len(line) <= width for line in res.stdout.splitlines())
+    assert "token（¥）" in res.stdout  # the last header, whole
+    for c in plan["candidates"]:
+        assert f"{c['gpu_count']}×{c['gpu']}" in res.stdout
+        assert f"¥{c['cost']['capex']:,.0f}" in res.stdout
+    assert "服务器" in res.stdout  # the bill of materials' first column, whole
