@@ -179,3 +179,39 @@ def test_chinese_plan_at_140_columns_cuts_nothing(width):
         assert f"{c['gpu_count']}×{c['gpu']}" in res.stdout
         assert f"¥{c['cost']['capex']:,.0f}" in res.stdout
     assert "服务器" in res.stdout  # the bill of materials' first column, whole
+
+
+@pytest.mark.parametrize("cmd", [
+    ("size", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "12"),
+    ("estimate", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "12", "--input-tokens", "100", "--output-tokens", "10"),
+    ("estimate", "qwen3-8b", "--gpu", "h100", "--gpus", "8", "--tp", "4", "--dp", "1", "--input-tokens", "100",
+     "--output-tokens", "10"),
+])
+def test_a_layout_that_leaves_gpus_idle_is_one_sentence(cmd):
+    """``size deepseek-r1 --gpus 12`` printed a TP 8 deployment "on 12 × h200-sxm" (four GPUs idle, not said)."""
+    one_sentence(run(*cmd), "does not match the layout", "GPUs")
+
+
+def test_the_default_layout_uses_every_gpu_and_splits_the_kv_heads():
+    """Qwen2.5-7B (28 attention heads, 4 KV heads) on 8 GPUs was estimated at TP 7: one GPU idle and a TP size vLLM
+    cannot load (QKVParallelLinear, vllm/model_executor/layers/linear.py: divide(tp_size, total_num_kv_heads) when TP
+    is at least the KV heads, else divide(total_num_kv_heads, tp_size); divide() asserts an exact division).
+    Now TP 4 with two replicas; a size the user gives is kept, and DP fills the rest."""
+    from gpuplan.catalog import get_model
+
+    est = json.loads(run("estimate", "qwen2.5-7b", "--gpu", "l40s", "--gpus", "8", "--input-tokens", "100",
+                         "--output-tokens", "10", "--json").stdout)["deployment"]
+    assert (est["tensor_parallel_size"], est["data_parallel_size"]) == (4, 2)
+    arch = get_model("qwen2.5-7b").arch
+    assert arch.num_attention_heads % 4 == 0 and arch.num_kv_heads % 4 == 0
+    est = json.loads(run("estimate", "qwen3-8b", "--gpu", "h100", "--gpus", "8", "--tp", "2", "--input-tokens", "100",
+                         "--output-tokens", "10", "--json").stdout)["deployment"]
+    assert (est["tensor_parallel_size"], est["data_parallel_size"]) == (2, 4)
+    one_sentence(run("--lang", "zh", "size", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "12"), "并行布局")
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    res = client.post("/api/v1/size", json={"model": "deepseek-r1", "gpu": "h200-sxm", "gpus": 12})
+    assert res.status_code == 400 and "does not match the layout" in res.text, res.text
+    res = client.post("/api/v1/estimate", json={"model": "qwen2.5-7b", "gpu": "l40s", "gpus": 8, "input_tokens": 100,
+                                                "output_tokens": 10})
+    assert res.status_code == 200, res.text
+    assert res.json()["deployment"]["tensor_parallel_size"] == 4

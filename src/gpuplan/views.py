@@ -173,13 +173,35 @@ def catalog_matches(arch) -> list:
     return out
 
 
-def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1) -> int:
-    """Tensor parallel size over the GPUs left after PP and DP: the largest that divides the attention heads."""
+def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1, kv_heads: int | None = None) -> int:
+    """Tensor parallel size over the GPUs left after PP and DP: the largest that divides the attention heads and that
+    the KV heads split into or replicate over (vLLM: TP divides the KV heads or they divide TP): a 28-head model with
+    4 KV heads on 8 GPUs gets TP 4 (two replicas), not TP 7 (one GPU idle, KV heads 7 cannot split)."""
+    room = max(1, gpus // max(1, pp * dp))
     # A size above the head count cannot divide it: start there, so a huge --gpus cannot spin for ages.
-    want = max(1, min(gpus // max(1, pp * dp), max(1, heads)))
-    while want > 1 and heads % want:
+    want = max(1, min(room, max(1, heads)))
+    while want > 1 and (heads % want or (kv_heads and kv_heads % want and want % kv_heads)):
         want -= 1
     return want
+
+
+def layout_for_gpus(arch, gpus: int, tp: int | None, pp: int, dp: int | None, dp_attention: bool) -> tuple[int, int]:
+    """(tp, dp) for ``size``/``estimate`` on ``gpus`` GPUs: TP as given or the default, DP as given or the replicas that
+    fill the GPUs (attention DP stays inside the TP group). A layout that leaves GPUs idle, or asks for more than there
+    are, is one sentence: the numbers of a TP 8 deployment shown "on 12 GPUs" are not what 12 GPUs do."""
+    from gpuplan.errors import InvalidInputError
+
+    if tp and arch.num_attention_heads % tp:
+        return tp, dp or 1  # the sizing refuses it with the valid sizes, a more useful sentence than the GPU count
+    tp = tp or default_tp(arch.num_attention_heads, gpus, pp, 1 if dp_attention or dp is None else dp,
+                          arch.num_kv_heads)
+    if dp is None:
+        dp = 1 if dp_attention else max(1, gpus // max(1, tp * pp))
+    used = tp * pp * (1 if dp_attention else dp)
+    if used != gpus:
+        raise InvalidInputError("qa.gpus_idle", gpus=gpus, tp=tp, pp=pp, dp=1 if dp_attention else dp, used=used,
+                                heads=arch.num_attention_heads)
+    return tp, dp
 
 
 def bottleneck_sentence(est) -> str:

@@ -84,17 +84,16 @@ def _sweep_aggregated(o: dict) -> None:
     from gpuplan.perf import load_calibration
     from gpuplan.perf.sweep import sweep_aggregated
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import default_tp, engine_for_gpu
+    from gpuplan.views import engine_for_gpu, layout_for_gpus
 
     if o["engine"] is not None:
         check_choice(o["engine"], ENGINES, "engine")
     engine = engine_for_gpu(o["engine"], o["gpu"])
     entry = get_model(o["model"])
-    tp = o["tp"] or default_tp(entry.arch.num_attention_heads, o["gpus"], o["pp"],
-                               1 if o["dp_attention"] else o["dp"])
+    tp, dp = layout_for_gpus(entry.arch, o["gpus"], o["tp"], o["pp"], o["dp"], o["dp_attention"])
     dep = Deployment(gpu_id=o["gpu"], gpu_count=o["gpus"], engine=engine, weight_format=o["weights"],
                      kv_dtype=o["kv_dtype"], tensor_parallel_size=tp, pipeline_parallel_size=o["pp"],
-                     expert_parallel_size=o["ep"], data_parallel_size=o["dp"],
+                     expert_parallel_size=o["ep"], data_parallel_size=dp,
                      enable_dp_attention=o["dp_attention"], offload=o["offload"], host_id=o["host"],
                      gpu_layers=o["gpu_layers"])
     wl = Workload(input_tokens=o["input_tokens"], output_tokens=o["output_tokens"],
