@@ -215,3 +215,12 @@ def test_the_default_layout_uses_every_gpu_and_splits_the_kv_heads():
                                                 "output_tokens": 10})
     assert res.status_code == 200, res.text
     assert res.json()["deployment"]["tensor_parallel_size"] == 4
+
+
+def test_plan_context_beyond_the_model_names_the_flags_plan_has():
+    """``plan deepseek-r1 --input-tokens 200000`` said "Context of 206000 tokens ... Use --context 131072 or less":
+    plan has no --context, and the 6,000 output tokens were the model's default, not something the user typed."""
+    res = run("plan", "deepseek-r1", "--users", "10", "--input-tokens", "200000")
+    one_sentence(res, "200,000 prompt + 6,000 output", "131,072", "--input-tokens", "--output-tokens")
+    assert "--context" not in res.output
+    one_sentence(run("--lang", "zh", "plan", "deepseek-r1", "--input-tokens", "200000"), "最大上下文")

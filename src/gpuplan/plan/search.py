@@ -575,7 +575,9 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         concurrency=None if req.rate_per_s else users, rate_per_s=req.rate_per_s)
     context = req.input_tokens + req.output_tokens
     if model.max_context_tokens and context > model.max_context_tokens:
-        raise InvalidInputError("memory.context_too_long", given=context, allowed=model.max_context_tokens)
+        # plan has no --context: name the two flags whose sum is the context (the output may be a model default)
+        raise InvalidInputError("qa.plan_context_too_long", given=f"{context:,}", allowed=f"{model.max_context_tokens:,}",
+                                input=f"{req.input_tokens:,}", output=f"{req.output_tokens:,}", model=model.id)
     engines = req.engines or SERVING_ENGINES
     rejects = _Rejects()
     kept: list[Candidate] = []
