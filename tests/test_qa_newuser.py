@@ -224,3 +224,12 @@ def test_plan_context_beyond_the_model_names_the_flags_plan_has():
     one_sentence(res, "200,000 prompt + 6,000 output", "131,072", "--input-tokens", "--output-tokens")
     assert "--context" not in res.output
     one_sentence(run("--lang", "zh", "plan", "deepseek-r1", "--input-tokens", "200000"), "最大上下文")
+
+
+def test_the_gpu_price_market_is_worded_in_the_language():
+    """The bill of materials said "new 价格，按每张 GPU" under --lang zh: the --market value, untranslated."""
+    res = run("--lang", "zh", "plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--market", "new", "--top", "1")
+    assert res.exit_code == 0, res.output
+    assert "新卡价格，按每张 GPU" in res.output and "new 价格" not in res.output
+    res = run("--lang", "en", "plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--market", "china", "--top", "1")
+    assert "China street price, per GPU" in res.output

@@ -84,7 +84,8 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
     items.append(BomItem(
         kind="gpu", description=x.gpu_name, quantity=count, unit_price=each(result.capex_gpus_usd, count),
         total=money(result.capex_gpus_usd),
-        rule=t("money.bom_rule_gpu", lang=lang, kind=kind or result.purchase) if fact else
+        # the market in words ("新卡" under --lang zh, not the flag value "new")
+        rule=t("money.bom_rule_gpu", lang=lang, kind=t(f"qa.price_kind_{kind or result.purchase}", lang=lang)) if fact else
         t("money.bom_unknown", lang=lang),
         source=f"{fact.source} ({fact.date})" if fact else None))
 
