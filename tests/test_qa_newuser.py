@@ -68,8 +68,12 @@ def test_fit_without_ram_names_no_host():
     assert "kept for the system" not in res.output  # no --ram: no system RAM went into the table
 
 
-def test_the_fit_next_command_for_a_jetson_plans_it():
-    res = run("fit", "--gpu", "jetson-orin-nano-8gb", "--family", "deepseek")
+@pytest.mark.parametrize(("gpu", "family"), [("jetson-orin-nano-8gb", "deepseek"), ("apple-m4-max", "deepseek"),
+                                           ("apple-m1", "deepseek"), ("ascend-310p-48gb", "qwen")])
+def test_the_fit_next_command_plans_what_fit_showed(gpu, family):
+    """fit's "Next:" planned nothing for a Jetson (preset classes), a Mac (fit sized bf16 for vLLM, which does not
+    run on Apple: plan then rejected every candidate) and an Ascend 310P (bf16, which it lacks)."""
+    res = run("fit", "--gpu", gpu, "--family", family)
     assert res.exit_code == 0, res.output
     nxt = " ".join(res.output.split("Next: gpuplan ", 1)[1].split()).split(" && ")[0].split()
     nxt[nxt.index("-o") + 1] = "/dev/null/x.yaml"
@@ -78,7 +82,10 @@ def test_the_fit_next_command_for_a_jetson_plans_it():
     assert res.exit_code == 0, res.output
     plan = json.loads(res.stdout)
     assert plan["candidates"], plan["rejections"]
-    assert plan["candidates"][0]["gpu"] == "jetson-orin-nano-8gb"
+    from gpuplan.catalog import get_gpu
+
+    assert plan["candidates"][0]["gpu"] == get_gpu(gpu).id
+    assert plan["candidates"][0]["weight_format"] == nxt[nxt.index("--weights") + 1]
 
 
 def test_an_explicit_gpu_outside_the_presets_classes_is_planned():
