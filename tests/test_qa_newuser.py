@@ -240,3 +240,24 @@ def test_the_gpu_price_market_is_worded_in_the_language():
     assert "新卡价格，按每张 GPU" in res.output and "new 价格" not in res.output
     res = run("--lang", "en", "plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--market", "china", "--top", "1")
     assert "China street price, per GPU" in res.output
+
+
+def test_a_mac_plan_renders_no_containers(tmp_path):
+    """A Mac plan rendered a CUDA llama.cpp image, a compose file reserving an NVIDIA GPU and a Deployment asking for
+    nvidia.com/gpu: none of them can reach an Apple GPU. Now --target all writes the native launch, monitoring and
+    report, the README says to run it on the Mac, and naming a container target is one sentence."""
+    plan_file = tmp_path / "mac.yaml"
+    res = run("plan", "deepseek-r1-distill-qwen-14b", "--preset", "personal", "--gpu", "apple-m4-max",
+              "-o", str(plan_file))
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "deploy"
+    res = run("render", str(plan_file), "--target", "all", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    written = {p.relative_to(out).parts[0] for p in out.rglob("*") if p.is_file()}
+    assert "engine" in written and not written & {"docker", "k8s"}, written
+    readme = (out / "README.md").read_text()
+    assert "docker compose" not in readme and "kubectl" not in readme and "engine/serve.sh" in readme
+    for target in ("k8s", "docker", "compose", "engine,k8s"):
+        one_sentence(run("render", str(plan_file), "--target", target, "--out", str(tmp_path / target)), "Metal")
+    one_sentence(run("--lang", "zh", "render", str(plan_file), "--target", "k8s", "--out", str(tmp_path / "zh")),
+                 "Metal")
