@@ -261,3 +261,24 @@ def test_a_mac_plan_renders_no_containers(tmp_path):
         one_sentence(run("render", str(plan_file), "--target", target, "--out", str(tmp_path / target)), "Metal")
     one_sentence(run("--lang", "zh", "render", str(plan_file), "--target", "k8s", "--out", str(tmp_path / "zh")),
                  "Metal")
+
+
+def test_an_ascend_310p_plan_deploys_the_310p_image_and_resource(tmp_path):
+    """A 310P plan's Deployment asked the device plugin for huawei.com/Ascend910 (it names a 310P
+    huawei.com/Ascend310P: Ascend/ascend-for-volcano internal/vnpu/vnpuutil/type.go) and ran the 910B image
+    (vllm-ascend's 310P tutorial uses the -310p tag); a 910B plan keeps both."""
+    import yaml
+
+    for gpu, image_tail, resource in (("ascend-310p-48gb", "-310p", "huawei.com/Ascend310P"),
+                                      ("ascend-910b", "v0.23.0", "huawei.com/Ascend910")):
+        plan_file = tmp_path / f"{gpu}.yaml"
+        res = run("plan", "qwen3-8b", "--users", "2", "--gpu", gpu, "--gpus", "1", "-o", str(plan_file))
+        assert res.exit_code == 0, res.output
+        out = tmp_path / f"deploy-{gpu}"
+        res = run("render", str(plan_file), "--target", "k8s,docker", "--out", str(out))
+        assert res.exit_code == 0, res.output
+        dep = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"].endswith(image_tail), container["image"]
+        assert container["resources"]["limits"] == {resource: "1"}
+        assert f"FROM {container['image']}" in (out / "docker" / "Dockerfile").read_text()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from gpuplan.artifacts.ascend import vllm_ascend_image
+from gpuplan.artifacts.ascend import ascend_resource, vllm_ascend_image
 from gpuplan.catalog.gpus import GpuSpec, get_gpu
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
@@ -101,6 +101,8 @@ class RenderContext:
 
     @property
     def image(self) -> str:
+        if self.cand.engine == "vllm-ascend" and self.gpu is not None:
+            return vllm_ascend_image(self.gpu.architecture)  # the Atlas 300I (310P) image differs from the 910B's
         return ENGINE_IMAGES.get(self.cand.engine, "python:3.11-slim")
 
     @property
@@ -109,6 +111,8 @@ class RenderContext:
 
     @property
     def gpu_resource(self) -> str:
+        if self.vendor == "huawei":
+            return ascend_resource(self.gpu.architecture if self.gpu else None)
         return GPU_RESOURCE_NAMES.get(self.vendor, "nvidia.com/gpu")
 
     @property
