@@ -282,3 +282,12 @@ def test_an_ascend_310p_plan_deploys_the_310p_image_and_resource(tmp_path):
         assert container["image"].endswith(image_tail), container["image"]
         assert container["resources"]["limits"] == {resource: "1"}
         assert f"FROM {container['image']}" in (out / "docker" / "Dockerfile").read_text()
+
+
+def test_bench_examples_point_at_the_engine_port_not_gpuplan_serve():
+    """bench's --url help and its bad-URL sentence said http://127.0.0.1:8000, gpuplan serve's own port (the README
+    was fixed to 8001 for the same reason)."""
+    for lang, needle in (("en", "http://127.0.0.1:8001/v1"), ("zh", "http://127.0.0.1:8001/v1")):
+        one_sentence(run("--lang", lang, "bench", "--url", "ftp://x", "--model", "m"), needle)
+    res = run("bench", "--help")
+    assert "127.0.0.1:8000 " not in res.output and "8001" in res.output
