@@ -291,3 +291,27 @@ def test_bench_examples_point_at_the_engine_port_not_gpuplan_serve():
         one_sentence(run("--lang", lang, "bench", "--url", "ftp://x", "--model", "m"), needle)
     res = run("bench", "--help")
     assert "127.0.0.1:8000 " not in res.output and "8001" in res.output
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda c: c.update(tensor_parallel_size=3), "TP × PP × DP"),
+    (lambda c: c.update(gpu_count=7), "gpu_count is 7"),
+    (lambda c: c["engine_args"].update({"--max-model-len": 123}), "--max-model-len"),
+    (lambda c: c["engine_args"].update({"--max-model-len": -5}), "between 1 and"),
+    (lambda c: c["engine_args"].update({"--gpu-memory-utilization": 7}), "between 0.01 and 1"),
+    (lambda c: c.update(gpu="h999"), "Unknown GPU 'h999'"),
+])
+def test_a_hand_edited_plan_that_no_longer_describes_one_deployment_is_not_rendered(tmp_path, edit, needle):
+    """These edits rendered without a word: a launch of TP 4 on a plan that says TP 3, Kubernetes asking for 7 GPUs
+    for a 4-GPU layout, '--max-model-len -5', a GPU the catalog does not know (rendered as NVIDIA)."""
+    import yaml
+
+    plan_file = tmp_path / "plan.yaml"
+    res = run("plan", "qwen3-8b", "--users", "20", "--gpu", "l40s", "--gpus", "4", "-o", str(plan_file))
+    assert res.exit_code == 0, res.output
+    assert run("render", str(plan_file), "--out", str(tmp_path / "ok")).exit_code == 0
+    data = yaml.safe_load(plan_file.read_text())
+    edit(data["candidates"][0])
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    one_sentence(run("render", str(plan_file), "--out", str(tmp_path / "deploy")), needle)
+    assert not (tmp_path / "deploy").exists()

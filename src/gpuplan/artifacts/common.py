@@ -14,7 +14,7 @@ import yaml
 
 from gpuplan.artifacts.ascend import ascend_resource, vllm_ascend_image
 from gpuplan.catalog.gpus import GpuSpec, get_gpu
-from gpuplan.errors import GpuplanError, InvalidInputError
+from gpuplan.errors import InvalidInputError
 from gpuplan.i18n import t
 from gpuplan.planfile import Candidate, PlanFile
 from gpuplan.units import GB, GIB, MIB
@@ -167,10 +167,11 @@ def make_context(plan: PlanFile, candidate: int = 0) -> RenderContext:
 
     check_plan_values(plan)
     cand = plan.candidates[candidate]
-    try:
-        gpu: GpuSpec | None = get_gpu(cand.gpu)
-    except GpuplanError:
-        gpu = None
+    from gpuplan.artifacts.consistency import check_candidate
+
+    check_candidate(cand)  # a hand edit that makes fields and flags disagree is one sentence, not a wrong launch
+    # An unknown GPU is refused with close names: its vendor decides the image, device plugin and resource name.
+    gpu: GpuSpec | None = get_gpu(cand.gpu)
     base = plan.model.id.split("/")[-1]
     return RenderContext(plan=plan, cand=cand, gpu=gpu, name=slug(base), served_model_name=base)
 
