@@ -315,3 +315,19 @@ def test_a_hand_edited_plan_that_no_longer_describes_one_deployment_is_not_rende
     plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
     one_sentence(run("render", str(plan_file), "--out", str(tmp_path / "deploy")), needle)
     assert not (tmp_path / "deploy").exists()
+
+
+@pytest.mark.parametrize(("gpu", "fmt"), [("t4", "fp16"), ("ascend-310p-48gb", "fp16"), ("h100", "bf16")])
+def test_size_and_estimate_name_the_format_plan_uses(gpu, fmt):
+    """On a GPU without BF16, plan casts a BF16 release to FP16 (--dtype half) while size and estimate said
+    "weights bf16" for the same model and GPU; now all three name the same format (bytes are equal either way)."""
+    size = json.loads(run("size", "qwen3-8b", "--gpu", gpu, "--json").stdout)
+    est = json.loads(run("estimate", "qwen3-8b", "--gpu", gpu, "--gpus", "2", "--input-tokens", "100",
+                         "--output-tokens", "10", "--json").stdout)
+    plan = json.loads(run("plan", "qwen3-8b", "--users", "1", "--gpu", gpu, "--json").stdout)
+    assert size["weight_format"] == fmt
+    assert est["deployment"]["weight_format"] == (fmt if fmt == "fp16" else "native")  # "native": the release
+    assert {c["weight_format"] for c in plan["candidates"]} == {fmt}
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    assert client.post("/api/v1/size", json={"model": "qwen3-8b", "gpu": gpu}).json()["weight_format"] == fmt
+    assert run("size", "qwen3-8b", "--gpu", gpu, "--weights", "bf16", "--json").exit_code == 0  # asked for: kept

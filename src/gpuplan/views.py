@@ -185,6 +185,20 @@ def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1, kv_heads: int | 
     return want
 
 
+def weights_for_gpu(entry, weights: str, gpu_id: str | None, engine: str) -> str:
+    """The weight format a size/estimate runs: the one asked for, else the release, cast to FP16 on a GPU without
+    BF16 (T4, V100, Ascend 310P) as ``plan`` does, so both commands name and size the same format."""
+    if weights != "native" or gpu_id is None:
+        return weights
+    from gpuplan.catalog import get_gpu
+    from gpuplan.catalog.checkpoints import DTYPE_CAST_ENGINES, native_format_of
+    from gpuplan.plan.search import _has_bf16
+
+    if native_format_of(entry) == "bf16" and engine in DTYPE_CAST_ENGINES and not _has_bf16(get_gpu(gpu_id)):
+        return "fp16"
+    return weights
+
+
 def layout_for_gpus(arch, gpus: int, tp: int | None, pp: int, dp: int | None, dp_attention: bool) -> tuple[int, int]:
     """(tp, dp) for ``size``/``estimate`` on ``gpus`` GPUs: TP as given or the default, DP as given or the replicas that
     fill the GPUs (attention DP stays inside the TP group). A layout that leaves GPUs idle, or asks for more than there

@@ -121,7 +121,7 @@ def size(req: SizeRequest):
 
     check_choice(req.task, TASKS, t("size.what_task"))
     check_choice(req.offload, OFFLOAD_CHOICES, t("size.what_offload"))
-    from gpuplan.views import engine_for_gpu, layout_for_gpus
+    from gpuplan.views import engine_for_gpu, layout_for_gpus, weights_for_gpu
 
     engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
@@ -145,6 +145,7 @@ def size(req: SizeRequest):
     from gpuplan.memory import size_inference
 
     pp = req.pipeline_parallel_size
+    weights = weights_for_gpu(entry, weights, req.gpu, engine)
     tp, _ = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, pp, None, req.dp_attention)
     dep = Deployment(
         gpu_id=req.gpu, gpu_count=req.gpus, engine=engine, weight_format=weights, kv_dtype=req.kv_dtype,
@@ -184,7 +185,7 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     from gpuplan.catalog import get_model
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import bottleneck_sentence, engine_for_gpu, layout_for_gpus
+    from gpuplan.views import bottleneck_sentence, engine_for_gpu, layout_for_gpus, weights_for_gpu
 
     if req.concurrency is not None and req.rate is not None:
         raise InvalidInputError("api.both_load")
@@ -197,7 +198,8 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     tp, dp = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, req.pipeline_parallel_size, dp_given,
                              req.dp_attention)
     dep = Deployment(gpu_id=req.gpu, gpu_count=req.gpus, nodes=req.nodes, engine=engine,
-                     weight_format=req.weights, kv_dtype=req.kv_dtype, tensor_parallel_size=tp,
+                     weight_format=weights_for_gpu(entry, req.weights, req.gpu, engine), kv_dtype=req.kv_dtype,
+                     tensor_parallel_size=tp,
                      pipeline_parallel_size=req.pipeline_parallel_size, expert_parallel_size=req.expert_parallel_size,
                      data_parallel_size=dp, enable_dp_attention=req.dp_attention)
     load = {"rate_per_s": req.rate} if req.rate is not None else {"concurrency": req.concurrency or 1}
