@@ -331,3 +331,13 @@ def test_size_and_estimate_name_the_format_plan_uses(gpu, fmt):
     client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
     assert client.post("/api/v1/size", json={"model": "qwen3-8b", "gpu": gpu}).json()["weight_format"] == fmt
     assert run("size", "qwen3-8b", "--gpu", gpu, "--weights", "bf16", "--json").exit_code == 0  # asked for: kept
+
+
+def test_a_small_machines_power_is_not_printed_as_zero():
+    """A 25 W Jetson's bill of materials said "0.0 kW per node at TDP; PSU/PDU ≥ 0.0 kW"."""
+    res = run("plan", "deepseek-r1-distill-qwen-1.5b", "--preset", "personal", "--gpu", "jetson-orin-nano-8gb",
+              "--json")
+    bom = {i["kind"]: i for i in json.loads(res.stdout)["candidates"][0]["bill_of_materials"]}
+    assert bom["power"]["description"].startswith("0.025 kW per node"), bom["power"]
+    assert "0.0 kW" not in bom["power"]["description"] and "0.025 kW" in bom["cooling"]["rule"]
+    assert bom["power"]["quantity"] == 0.025

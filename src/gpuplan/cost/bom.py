@@ -140,9 +140,9 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
         it_node_w = per_node * x.gpu_tdp_watts + (base_watts or 0.0)
         total_kw = it_node_w * nodes / KILO
         items.append(BomItem(
-            kind="power", description=t("money.bom_power", lang=lang, kw=f"{it_node_w / KILO:,.1f}",
-                                        psu=f"{it_node_w * CONTINUOUS_LOAD_FACTOR / KILO:,.1f}"),
-            quantity=round(total_kw, 2), unit="kW", included_in="server",
+            kind="power", description=t("money.bom_power", lang=lang, kw=_kw(it_node_w / KILO),
+                                        psu=_kw(it_node_w * CONTINUOUS_LOAD_FACTOR / KILO)),
+            quantity=round(total_kw, 3), unit="kW", included_in="server",
             rule=t("money.bom_rule_power" if base_watts is not None else "money.bom_rule_power_no_base", lang=lang,
                    gpus=per_node, tdp=f"{x.gpu_tdp_watts:,.0f}", base=f"{base_watts or 0:,.0f}")))
         if x.gpu_tdp_watts > LIQUID_REQUIRED_ABOVE_WATTS:
@@ -152,7 +152,12 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
         else:
             key = "money.bom_cooling_air"
         items.append(BomItem(
-            kind="cooling", description=t(key, lang=lang), quantity=round(total_kw, 2), unit="kW",
-            rule=t("money.bom_rule_cooling", lang=lang, kw=f"{total_kw:,.1f}",
+            kind="cooling", description=t(key, lang=lang), quantity=round(total_kw, 3), unit="kW",
+            rule=t("money.bom_rule_cooling", lang=lang, kw=_kw(total_kw),
                    btu=f"{total_kw * BTU_PER_HOUR_PER_KW:,.0f}", tdp=f"{x.gpu_tdp_watts:,.0f}")))
     return tuple(items)
+
+
+def _kw(kw: float) -> str:
+    """Kilowatts for a sentence: one decimal from 1 kW, two significant digits below (a 25 W Jetson printed "0.0 kW")."""
+    return f"{kw:,.1f}" if kw >= 1 else f"{kw:.2g}"
