@@ -341,3 +341,12 @@ def test_a_small_machines_power_is_not_printed_as_zero():
     assert bom["power"]["description"].startswith("0.025 kW per node"), bom["power"]
     assert "0.0 kW" not in bom["power"]["description"] and "0.025 kW" in bom["cooling"]["rule"]
     assert bom["power"]["quantity"] == 0.025
+
+
+def test_one_user_is_worded_in_the_singular():
+    """plan --preset personal said "Workload: 1 concurrent users" (the page was fixed for "with 1 users")."""
+    res = run("plan", "qwen3-8b", "--users", "1", "--gpu", "rtx-4090", "--json")
+    first = json.loads(res.stdout)["assumptions"][0]
+    assert first.startswith("Workload: 1 user,") and "users" not in first
+    res = run("plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--json")
+    assert json.loads(res.stdout)["assumptions"][0].startswith("Workload: 2 concurrent users")

@@ -675,7 +675,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     alternative = _lower_quality_option(ranked, lower, req, prices, model, native_fits)
     pareto = _pareto(ranked)
     assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
-                   t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
+                   t("qa.assume_one_user" if users == 1 else "plan.assume_users", users=users, i=req.input_tokens,
+                     o=req.output_tokens),
                    t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)] + _workload_warnings(model, req, ranked)
     capacity = capacity_result(ranked[0]) if req.capacity_mode and ranked else None
     return PlanFile(
