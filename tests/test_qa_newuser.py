@@ -350,3 +350,21 @@ def test_one_user_is_worded_in_the_singular():
     assert first.startswith("Workload: 1 user,") and "users" not in first
     res = run("plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--json")
     assert json.loads(res.stdout)["assumptions"][0].startswith("Workload: 2 concurrent users")
+
+
+@pytest.mark.parametrize("extra", [(), ("--prefill-nodes", "1", "--decode-nodes", "1"), ("--sweep",)])
+def test_estimate_context_beyond_the_model_names_its_own_flags(extra):
+    """estimate said "Use --context 131072 or less" (estimate has no --context); the PD model (--prefill-nodes) and
+    the sweep estimated a 200,100-token request on a 131,072-token model without a word."""
+    gpus = () if extra[:1] == ("--prefill-nodes",) else ("--gpus", "8")
+    res = run("estimate", "deepseek-r1", "--gpu", "h200-sxm", *gpus, "--input-tokens", "200000", "--output-tokens",
+              "100", *extra)
+    one_sentence(res, "200,000 prompt + 100 output", "--input-tokens")
+    assert "--context" not in res.output
+
+
+def test_estimate_context_over_the_api():
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    res = client.post("/api/v1/estimate", json={"model": "deepseek-r1", "gpu": "h200-sxm", "gpus": 8,
+                                                "input_tokens": 200000, "output_tokens": 100})
+    assert res.status_code == 400 and "131,072" in res.text, res.text

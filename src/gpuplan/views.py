@@ -185,6 +185,18 @@ def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1, kv_heads: int | 
     return want
 
 
+def check_request_context(entry, input_tokens: int, output_tokens: int) -> None:
+    """A request longer than the model's context is one sentence naming the flags that set it (--input-tokens and
+    --output-tokens: estimate and plan have no --context); the PD model estimated such requests without a word."""
+    from gpuplan.errors import InvalidInputError
+
+    limit = entry.max_context_tokens
+    if limit and input_tokens + output_tokens > limit:
+        raise InvalidInputError("qa.plan_context_too_long", given=f"{input_tokens + output_tokens:,}",
+                                allowed=f"{limit:,}", input=f"{input_tokens:,}", output=f"{output_tokens:,}",
+                                model=entry.id)
+
+
 def weights_for_gpu(entry, weights: str, gpu_id: str | None, engine: str) -> str:
     """The weight format a size/estimate runs: the one asked for, else the release, cast to FP16 on a GPU without
     BF16 (T4, V100, Ascend 310P) as ``plan`` does, so both commands name and size the same format."""

@@ -185,7 +185,13 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     from gpuplan.catalog import get_model
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import bottleneck_sentence, engine_for_gpu, layout_for_gpus, weights_for_gpu
+    from gpuplan.views import (
+        bottleneck_sentence,
+        check_request_context,
+        engine_for_gpu,
+        layout_for_gpus,
+        weights_for_gpu,
+    )
 
     if req.concurrency is not None and req.rate is not None:
         raise InvalidInputError("api.both_load")
@@ -193,6 +199,7 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
         check_choice(req.engine, ENGINES, "engine")
     engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
+    check_request_context(entry, req.input_tokens, req.output_tokens)
     # DP left out of the body fills the GPUs with replicas, as the CLI's --dp does
     dp_given = req.data_parallel_size if "data_parallel_size" in req.model_fields_set else None
     tp, dp = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, req.pipeline_parallel_size, dp_given,

@@ -65,7 +65,13 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     from gpuplan.cli.common import fail, print_json
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import bottleneck_sentence, engine_for_gpu, layout_for_gpus, weights_for_gpu
+    from gpuplan.views import (
+        bottleneck_sentence,
+        check_request_context,
+        engine_for_gpu,
+        layout_for_gpus,
+        weights_for_gpu,
+    )
 
     if concurrency is not None and rate is not None:
         fail(t("estimate.both_load"))
@@ -77,6 +83,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
         offload = "experts"  # llama.cpp --n-cpu-moe N: the routed experts of the first N MoE layers on the CPU
     check_choice(offload, ("none", "experts", "layers"), "offload")
     entry = get_model(model)
+    check_request_context(entry, input_tokens, output_tokens)
     tp, dp = layout_for_gpus(entry.arch, gpus, tp, pp, dp, dp_attention)
     weights = weights_for_gpu(entry, weights, gpu, engine)
     from gpuplan.cli.calibrate import user_calibration_path

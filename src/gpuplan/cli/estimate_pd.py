@@ -25,6 +25,9 @@ def _estimate_pd(o: dict) -> None:
         fail(t("disagg.nodes_pair", prefill=o["prefill_nodes"] or "—", decode=o["decode_nodes"] or "—"))
     engine = o["engine"] if o["engine"] not in (None, "vllm") else "sglang"  # PD is modeled for SGLang
     entry = get_model(o["model"])
+    from gpuplan.views import check_request_context
+
+    check_request_context(entry, o["input_tokens"], o["output_tokens"])
     dd = DisaggDeployment(gpu_id=o["gpu"], gpus_per_node=o["gpus_per_node"], prefill_nodes=o["prefill_nodes"],
                           decode_nodes=o["decode_nodes"], engine=engine, weight_format=o["weights"],
                           kv_dtype=o["kv_dtype"], prefill_tokens_per_gpu=o["prefill_chunk"],
@@ -84,12 +87,13 @@ def _sweep_aggregated(o: dict) -> None:
     from gpuplan.perf import load_calibration
     from gpuplan.perf.sweep import sweep_aggregated
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import engine_for_gpu, layout_for_gpus
+    from gpuplan.views import check_request_context, engine_for_gpu, layout_for_gpus
 
     if o["engine"] is not None:
         check_choice(o["engine"], ENGINES, "engine")
     engine = engine_for_gpu(o["engine"], o["gpu"])
     entry = get_model(o["model"])
+    check_request_context(entry, o["input_tokens"], o["output_tokens"])
     tp, dp = layout_for_gpus(entry.arch, o["gpus"], o["tp"], o["pp"], o["dp"], o["dp_attention"])
     dep = Deployment(gpu_id=o["gpu"], gpu_count=o["gpus"], engine=engine, weight_format=o["weights"],
                      kv_dtype=o["kv_dtype"], tensor_parallel_size=tp, pipeline_parallel_size=o["pp"],
