@@ -368,3 +368,17 @@ def test_estimate_context_over_the_api():
     res = client.post("/api/v1/estimate", json={"model": "deepseek-r1", "gpu": "h200-sxm", "gpus": 8,
                                                 "input_tokens": 200000, "output_tokens": 100})
     assert res.status_code == 400 and "131,072" in res.text, res.text
+
+
+def test_a_pd_decode_batch_above_kv_capacity_is_flagged():
+    """The README's day-6 example prints "Decode batch per GPU (max that fits) 128 (120)" and estimates at 128
+    without saying that 128 does not fit; now a warning says so (and how to get the largest that fits)."""
+    args = ("estimate", "deepseek-r1", "--gpu", "h800-sxm", "--prefill-nodes", "4", "--decode-nodes", "18",
+            "--decode-batch", "128", "--speculative-tokens", "1", "--kv-dtype", "bf16", "--input-tokens", "4383",
+            "--output-tokens", "1211", "--prefix-cache-hit", "0.563")
+    est = json.loads(run(*args, "--json").stdout)
+    assert est["decode_batch_per_gpu"] > est["max_decode_batch_per_gpu"]
+    res = run(*args)
+    assert res.exit_code == 0 and f"--decode-batch {est['max_decode_batch_per_gpu']} or less" in res.output
+    res = run(*args[:7], *args[9:])  # without --decode-batch: the largest that fits, no warning
+    assert res.exit_code == 0 and "Warning: --decode-batch" not in res.output

@@ -77,6 +77,10 @@ def _render_pd(entry, dd, est, o) -> None:
     con.print(t("disagg.bound", p=fmt_seconds(est.prefill.step_s), pb=t("estimate_pd.bound_" + est.prefill.bound),
                 d=fmt_seconds(est.decode.step_s), db=t("estimate_pd.bound_" + est.decode.bound)))
     con.print(t("estimate_pd.band", percent=f"{est.uncertainty_fraction * 100:.0f}"))
+    if est.decode_batch_per_gpu > est.max_decode_batch_per_gpu:
+        # --decode-batch is taken as given; say when the KV cache cannot hold it (the figures assume it anyway)
+        con.print(t("qa.pd_batch_over_capacity", batch=est.decode_batch_per_gpu, cap=est.max_decode_batch_per_gpu,
+                    context=f"{o['input_tokens'] + o['output_tokens']:,}"))
     for key in est.assumptions:
         con.print("· " + t(key))
 
