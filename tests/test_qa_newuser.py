@@ -382,3 +382,23 @@ def test_a_pd_decode_batch_above_kv_capacity_is_flagged():
     assert res.exit_code == 0 and f"--decode-batch {est['max_decode_batch_per_gpu']} or less" in res.output
     res = run(*args[:7], *args[9:])  # without --decode-batch: the largest that fits, no warning
     assert res.exit_code == 0 and "Warning: --decode-batch" not in res.output
+
+
+@pytest.mark.parametrize(("cmd", "needles"), [
+    (("plan", "qwen3-8b", "--users", "5", "--rate", "5"), ("--users 5", "--rate 5", "not both")),
+    (("plan", "qwen3-8b", "--users", "5", "--gpu", "h100", "--exclude-gpu", "h100"), ("No GPU is left",)),
+    (("plan", "qwen3-8b", "--users", "5", "--gpu", "h100", "--china-only"), ("No GPU is left", "--china-only")),
+])
+def test_plan_options_that_cancel_out_are_one_sentence(cmd, needles):
+    """--users with --rate planned for the rate without a word; --gpu h100 --exclude-gpu h100 (or --china-only)
+    printed "No deployment meets the request. The rejections below…" with no rejection below."""
+    one_sentence(run(*cmd), *needles)
+
+
+def test_cost_years_zero_names_a_range_that_excludes_it(tmp_path):
+    """cost --years 0 said "allowed: 0-30"."""
+    plan_file = tmp_path / "p.yaml"
+    assert run("plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "-o", str(plan_file)).exit_code == 0
+    res = run("cost", str(plan_file), "--years", "0")
+    one_sentence(res, "more than 0")
+    assert "0-30" not in res.output

@@ -421,6 +421,9 @@ def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
         pool = [g for g in pool if g.gpu_class in req.classes]
     if req.china_only:
         pool = [g for g in pool if g.china_available]
+    if not pool and req.gpus:
+        # --gpu minus --exclude-gpu, the preset's classes or --china-only left nothing: say so, not an empty plan
+        raise InvalidInputError("qa.empty_gpu_pool", gpus=", ".join(req.gpus))
     return pool
 
 
