@@ -402,3 +402,14 @@ def test_cost_years_zero_names_a_range_that_excludes_it(tmp_path):
     res = run("cost", str(plan_file), "--years", "0")
     one_sentence(res, "more than 0")
     assert "0-30" not in res.output
+
+
+@pytest.mark.parametrize(("cmd", "needle"), [
+    (("--gpu", "rtx-4090", "--gpus", "16"), "--gpus 16 cannot be planned on rtx-4090"),
+    (("--gpu", "apple-m4-max", "--gpus", "2"), "--gpus 2 cannot be planned on apple-m4-max"),
+    (("--gpu", "h100", "--max-gpus", "2", "--gpus", "8"), "--max-gpus (2)"),
+])
+def test_a_gpu_count_no_machine_shape_gives_is_one_sentence(cmd, needle):
+    """--gpus 16 of RTX 4090 and --max-gpus 2 --gpus 8 printed "No deployment meets the request" and "Searched 0
+    candidates" with no reason; --gpus 2 on a Mac was planned as one Mac."""
+    one_sentence(run("plan", "qwen3-8b", "--users", "5", *cmd), needle)

@@ -457,7 +457,7 @@ def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
     """(nodes, GPUs per node) to try: unified-memory and embedded parts come one per machine; consumer and workstation
     cards stay in one machine; data-center parts scale out with full 8-GPU nodes."""
     if gpu.gpu_class in ("unified", "embedded"):
-        return [(1, 1)]
+        return [(1, 1)] if req.gpu_count in (None, 1) else []  # --gpus 2 on a Mac was planned as one, unsaid
     shapes = [(1, n) for n in GPUS_PER_NODE_CHOICES if n <= req.max_gpus]
     if gpu.gpu_class == "datacenter":
         most = max(req.max_nodes, math.ceil((req.gpu_count or 0) / 8))
@@ -603,7 +603,12 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     deferred, lower_deferred = _Deferred(rejects, log, seq), _Deferred(lower_rejects, log, seq)
     jobs: list[tuple] = []
     found: list[tuple[int, bool, Candidate]] = []  # (catalog position, allowed quality, candidate)
-    for gpu in _gpu_pool(req):
+    pool = _gpu_pool(req)
+    if req.gpu_count and not any(_node_shapes(gpu, req) for gpu in pool):
+        # no machine shape gives exactly --gpus on these GPUs: one sentence, not "Searched 0 candidates"
+        raise InvalidInputError("qa.gpu_count_unplannable", given=req.gpu_count, max_gpus=req.max_gpus,
+                                gpus=", ".join(gpu.id for gpu in pool[:6]) + (", …" if len(pool) > 6 else ""))
+    for gpu in pool:
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
             if True:
