@@ -413,3 +413,19 @@ def test_a_gpu_count_no_machine_shape_gives_is_one_sentence(cmd, needle):
     """--gpus 16 of RTX 4090 and --max-gpus 2 --gpus 8 printed "No deployment meets the request" and "Searched 0
     candidates" with no reason; --gpus 2 on a Mac was planned as one Mac."""
     one_sentence(run("plan", "qwen3-8b", "--users", "5", *cmd), needle)
+
+
+def test_server_classes_are_named_in_chinese():
+    """Under --lang zh the bill of materials named the server class in English ("workstation-1gpu: Desktop
+    workstation with one GPU"); English keeps the price data's own description."""
+    from gpuplan.catalog.prices import load_prices
+    from gpuplan.i18n import catalog
+
+    for class_id in load_prices().node_classes:  # every class has its Chinese name (a new one would fall back)
+        assert "qa.node_" + class_id.replace("-", "_") in catalog("zh"), class_id
+    res = run("--lang", "zh", "plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--top", "1", "--json")
+    server = next(i for i in json.loads(res.stdout)["candidates"][0]["bill_of_materials"] if i["kind"] == "server")
+    assert server["description"] == "workstation-1gpu: 单 GPU 台式工作站"
+    res = run("--lang", "en", "plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--top", "1", "--json")
+    server = next(i for i in json.loads(res.stdout)["candidates"][0]["bill_of_materials"] if i["kind"] == "server")
+    assert server["description"] == "workstation-1gpu: Desktop workstation with one GPU"

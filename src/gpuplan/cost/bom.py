@@ -92,11 +92,11 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
     units = node_class.rack_units
     base = node_class.base or node_class.base_fraction_of_gpu_cost
     if node_class.included_in_gpu_price:
-        items.append(BomItem(kind="server", description=f"{node_class.id}: {node_class.description}", quantity=nodes,
+        items.append(BomItem(kind="server", description=f"{node_class.id}: {_node_text(node_class, lang)}", quantity=nodes,
                              included_in="gpu", rule=t("money.bom_rule_whole_system", lang=lang)))
     else:
         items.append(BomItem(
-            kind="server", description=f"{node_class.id}: {node_class.description}", quantity=nodes,
+            kind="server", description=f"{node_class.id}: {_node_text(node_class, lang)}", quantity=nodes,
             unit_price=each(result.capex_nodes_usd, nodes), total=money(result.capex_nodes_usd),
             rule=(t("money.bom_rule_server_rack", lang=lang, u=f"{units.value:g}", total=f"{units.value * nodes:g}")
                   if units else t("money.bom_rule_server", lang=lang)),
@@ -161,3 +161,14 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
 def _kw(kw: float) -> str:
     """Kilowatts for a sentence: one decimal from 1 kW, two significant digits below (a 25 W Jetson printed "0.0 kW")."""
     return f"{kw:,.1f}" if kw >= 1 else f"{kw:.2g}"
+
+
+def _node_text(node_class, lang: str | None) -> str:
+    """The server class in the user's language: qa.toml ``node_<id>`` (English renders the price data's own
+    description, so the fact has one source), else the data's description for a class added without a translation."""
+    from gpuplan.i18n import catalog, get_language
+
+    key = "qa.node_" + node_class.id.replace("-", "_")
+    if key not in catalog(lang or get_language()):
+        return node_class.description
+    return t(key, lang=lang, description=node_class.description)
