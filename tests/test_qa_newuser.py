@@ -421,8 +421,9 @@ def test_server_classes_are_named_in_chinese():
     from gpuplan.catalog.prices import load_prices
     from gpuplan.i18n import catalog
 
-    for class_id in load_prices().node_classes:  # every class has its Chinese name (a new one would fall back)
-        assert "qa.node_" + class_id.replace("-", "_") in catalog("zh"), class_id
+    for class_id, node in load_prices().node_classes.items():  # every class named in both, English = the data's
+        key = "qa.node_" + class_id.replace("-", "_")
+        assert key in catalog("zh") and catalog("en")[key] == node.description, class_id
     res = run("--lang", "zh", "plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--top", "1", "--json")
     server = next(i for i in json.loads(res.stdout)["candidates"][0]["bill_of_materials"] if i["kind"] == "server")
     assert server["description"] == "workstation-1gpu: 单 GPU 台式工作站"
