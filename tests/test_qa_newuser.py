@@ -326,8 +326,10 @@ def test_size_and_estimate_name_the_format_plan_uses(gpu, fmt):
                          "--output-tokens", "10", "--json").stdout)
     plan = json.loads(run("plan", "qwen3-8b", "--users", "1", "--gpu", gpu, "--json").stdout)
     assert size["weight_format"] == fmt
+    assert size["kv_dtype"] == fmt  # the engines' 'auto' cache follows the model dtype: FP16 weights, FP16 KV
     assert est["deployment"]["weight_format"] == (fmt if fmt == "fp16" else "native")  # "native": the release
     assert {c["weight_format"] for c in plan["candidates"]} == {fmt}
+    assert {c["kv_dtype"] for c in plan["candidates"]} == {fmt}
     client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
     assert client.post("/api/v1/size", json={"model": "qwen3-8b", "gpu": gpu}).json()["weight_format"] == fmt
     assert run("size", "qwen3-8b", "--gpu", gpu, "--weights", "bf16", "--json").exit_code == 0  # asked for: kept

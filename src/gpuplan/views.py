@@ -211,6 +211,11 @@ def weights_for_gpu(entry, weights: str, gpu_id: str | None, engine: str) -> str
     return weights
 
 
+def kv_for_weights(kv_dtype: str, weights: str) -> str:
+    """'auto' with FP16 weights is an FP16 cache (the engines' auto follows the model dtype), as plan labels it."""
+    return "fp16" if kv_dtype == "auto" and weights == "fp16" else kv_dtype
+
+
 def layout_for_gpus(arch, gpus: int, tp: int | None, pp: int, dp: int | None, dp_attention: bool) -> tuple[int, int]:
     """(tp, dp) for ``size``/``estimate`` on ``gpus`` GPUs: TP as given or the default, DP as given or the replicas that
     fill the GPUs (attention DP stays inside the TP group). A layout that leaves GPUs idle, or asks for more than there

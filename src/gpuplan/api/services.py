@@ -121,7 +121,7 @@ def size(req: SizeRequest):
 
     check_choice(req.task, TASKS, t("size.what_task"))
     check_choice(req.offload, OFFLOAD_CHOICES, t("size.what_offload"))
-    from gpuplan.views import engine_for_gpu, layout_for_gpus, weights_for_gpu
+    from gpuplan.views import engine_for_gpu, kv_for_weights, layout_for_gpus, weights_for_gpu
 
     engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
@@ -148,7 +148,8 @@ def size(req: SizeRequest):
     weights = weights_for_gpu(entry, weights, req.gpu, engine)
     tp, _ = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, pp, None, req.dp_attention)
     dep = Deployment(
-        gpu_id=req.gpu, gpu_count=req.gpus, engine=engine, weight_format=weights, kv_dtype=req.kv_dtype,
+        gpu_id=req.gpu, gpu_count=req.gpus, engine=engine, weight_format=weights,
+        kv_dtype=kv_for_weights(req.kv_dtype, weights),
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=req.expert_parallel_size,
         data_parallel_size=max(1, req.gpus // (tp * pp)) if req.dp_attention else 1,
         enable_dp_attention=req.dp_attention, gpu_memory_utilization=req.gpu_memory_utilization,
@@ -189,6 +190,7 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
         bottleneck_sentence,
         check_request_context,
         engine_for_gpu,
+        kv_for_weights,
         layout_for_gpus,
         weights_for_gpu,
     )
@@ -205,7 +207,8 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     tp, dp = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, req.pipeline_parallel_size, dp_given,
                              req.dp_attention)
     dep = Deployment(gpu_id=req.gpu, gpu_count=req.gpus, nodes=req.nodes, engine=engine,
-                     weight_format=weights_for_gpu(entry, req.weights, req.gpu, engine), kv_dtype=req.kv_dtype,
+                     weight_format=weights_for_gpu(entry, req.weights, req.gpu, engine),
+                     kv_dtype=kv_for_weights(req.kv_dtype, weights_for_gpu(entry, req.weights, req.gpu, engine)),
                      tensor_parallel_size=tp,
                      pipeline_parallel_size=req.pipeline_parallel_size, expert_parallel_size=req.expert_parallel_size,
                      data_parallel_size=dp, enable_dp_attention=req.dp_attention)

@@ -69,6 +69,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
         bottleneck_sentence,
         check_request_context,
         engine_for_gpu,
+        kv_for_weights,
         layout_for_gpus,
         weights_for_gpu,
     )
@@ -86,6 +87,7 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     check_request_context(entry, input_tokens, output_tokens)
     tp, dp = layout_for_gpus(entry.arch, gpus, tp, pp, dp, dp_attention)
     weights = weights_for_gpu(entry, weights, gpu, engine)
+    kv_dtype = kv_for_weights(kv_dtype, weights)
     from gpuplan.cli.calibrate import user_calibration_path
 
     cal = load_calibration(user_calibration_path(calibration))

@@ -340,7 +340,11 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
 
 
 def _kv_dtype(fmt: str, engine: str) -> str:
-    """The KV-cache dtype the planner gives a format: FP8 KV with FP8 weights (not on llama.cpp)."""
+    """The KV-cache dtype the planner gives a format: FP8 KV with FP8 weights (not on llama.cpp); FP16 with FP16
+    weights (the engines' 'auto' cache follows the model dtype: a BF16 release cast with --dtype half caches FP16, as
+    a GPU without BF16 must — 'auto' here would be labelled bf16)."""
+    if fmt == "fp16" and engine not in ("llama.cpp", "ollama"):
+        return "fp16"
     return "fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto"
 
 
