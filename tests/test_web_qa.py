@@ -53,3 +53,24 @@ def test_page_and_cli_plan_the_same_for_the_same_request(browser, base_url):  # 
     assert req["output_tokens"] == 6000  # the reasoning model's own default, as the CLI's preset now keeps it
     assert not errors, errors
     context.close()
+
+
+def test_a_mac_plan_offers_no_kubernetes_download(browser, base_url):  # noqa: F811
+    """render writes no Kubernetes files for Apple GPUs; the page's "Kubernetes manifests" button then answered
+    with an error sentence. It is hidden for a Mac candidate, and the all-files zip still downloads."""
+    context, page, errors = _page(browser, LAPTOP, "en")
+    _open(page, base_url, "en")
+    page.click("[data-example=personal]")
+    _wait_for(page, "state.plan && state.plan.candidates.length && !state.busy", timeout=120_000)
+    assert page.locator("#dl-k8s").is_visible()  # an NVIDIA candidate
+    page.select_option("#gpu-select", "apple-m4-max")
+    page.select_option("#quality", "4bit")  # llama.cpp's GGUF files: what a Mac runs
+    page.click("#run-plan")
+    _wait_for(page, "state.plan && state.plan.candidates.length && !state.busy && "
+                    "state.plan.candidates[0].gpu === 'apple-m4-max'", timeout=120_000)
+    assert page.locator("#dl-k8s").is_hidden()
+    with page.expect_download() as info:
+        page.click("#dl-all")
+    assert info.value.suggested_filename.endswith(".zip")
+    assert not errors, errors
+    context.close()
