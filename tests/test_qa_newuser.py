@@ -432,3 +432,20 @@ def test_server_classes_are_named_in_chinese():
     res = run("--lang", "en", "plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "--top", "1", "--json")
     server = next(i for i in json.loads(res.stdout)["candidates"][0]["bill_of_materials"] if i["kind"] == "server")
     assert server["description"] == "workstation-1gpu: Desktop workstation with one GPU"
+
+
+def test_host_messages_list_the_host_classes():
+    """'--host nohost' said "Did you mean: —?" and a missing --host said "(see hosts.csv)", a file a user of the
+    installed tool does not see; both sentences now list the host classes (kept equal to hosts.csv here)."""
+    from gpuplan.catalog import list_hosts
+    from gpuplan.i18n import catalog
+
+    ids = ", ".join(h.id for h in list_hosts())
+    for lang in ("en", "zh"):
+        assert ids in catalog(lang)["catalog.unknown_host"] and ids in catalog(lang)["perf.offload_needs_host"]
+    args = ("estimate", "deepseek-v3", "--gpu", "rtx-4090", "--engine", "ktransformers", "--weights", "gguf-q4_k_m",
+            "--offload", "experts", "--input-tokens", "1000", "--output-tokens", "300")
+    res = run(*args, "--host", "nohost")
+    one_sentence(res, "server-ddr5-8ch-2s")
+    assert "Did you mean: —" not in res.output
+    one_sentence(run(*args), "--host with one of desktop-ddr4-2ch")
