@@ -449,3 +449,17 @@ def test_host_messages_list_the_host_classes():
     one_sentence(res, "server-ddr5-8ch-2s")
     assert "Did you mean: —" not in res.output
     one_sentence(run(*args), "--host with one of desktop-ddr4-2ch")
+
+
+def test_serve_on_a_taken_port_is_one_sentence():
+    """serve printed "gpuplan is serving on http://127.0.0.1:PORT/" and then uvicorn's "[Errno 98] … address already
+    in use" when the port was taken (a second serve, or an engine started on 8000)."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = run("serve", "--port", str(port))
+    one_sentence(res, f"127.0.0.1:{port}", f"--port {port + 1}")
+    assert "serving on" not in res.output
