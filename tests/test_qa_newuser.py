@@ -463,3 +463,16 @@ def test_serve_on_a_taken_port_is_one_sentence():
         res = run("serve", "--port", str(port))
     one_sentence(res, f"127.0.0.1:{port}", f"--port {port + 1}")
     assert "serving on" not in res.output
+
+
+def test_gpus_marks_fp16_rates_and_vendors_without_an_engine():
+    """The gpus table showed a T4's FP16 rate under "BF16 TFLOP/s" (it has no BF16) and listed the MTT S4000 with
+    nothing to say that no engine runs on it."""
+    res = runner.invoke(build_app(["gpus"]), ["gpus", "--vendor", "nvidia"], env={"COLUMNS": "400"})
+    t4 = next(line for line in res.stdout.splitlines() if line.startswith("│ t4 "))
+    assert "65.0†" in t4, t4
+    h100 = next(line for line in res.stdout.splitlines() if "h100-sxm " in line)
+    assert "†" not in h100
+    assert "† FP16 rate" in res.stdout
+    res = run("gpus", "--vendor", "moorethreads")
+    assert res.exit_code == 0 and "No serving engine in the catalog runs on moorethreads" in res.output
