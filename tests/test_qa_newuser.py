@@ -476,3 +476,11 @@ def test_gpus_marks_fp16_rates_and_vendors_without_an_engine():
     assert "† FP16 rate" in res.stdout
     res = run("gpus", "--vendor", "moorethreads")
     assert res.exit_code == 0 and "No serving engine in the catalog runs on moorethreads" in res.output
+
+
+def test_a_huge_owned_count_is_named_as_a_count():
+    """--have 100000xh100 said "Unknown GPU '100000xh100'. Did you mean: h100?" (a count of five or more digits was
+    read as part of the GPU id); it is now the too-many sentence."""
+    res = run("plan", "qwen3-8b", "--have", "100000xh100")
+    one_sentence(res, "100000")
+    assert "Unknown GPU" not in res.output
