@@ -484,3 +484,8 @@ def test_a_huge_owned_count_is_named_as_a_count():
     res = run("plan", "qwen3-8b", "--have", "100000xh100")
     one_sentence(res, "100000")
     assert "Unknown GPU" not in res.output
+
+
+def test_an_empty_output_path_is_refused_not_ignored():
+    """plan -o '' printed the plan and wrote nothing, without a word."""
+    one_sentence(run("plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "-o", ""), "-o")

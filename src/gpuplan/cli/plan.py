@@ -64,6 +64,10 @@ def _plan(opts: dict) -> None:
     from gpuplan.plan import search
     from gpuplan.views import build_request
 
+    if isinstance(opts.get("output"), str) and not opts["output"].strip():
+        from gpuplan.errors import InvalidInputError
+
+        raise InvalidInputError("safety.empty_option", option="-o", allowed=t("qa.allowed_path"))  # was ignored
     if opts.get("users") and opts.get("rate"):
         from gpuplan.errors import InvalidInputError
 
