@@ -489,3 +489,12 @@ def test_a_huge_owned_count_is_named_as_a_count():
 def test_an_empty_output_path_is_refused_not_ignored():
     """plan -o '' printed the plan and wrote nothing, without a word."""
     one_sentence(run("plan", "qwen3-8b", "--users", "2", "--gpu", "rtx-4090", "-o", ""), "-o")
+
+
+def test_a_jetson_is_not_told_about_metal_as_a_fact():
+    """size on a Jetson said "the GPU may use about 75% of system RAM (Metal's recommendedMaxWorkingSetSize)": a Metal
+    limit stated as the Jetson's. The share is still applied there (memory/inference.py), now said to be assumed."""
+    res = run("size", "qwen3-8b", "--gpu", "jetson-agx-orin-64gb")
+    assert res.exit_code == 0
+    note = next(line for line in res.output.splitlines() if "Unified memory" in line)
+    assert "on Apple" in note and "assumed, not measured" in " ".join(res.output.split())
