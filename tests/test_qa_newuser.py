@@ -498,3 +498,9 @@ def test_a_jetson_is_not_told_about_metal_as_a_fact():
     assert res.exit_code == 0
     note = next(line for line in res.output.splitlines() if "Unified memory" in line)
     assert "on Apple" in note and "assumed, not measured" in " ".join(res.output.split())
+
+
+def test_a_mac_is_not_told_about_a_cuda_context():
+    """size on a Mac (llama.cpp on Metal) listed "Overhead (CUDA context, reserved)" and "512 MiB CUDA context"."""
+    res = run("size", "qwen3-8b", "--gpu", "apple-m4-max")
+    assert res.exit_code == 0 and "CUDA context" not in res.output and "Metal" in res.output
