@@ -204,9 +204,9 @@ def weights_for_gpu(entry, weights: str, gpu_id: str | None, engine: str) -> str
         return weights
     from gpuplan.catalog import get_gpu
     from gpuplan.catalog.checkpoints import DTYPE_CAST_ENGINES, native_format_of
-    from gpuplan.plan.search import _has_bf16
+    from gpuplan.memory.engines import gpu_has_bf16  # light: `size` must not load the planner
 
-    if native_format_of(entry) == "bf16" and engine in DTYPE_CAST_ENGINES and not _has_bf16(get_gpu(gpu_id)):
+    if native_format_of(entry) == "bf16" and engine in DTYPE_CAST_ENGINES and not gpu_has_bf16(get_gpu(gpu_id)):
         return "fp16"
     return weights
 

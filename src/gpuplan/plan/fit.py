@@ -128,7 +128,7 @@ def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, h
 
 def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | None, host: HostSpec | None,
              context_tokens: int, quality: str = FIT_DEFAULT_QUALITY) -> FitRow | None:
-    from gpuplan.plan.search import _has_bf16 as has_bf16
+    from gpuplan.memory.engines import gpu_has_bf16 as has_bf16
 
     ctx = min(context_tokens, model.max_context_tokens or context_tokens)
     heads = model.arch.num_attention_heads

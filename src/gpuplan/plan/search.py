@@ -494,9 +494,9 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
 
 def _has_bf16(gpu: GpuSpec) -> bool:
     """False for NVIDIA GPUs below BF16's compute capability and for NPUs whose engine serves FP16 only (310P)."""
-    if gpu.vendor == "nvidia":
-        return _compatible("bf16", "vllm", gpu) is None
-    return not (gpu.vendor == "huawei" and gpu.architecture in _fp16_only_architectures("vllm-ascend"))
+    from gpuplan.memory.engines import gpu_has_bf16
+
+    return gpu_has_bf16(gpu)
 
 
 def _fp16_only_architectures(engine: str) -> tuple[str, ...]:
