@@ -200,15 +200,16 @@ def check_request_context(entry, input_tokens: int, output_tokens: int) -> None:
 def weights_for_gpu(entry, weights: str, gpu_id: str | None, engine: str) -> str:
     """The weight format a size/estimate runs: the one asked for, else the release, cast to FP16 on a GPU without
     BF16 (T4, V100, Ascend 310P) as ``plan`` does, so both commands name and size the same format."""
-    if weights != "native" or gpu_id is None:
-        return weights
+    if weights != "native" or gpu_id is None or (entry.checkpoint.weight_format or "bf16") != "bf16":
+        return weights  # (the release's format as catalog.checkpoints.native_format_of reads it, without importing it)
     from gpuplan.catalog import get_gpu
-    from gpuplan.catalog.checkpoints import DTYPE_CAST_ENGINES, native_format_of
     from gpuplan.memory.engines import gpu_has_bf16  # light: `size` must not load the planner
 
-    if native_format_of(entry) == "bf16" and engine in DTYPE_CAST_ENGINES and not gpu_has_bf16(get_gpu(gpu_id)):
-        return "fp16"
-    return weights
+    if gpu_has_bf16(get_gpu(gpu_id)):
+        return weights
+    from gpuplan.catalog.checkpoints import DTYPE_CAST_ENGINES
+
+    return "fp16" if engine in DTYPE_CAST_ENGINES else weights
 
 
 def kv_for_weights(kv_dtype: str, weights: str) -> str:
