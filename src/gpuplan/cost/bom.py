@@ -166,9 +166,6 @@ def _kw(kw: float) -> str:
 def _node_text(node_class, lang: str | None) -> str:
     """The server class in the user's language: qa.toml ``node_<id>`` (its English text equals the price data's
     description, tests/test_qa_newuser.py checks it), else the data's description for a class without a message."""
-    from gpuplan.i18n import catalog, get_language
-
     key = "qa.node_" + node_class.id.replace("-", "_")
-    if key not in catalog(lang or get_language()):
-        return node_class.description
-    return t(key, lang=lang)
+    text = t(key, lang=lang)  # reads the qa area only (i18n.catalog would parse every message file: 50 ms a plan)
+    return node_class.description if text == key else text
