@@ -59,6 +59,19 @@ NUMERIC_FLAGS = frozenset({
     "--gpu-layers", "-ngl", "--n-cpu-moe", "--batch-size", "-b", "--ubatch-size", "-ub", "--threads", "-t",
     "--nnodes", "--port", "--master-port",
 })
+#: Bounds of the numeric engine flags: counts and lengths ≥ 1 (a hand-edited '--max-model-len -5' reached the launch),
+#: memory fractions in (0, 1], layer counts ≥ 0, ports 1..65535.
+_COUNT_FLAGS = ("--max-model-len", "--max-num-seqs", "--max-num-batched-tokens", "--block-size",
+                "--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp",
+                "--data-parallel-size-local", "--tp-size", "--pp-size", "--dp-size", "--ep-size", "--context-length",
+                "--max-running-requests", "--ctx-size", "-c", "--parallel", "-np", "--batch-size", "-b",
+                "--ubatch-size", "-ub", "--threads", "-t", "--nnodes")
+FLAG_RANGES: dict[str, tuple[float, float]] = {
+    **{flag: (1, 10**9) for flag in _COUNT_FLAGS},
+    "--gpu-memory-utilization": (0.01, 1.0), "--mem-fraction-static": (0.01, 1.0),
+    "--n-gpu-layers": (0, 10**6), "--gpu-layers": (0, 10**6), "-ngl": (0, 10**6), "--n-cpu-moe": (0, 10**6),
+    "--port": (1, 65535), "--master-port": (1, 65535),
+}
 #: Fields that name a catalog entry or a choice (they reach file paths and commands): one plain word each.
 WORD_FIELDS = frozenset({"gpu", "engine", "weight_format", "kv_dtype", "offload", "checkpoint_format", "task",
                          "objective", "currency"})
@@ -144,6 +157,8 @@ def check_engine_args(args: dict[str, Any]) -> None:
             raise InvalidInputError("safety.bad_flag", given=_short(key))
         if key in NUMERIC_FLAGS and not (isinstance(value, int | float) and not isinstance(value, bool)):
             raise InvalidInputError("safety.bad_value", field=key, given=_short(value), allowed="a number")
+        if key in FLAG_RANGES:
+            check_number(key, value, *FLAG_RANGES[key])
         if key in SETTING_RANGES:
             low, high = SETTING_RANGES[key]
             if not isinstance(value, int) or isinstance(value, bool):

@@ -24,19 +24,30 @@ def engine_for_gpu(engine: str | None, gpu_id: str | None) -> str:
     """The engine a size/estimate runs on: the one asked for, checked against the GPU's vendor (vLLM on an Ascend NPU
     or an Apple GPU is refused, not estimated), or when none is asked the first engine that runs on that vendor."""
     from gpuplan.catalog import get_gpu
-    from gpuplan.errors import InvalidInputError
+    from gpuplan.errors import InvalidInputError, UnsupportedError
     from gpuplan.memory.engines import engines_for_vendor
 
     if gpu_id is None:
         return engine or "vllm"
     gpu = get_gpu(gpu_id)
     allowed = engines_for_vendor(gpu.vendor)
+    if not allowed:
+        # Fail closed: a vendor no catalog engine runs on (Moore Threads' MUSA) has no memory rule or speed to borrow.
+        raise UnsupportedError("qa.no_engine_for_vendor", gpu=gpu.id, vendor=gpu.vendor, vendors=_engine_vendors())
     if not engine:
-        return allowed[0] if allowed else "vllm"  # a vendor no catalog engine lists: vLLM's rules, as before
+        return allowed[0]
     if allowed and engine not in allowed:
         raise InvalidInputError("engine_choice.wrong_vendor", engine=engine, gpu=gpu.id, vendor=gpu.vendor,
                                 allowed=", ".join(allowed), default=allowed[0])
     return engine
+
+
+def _engine_vendors() -> str:
+    """'amd, apple, cpu, huawei, nvidia': the vendors some catalog engine runs on (engines.toml ``vendors``)."""
+    from gpuplan.memory.engines import engines_data
+
+    return ", ".join(sorted({v for facts in engines_data().values() if isinstance(facts, dict)
+                             for v in facts.get("vendors", ())}))
 
 
 def model_summary(m) -> dict:
@@ -162,13 +173,67 @@ def catalog_matches(arch) -> list:
     return out
 
 
-def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1) -> int:
-    """Tensor parallel size over the GPUs left after PP and DP: the largest that divides the attention heads."""
+def default_tp(heads: int, gpus: int, pp: int = 1, dp: int = 1, kv_heads: int | None = None) -> int:
+    """Tensor parallel size over the GPUs left after PP and DP: the largest that divides the attention heads and that
+    the KV heads split into or replicate over (vLLM: TP divides the KV heads or they divide TP): a 28-head model with
+    4 KV heads on 8 GPUs gets TP 4 (two replicas), not TP 7 (one GPU idle, KV heads 7 cannot split)."""
+    room = max(1, gpus // max(1, pp * dp))
     # A size above the head count cannot divide it: start there, so a huge --gpus cannot spin for ages.
-    want = max(1, min(gpus // max(1, pp * dp), max(1, heads)))
-    while want > 1 and heads % want:
+    want = max(1, min(room, max(1, heads)))
+    while want > 1 and (heads % want or (kv_heads and kv_heads % want and want % kv_heads)):
         want -= 1
     return want
+
+
+def check_request_context(entry, input_tokens: int, output_tokens: int) -> None:
+    """A request longer than the model's context is one sentence naming the flags that set it (--input-tokens and
+    --output-tokens: estimate and plan have no --context); the PD model estimated such requests without a word."""
+    from gpuplan.errors import InvalidInputError
+
+    limit = entry.max_context_tokens
+    if limit and input_tokens + output_tokens > limit:
+        raise InvalidInputError("qa.plan_context_too_long", given=f"{input_tokens + output_tokens:,}",
+                                allowed=f"{limit:,}", input=f"{input_tokens:,}", output=f"{output_tokens:,}",
+                                model=entry.id)
+
+
+def weights_for_gpu(entry, weights: str, gpu_id: str | None, engine: str) -> str:
+    """The weight format a size/estimate runs: the one asked for, else the release, cast to FP16 on a GPU without
+    BF16 (T4, V100, Ascend 310P) as ``plan`` does, so both commands name and size the same format."""
+    if weights != "native" or gpu_id is None or (entry.checkpoint.weight_format or "bf16") != "bf16":
+        return weights  # (the release's format as catalog.checkpoints.native_format_of reads it, without importing it)
+    from gpuplan.catalog import get_gpu
+    from gpuplan.memory.engines import gpu_has_bf16  # light: `size` must not load the planner
+
+    if gpu_has_bf16(get_gpu(gpu_id)):
+        return weights
+    from gpuplan.catalog.checkpoints import DTYPE_CAST_ENGINES
+
+    return "fp16" if engine in DTYPE_CAST_ENGINES else weights
+
+
+def kv_for_weights(kv_dtype: str, weights: str) -> str:
+    """'auto' with FP16 weights is an FP16 cache (the engines' auto follows the model dtype), as plan labels it."""
+    return "fp16" if kv_dtype == "auto" and weights == "fp16" else kv_dtype
+
+
+def layout_for_gpus(arch, gpus: int, tp: int | None, pp: int, dp: int | None, dp_attention: bool) -> tuple[int, int]:
+    """(tp, dp) for ``size``/``estimate`` on ``gpus`` GPUs: TP as given or the default, DP as given or the replicas that
+    fill the GPUs (attention DP stays inside the TP group). A layout that leaves GPUs idle, or asks for more than there
+    are, is one sentence: the numbers of a TP 8 deployment shown "on 12 GPUs" are not what 12 GPUs do."""
+    from gpuplan.errors import InvalidInputError
+
+    if tp and arch.num_attention_heads % tp:
+        return tp, dp or 1  # the sizing refuses it with the valid sizes, a more useful sentence than the GPU count
+    tp = tp or default_tp(arch.num_attention_heads, gpus, pp, 1 if dp_attention or dp is None else dp,
+                          arch.num_kv_heads)
+    if dp is None:
+        dp = 1 if dp_attention else max(1, gpus // max(1, tp * pp))
+    used = tp * pp * (1 if dp_attention else dp)
+    if used != gpus:
+        raise InvalidInputError("qa.gpus_idle", gpus=gpus, tp=tp, pp=pp, dp=1 if dp_attention else dp, used=used,
+                                heads=arch.num_attention_heads)
+    return tp, dp
 
 
 def bottleneck_sentence(est) -> str:
@@ -233,11 +298,13 @@ def build_request(opts: dict):
         "users": opts.get("users") or base.get("users"),
         "rate_per_s": opts.get("rate"),
         "input_tokens": opts.get("input_tokens") or base.get("input_tokens", 2000),
-        "output_tokens": opts.get("output_tokens") or base.get("output_tokens") or _default_output(opts["model"]),
+        # A preset's chat-length output never cuts a reasoning model's thinking short (its own default is longer).
+        "output_tokens": opts.get("output_tokens") or max(base.get("output_tokens") or 0, _default_output(opts["model"])),
         "ttft_s": opts["ttft_ms"] / 1000 if opts.get("ttft_ms") else base.get("ttft_s"),
         "tpot_s": opts["tpot_ms"] / 1000 if opts.get("tpot_ms") else base.get("tpot_s"),
         "gpus": tuple(opts.get("gpu") or ()), "exclude_gpus": tuple(opts.get("exclude_gpu") or ()),
-        "classes": tuple(base.get("classes", ())), "china_only": bool(opts.get("china_only")),
+        # GPUs named with --gpu are planned whatever their class: a preset's classes narrow only the full catalog.
+        "classes": () if opts.get("gpu") else tuple(base.get("classes", ())), "china_only": bool(opts.get("china_only")),
         "max_gpus": opts.get("max_gpus") or base.get("max_gpus", 64),
         "max_nodes": opts.get("max_nodes") or base.get("max_nodes", 4),
         "budget_usd": budget_usd, "objective": opts.get("objective") or base.get("objective", "tco"),

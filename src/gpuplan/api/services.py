@@ -113,12 +113,6 @@ def gpu_detail(ref: str) -> dict[str, Any]:
     return gpu_summary(get_gpu(ref))
 
 
-def _default_tp(arch, gpus: int, pp: int) -> int:
-    from gpuplan.views import default_tp
-
-    return default_tp(arch.num_attention_heads, gpus, pp)
-
-
 def size(req: SizeRequest):
     """``size --json``: InferenceMemory (serving) or TrainingMemory (fine-tuning), mapped as the CLI maps flags."""
     from gpuplan.catalog import get_model
@@ -127,7 +121,7 @@ def size(req: SizeRequest):
 
     check_choice(req.task, TASKS, t("size.what_task"))
     check_choice(req.offload, OFFLOAD_CHOICES, t("size.what_offload"))
-    from gpuplan.views import engine_for_gpu
+    from gpuplan.views import engine_for_gpu, kv_for_weights, layout_for_gpus, weights_for_gpu
 
     engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
@@ -151,9 +145,11 @@ def size(req: SizeRequest):
     from gpuplan.memory import size_inference
 
     pp = req.pipeline_parallel_size
-    tp = req.tensor_parallel_size or _default_tp(entry.arch, req.gpus, pp)
+    weights = weights_for_gpu(entry, weights, req.gpu, engine)
+    tp, _ = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, pp, None, req.dp_attention)
     dep = Deployment(
-        gpu_id=req.gpu, gpu_count=req.gpus, engine=engine, weight_format=weights, kv_dtype=req.kv_dtype,
+        gpu_id=req.gpu, gpu_count=req.gpus, engine=engine, weight_format=weights,
+        kv_dtype=kv_for_weights(req.kv_dtype, weights),
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel_size=req.expert_parallel_size,
         data_parallel_size=max(1, req.gpus // (tp * pp)) if req.dp_attention else 1,
         enable_dp_attention=req.dp_attention, gpu_memory_utilization=req.gpu_memory_utilization,
@@ -190,7 +186,14 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     from gpuplan.catalog import get_model
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import bottleneck_sentence, default_tp, engine_for_gpu
+    from gpuplan.views import (
+        bottleneck_sentence,
+        check_request_context,
+        engine_for_gpu,
+        kv_for_weights,
+        layout_for_gpus,
+        weights_for_gpu,
+    )
 
     if req.concurrency is not None and req.rate is not None:
         raise InvalidInputError("api.both_load")
@@ -198,13 +201,17 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
         check_choice(req.engine, ENGINES, "engine")
     engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
-    tp = req.tensor_parallel_size or default_tp(entry.arch.num_attention_heads, req.gpus,
-                                                    req.pipeline_parallel_size,
-                                                    1 if req.dp_attention else req.data_parallel_size)
+    check_request_context(entry, req.input_tokens, req.output_tokens)
+    # DP left out of the body fills the GPUs with replicas, as the CLI's --dp does
+    dp_given = req.data_parallel_size if "data_parallel_size" in req.model_fields_set else None
+    tp, dp = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, req.pipeline_parallel_size, dp_given,
+                             req.dp_attention)
     dep = Deployment(gpu_id=req.gpu, gpu_count=req.gpus, nodes=req.nodes, engine=engine,
-                     weight_format=req.weights, kv_dtype=req.kv_dtype, tensor_parallel_size=tp,
+                     weight_format=weights_for_gpu(entry, req.weights, req.gpu, engine),
+                     kv_dtype=kv_for_weights(req.kv_dtype, weights_for_gpu(entry, req.weights, req.gpu, engine)),
+                     tensor_parallel_size=tp,
                      pipeline_parallel_size=req.pipeline_parallel_size, expert_parallel_size=req.expert_parallel_size,
-                     data_parallel_size=req.data_parallel_size, enable_dp_attention=req.dp_attention)
+                     data_parallel_size=dp, enable_dp_attention=req.dp_attention)
     load = {"rate_per_s": req.rate} if req.rate is not None else {"concurrency": req.concurrency or 1}
     workload = Workload(input_tokens=req.input_tokens, output_tokens=req.output_tokens,
                         prefix_cache_hit_fraction=req.prefix_cache_hit, **load)

@@ -21,6 +21,9 @@ TRAINING_TARGETS = ("deepspeed", "llamafactory", "k8s", "prometheus", "grafana",
 # A prefill/decode-disaggregated candidate: per-role scripts and per-pool Kubernetes objects (artifacts.disagg); one
 # Dockerfile/compose host cannot hold two multi-GPU pools, so those targets do not apply.
 DISAGG_TARGETS = ("engine", "k8s", "prometheus", "grafana", "report")
+# Containers cannot reach an Apple GPU (Docker Desktop and Kubernetes nodes on macOS run Linux VMs without Metal):
+# a Mac runs llama.cpp natively, so the container targets are not written for Apple hardware.
+CONTAINER_TARGETS = ("docker", "compose", "k8s")
 
 __all__ = ["TARGETS", "RenderedFile", "render_plan", "parse_targets"]
 
@@ -67,6 +70,12 @@ def render_plan(plan: PlanFile, targets: Sequence[str], candidate: int = 0) -> t
     training = ctx.is_training
     disaggregated = ctx.cand.disaggregation is not None
     available = TRAINING_TARGETS if training else DISAGG_TARGETS if disaggregated else SERVING_TARGETS
+    if ctx.vendor == "apple":
+        available = tuple(name for name in available if name not in CONTAINER_TARGETS)
+        asked = [name for name in wanted if name in CONTAINER_TARGETS]
+        if asked:
+            raise InvalidInputError("qa.no_containers_on_apple", given=", ".join(asked), gpu=ctx.cand.gpu,
+                                    allowed=", ".join(available))
     if "all" in wanted:
         wanted = available
     for name in wanted:
@@ -90,6 +99,7 @@ def _readme(ctx: RenderContext, files: list[RenderedFile]) -> RenderedFile:
     lines += ["", f"# {t('render.readme_title', model=ctx.model_id)}", "", t("render.readme_json"), ""]
     lines += [f"- `{f.path}` ({f.kind})" for f in files]
     lines += ["", f"## {t('render.readme_start')}", ""]
-    lines += [t("render.readme_steps_training") if ctx.is_training else
+    lines += [t("render.readme_steps_training") if ctx.is_training else t("qa.readme_steps_apple")
+              if ctx.vendor == "apple" else
               t("render.readme_steps_multinode" if ctx.multi_node else "render.readme_steps_single")]
     return RenderedFile("README.md", "\n".join(lines) + "\n", "markdown")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpuplan.catalog.checkpoints import DTYPE_FLAG
 from gpuplan.catalog.datafiles import shipped_toml
 
 # Huawei Ascend device plugin (github.com/Ascend/ascend-device-plugin): 910-class NPUs are requested as this resource.
@@ -17,9 +18,17 @@ ASCEND_RESOURCE = "huawei.com/Ascend910"
 MODELSLIM_FORMATS = ("int8", "w4a8")
 
 
-def vllm_ascend_image() -> str:
-    """The vLLM-Ascend container image (built FROM the CANN toolkit image; engines.toml gives both)."""
-    return str(shipped_toml("engines.toml")["vllm_ascend"]["image"])
+def vllm_ascend_image(architecture: str | None = None) -> str:
+    """The vLLM-Ascend container image (built FROM the CANN toolkit image; engines.toml gives both); the Atlas 300I
+    (Ascend 310P) has an image of its own."""
+    facts = shipped_toml("engines.toml")["vllm_ascend"]
+    return str(facts["image_310p"] if architecture == "davinci-310p" else facts["image"])
+
+
+def ascend_resource(architecture: str | None) -> str:
+    """The device plugin's resource for one NPU: huawei.com/Ascend310P for the 310P (Ascend/ascend-for-volcano
+    internal/vnpu/vnpuutil/type.go: NPU310PCardName = "huawei.com/Ascend310P"), else huawei.com/Ascend910."""
+    return "huawei.com/Ascend310P" if architecture == "davinci-310p" else ASCEND_RESOURCE
 
 
 def vllm_ascend_args(dep: Any, mem: Any, max_seqs: int) -> dict[str, Any]:
@@ -41,6 +50,10 @@ def vllm_ascend_args(dep: Any, mem: Any, max_seqs: int) -> dict[str, Any]:
         args["--data-parallel-size"] = dep.data_parallel_size
     if dep.weight_format in MODELSLIM_FORMATS:
         args["--quantization"] = "ascend"
+    if dep.weight_format == "fp16":
+        # An Ascend 310P has no BF16: a BF16 release is planned as fp16 and cast at load (engines.toml
+        # [vllm_ascend].fp16_only_architectures); vLLM's own default ('auto') would keep the release's bf16.
+        args["--dtype"] = DTYPE_FLAG["fp16"]
     return args
 
 

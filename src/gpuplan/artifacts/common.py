@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from gpuplan.artifacts.ascend import vllm_ascend_image
+from gpuplan.artifacts.ascend import ascend_resource, vllm_ascend_image
 from gpuplan.catalog.gpus import GpuSpec, get_gpu
-from gpuplan.errors import GpuplanError, InvalidInputError
+from gpuplan.errors import InvalidInputError
 from gpuplan.i18n import t
 from gpuplan.planfile import Candidate, PlanFile
 from gpuplan.units import GB, GIB, MIB
@@ -100,6 +100,8 @@ class RenderContext:
 
     @property
     def image(self) -> str:
+        if self.cand.engine == "vllm-ascend" and self.gpu is not None:
+            return vllm_ascend_image(self.gpu.architecture)  # the Atlas 300I (310P) image differs from the 910B's
         return ENGINE_IMAGES.get(self.cand.engine, "python:3.11-slim")
 
     @property
@@ -108,6 +110,8 @@ class RenderContext:
 
     @property
     def gpu_resource(self) -> str:
+        if self.vendor == "huawei":
+            return ascend_resource(self.gpu.architecture if self.gpu else None)
         return GPU_RESOURCE_NAMES.get(self.vendor, "nvidia.com/gpu")
 
     @property
@@ -170,10 +174,11 @@ def make_context(plan: PlanFile, candidate: int = 0) -> RenderContext:
 
     check_plan_values(plan)
     cand = plan.candidates[candidate]
-    try:
-        gpu: GpuSpec | None = get_gpu(cand.gpu)
-    except GpuplanError:
-        gpu = None
+    from gpuplan.artifacts.consistency import check_candidate
+
+    check_candidate(cand)  # a hand edit that makes fields and flags disagree is one sentence, not a wrong launch
+    # An unknown GPU is refused with close names: its vendor decides the image, device plugin and resource name.
+    gpu: GpuSpec | None = get_gpu(cand.gpu)
     base = plan.model.id.split("/")[-1]
     return RenderContext(plan=plan, cand=cand, gpu=gpu, name=slug(base), served_model_name=base)
 

@@ -111,6 +111,12 @@ def launch(ctx: RenderContext, rdv: Rendezvous | None = None) -> EngineLaunch:
     engine = ctx.engine
     if engine not in SERVING_ENGINES:
         raise UnsupportedError("render.unsupported_engine", given=engine, allowed=", ".join(SERVING_ENGINES))
+    if engine == "ktransformers" and not any(str(k).startswith("--kt-") for k in ctx.cand.engine_args):
+        # Fail closed: KTransformers runs inside SGLang with its own --kt-* flags (expert weights converted for the
+        # CPU kernels, CPU threads per NUMA node, experts kept on the GPU) that the planner does not write yet; a plain
+        # SGLang launch would ignore the plan's context, memory and sequence limits and its CPU/GPU split. A plan
+        # whose engine_args carry the --kt-* flags (written by hand) is launched with them.
+        raise UnsupportedError("qa.no_ktransformers_render")
     flags, notes, extra = plan_flags(ctx)
     if extra and engine != "trtllm":
         raise InvalidInputError("render.bad_engine_arg", given=", ".join(sorted(extra)), engine=engine)

@@ -42,7 +42,7 @@ QUANTIZED_REPO_ENGINES = ("vllm", "sglang")
 #: Engines that quantize a 16-bit release to FP8 at load time (``--quantization fp8``).
 ONLINE_FP8_ENGINES = ("vllm", "sglang")
 #: Engines that cast a 16-bit release to the other 16-bit type at load time (``--dtype``), and their spelling.
-DTYPE_CAST_ENGINES = ("vllm", "sglang")
+DTYPE_CAST_ENGINES = ("vllm", "sglang", "vllm-ascend")  # vLLM-Ascend keeps vLLM's EngineArgs (--dtype)
 DTYPE_FLAG = {"fp16": "half", "bf16": "bfloat16"}
 #: GGUF base types by quality tier (llama.cpp ggml types: 8-bit and F16 keep 8+ bits; K/IQ types from 4 to 6 bits).
 _GGUF_8BIT = ("F16", "BF16", "Q8_0")

@@ -110,17 +110,34 @@ def print_table(con, table) -> None:
     if table.box is not None and table.show_edge:  # first drop the frame: one space between columns, no side lines
         from rich import box
 
-        table.box, table.show_edge, table.collapse_padding = box.SIMPLE_HEAD, False, True
+        # pad_edge off too: rich measures a collapsed-padding table without its edge padding but draws it, which
+        # took one cell from the first column ("10*" printed as "10" over "*")
+        table.box, table.show_edge, table.collapse_padding, table.pad_edge = box.SIMPLE_HEAD, False, True, False
         if Measurement.get(con, unbounded, table).maximum <= con.width:
             con.print(table)
             return
+    # Text columns wrap between words, never inside one (an id folded as "8×h200-sx" / "m" reads as two values);
+    # numbers (right-aligned) stay whole; headers wrap at a space but are never cut ("每百万输出 t"). Rich's own
+    # shrinking ignores minimum widths and crops the right edge, so the widths are fixed here: each column its minimum,
+    # the spare width shared by what each needs to reach its natural width.
+    mins, needs = [], []
     for col in table.columns:
-        if col.justify == "right":
-            col.no_wrap = True
-            col.min_width = max([cell_len(str(c)) for c in col._cells] + [1])
-        else:
-            col.no_wrap = False
-    if Measurement.get(con, unbounded, table).minimum <= con.width:
+        cells = [str(c) for c in col._cells]
+        words = [cell_len(w) for text in [*cells, str(col.header)] for w in text.split()] + [1]
+        low = max([cell_len(c) for c in cells] + words) if col.justify == "right" else max(words)
+        high = max([cell_len(line) for text in [*cells, str(col.header)] for line in text.splitlines()] + [low])
+        col.no_wrap, col.width = False, low
+        mins.append(low)
+        needs.append(high - low)
+    spare = con.width - Measurement.get(con, unbounded, table).maximum  # frame and padding at the minimum widths
+    if spare >= 0:
+        total = sum(needs)
+        extra = [spare * n // total if total else 0 for n in needs]
+        for i in sorted(range(len(needs)), key=lambda j: needs[j] - extra[j], reverse=True):
+            if sum(extra) < min(spare, total) and extra[i] < needs[i]:
+                extra[i] += 1
+        for col, low, more, need in zip(table.columns, mins, extra, needs, strict=True):
+            col.width = low + min(more, need)
         con.print(table)
         return
     if table.title:

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         tp: int = typer.Option(None, "--tensor-parallel-size", "--tp", min=1, help=t("estimate.opt_tp")),
         pp: int = typer.Option(1, "--pipeline-parallel-size", "--pp", min=1, help=t("estimate.opt_pp")),
         ep: int = typer.Option(1, "--expert-parallel-size", "--ep", min=1, help=t("estimate.opt_ep")),
-        dp: int = typer.Option(1, "--data-parallel-size", "--dp", min=1, help=t("estimate.opt_dp")),
+        dp: int = typer.Option(None, "--data-parallel-size", "--dp", min=1, help=t("estimate.opt_dp")),
         dp_attention: bool = typer.Option(False, "--dp-attention", help=t("estimate.opt_dp_attention")),
         engine: str | None = typer.Option(None, "--engine", help=t("estimate.opt_engine")),
         weights: str = typer.Option("native", "--weights", help=t("estimate.opt_weights")),
@@ -65,7 +65,14 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
     from gpuplan.cli.common import fail, print_json
     from gpuplan.perf import estimate_serving, load_calibration
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import bottleneck_sentence, default_tp, engine_for_gpu
+    from gpuplan.views import (
+        bottleneck_sentence,
+        check_request_context,
+        engine_for_gpu,
+        kv_for_weights,
+        layout_for_gpus,
+        weights_for_gpu,
+    )
 
     if concurrency is not None and rate is not None:
         fail(t("estimate.both_load"))
@@ -77,8 +84,10 @@ def _estimate(model, gpu, gpus, tp, pp, ep, dp, dp_attention, engine, weights, k
         offload = "experts"  # llama.cpp --n-cpu-moe N: the routed experts of the first N MoE layers on the CPU
     check_choice(offload, ("none", "experts", "layers"), "offload")
     entry = get_model(model)
-    if tp is None:
-        tp = default_tp(entry.arch.num_attention_heads, gpus, pp, 1 if dp_attention else dp)
+    check_request_context(entry, input_tokens, output_tokens)
+    tp, dp = layout_for_gpus(entry.arch, gpus, tp, pp, dp, dp_attention)
+    weights = weights_for_gpu(entry, weights, gpu, engine)
+    kv_dtype = kv_for_weights(kv_dtype, weights)
     from gpuplan.cli.calibrate import user_calibration_path
 
     cal = load_calibration(user_calibration_path(calibration))

@@ -25,6 +25,9 @@ def _estimate_pd(o: dict) -> None:
         fail(t("disagg.nodes_pair", prefill=o["prefill_nodes"] or "—", decode=o["decode_nodes"] or "—"))
     engine = o["engine"] if o["engine"] not in (None, "vllm") else "sglang"  # PD is modeled for SGLang
     entry = get_model(o["model"])
+    from gpuplan.views import check_request_context
+
+    check_request_context(entry, o["input_tokens"], o["output_tokens"])
     dd = DisaggDeployment(gpu_id=o["gpu"], gpus_per_node=o["gpus_per_node"], prefill_nodes=o["prefill_nodes"],
                           decode_nodes=o["decode_nodes"], engine=engine, weight_format=o["weights"],
                           kv_dtype=o["kv_dtype"], prefill_tokens_per_gpu=o["prefill_chunk"],
@@ -74,6 +77,10 @@ def _render_pd(entry, dd, est, o) -> None:
     con.print(t("disagg.bound", p=fmt_seconds(est.prefill.step_s), pb=t("estimate_pd.bound_" + est.prefill.bound),
                 d=fmt_seconds(est.decode.step_s), db=t("estimate_pd.bound_" + est.decode.bound)))
     con.print(t("estimate_pd.band", percent=f"{est.uncertainty_fraction * 100:.0f}"))
+    if est.decode_batch_per_gpu > est.max_decode_batch_per_gpu:
+        # --decode-batch is taken as given; say when the KV cache cannot hold it (the figures assume it anyway)
+        con.print(t("qa.pd_batch_over_capacity", batch=est.decode_batch_per_gpu, cap=est.max_decode_batch_per_gpu,
+                    context=f"{o['input_tokens'] + o['output_tokens']:,}"))
     for key in est.assumptions:
         con.print("· " + t(key))
 
@@ -84,17 +91,17 @@ def _sweep_aggregated(o: dict) -> None:
     from gpuplan.perf import load_calibration
     from gpuplan.perf.sweep import sweep_aggregated
     from gpuplan.spec import ENGINES, Deployment, Workload, check_choice
-    from gpuplan.views import default_tp, engine_for_gpu
+    from gpuplan.views import check_request_context, engine_for_gpu, layout_for_gpus
 
     if o["engine"] is not None:
         check_choice(o["engine"], ENGINES, "engine")
     engine = engine_for_gpu(o["engine"], o["gpu"])
     entry = get_model(o["model"])
-    tp = o["tp"] or default_tp(entry.arch.num_attention_heads, o["gpus"], o["pp"],
-                               1 if o["dp_attention"] else o["dp"])
+    check_request_context(entry, o["input_tokens"], o["output_tokens"])
+    tp, dp = layout_for_gpus(entry.arch, o["gpus"], o["tp"], o["pp"], o["dp"], o["dp_attention"])
     dep = Deployment(gpu_id=o["gpu"], gpu_count=o["gpus"], engine=engine, weight_format=o["weights"],
                      kv_dtype=o["kv_dtype"], tensor_parallel_size=tp, pipeline_parallel_size=o["pp"],
-                     expert_parallel_size=o["ep"], data_parallel_size=o["dp"],
+                     expert_parallel_size=o["ep"], data_parallel_size=dp,
                      enable_dp_attention=o["dp_attention"], offload=o["offload"], host_id=o["host"],
                      gpu_layers=o["gpu_layers"])
     wl = Workload(input_tokens=o["input_tokens"], output_tokens=o["output_tokens"],

@@ -40,6 +40,9 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json, models=(), quali
         fail(t("fit.bad_gpu_count", given=gpu_arg))
     if count < 1 or count > 64:
         fail(t("fit.bad_gpu_count", given=gpu_arg))
+    from gpuplan.views import engine_for_gpu
+
+    engine_for_gpu(None, gpu_id)  # an unknown GPU, or one no catalog engine runs on, is one sentence, not an empty table
     ram_bytes = None
     if ram:
         ram_bytes = parse_size_bytes(ram)
@@ -72,7 +75,12 @@ def _fit(gpu_arg, ram, host_id, family, context, task, as_json, models=(), quali
     from gpuplan.cli.common import print_table
 
     print_table(con, table)
-    con.print(t("fit.notes", reserve=fmt_gib(HOST_RESERVE_BYTES, 0), host=host.name if host else "—"))
+    if host:
+        con.print(t("fit.notes", reserve=fmt_gib(HOST_RESERVE_BYTES, 0), host=host.name))
+    else:
+        con.print(t("qa.fit_notes_gpu_only"))  # no --ram: no host RAM or host bandwidth went into the table
+    if not rows:
+        con.print(t("qa.fit_nothing", gpu=gpu_id, n=count))
     if rows:
         best = next((r for r in rows if r.placement == "gpu" and r.speed_class in ("fast", "usable")), rows[0])
         con.print(t("ux.fit_next", model=best.model, fmt=best.weight_format, gpu=gpu_id, n=count))

@@ -41,7 +41,10 @@ def register(app: typer.Typer) -> None:
         for g in rows:
             table.add_row(
                 g.id, g.name, t(f"gpus.class_{g.gpu_class}"), fmt_gib(g.memory_bytes), fmt_rate_bytes(g.memory_bandwidth_bytes_per_s),
-                fmt_flops(g.dense_16bit_flops_per_s), fmt_flops(g.dense_fp8_flops_per_s),
+                # no BF16 rate published (T4, V100, Ascend 310P, Apple): the 16-bit column shows the FP16 rate, marked
+                fmt_flops(g.dense_16bit_flops_per_s) + ("†" if g.dense_bf16_flops_per_s is None and
+                                                       g.dense_16bit_flops_per_s else ""),
+                fmt_flops(g.dense_fp8_flops_per_s),
                 f"{g.tdp_watts:.0f}" if g.tdp_watts else "—", g.interconnect,
                 t("gpus.yes") if g.china_available else "",
             )
@@ -49,5 +52,12 @@ def register(app: typer.Typer) -> None:
 
         print_table(console(), table)
         console().print(t("gpus.footer"))
+        if any(g.dense_bf16_flops_per_s is None and g.dense_16bit_flops_per_s for g in rows):
+            console().print(t("qa.gpus_fp16_mark"))
+        from gpuplan.memory.engines import engines_for_vendor
+
+        orphans = sorted({g.vendor for g in rows if not engines_for_vendor(g.vendor)})
+        if orphans:
+            console().print(t("qa.gpus_no_engine", vendors=", ".join(orphans)))
 
 

@@ -57,8 +57,31 @@ def register(app: typer.Typer) -> None:
         guard(_serve)(host, port, resolve_token(token), time_limit_s, jobs)
 
 
+def check_port_free(host: str, port: int) -> None:
+    """One sentence when the address is taken: it printed "gpuplan is serving on …" and then uvicorn's
+    "[Errno 98] … address already in use" (a bench on 8000 or a second serve are the usual reasons)."""
+    import socket
+
+    from gpuplan.errors import InvalidInputError
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # an address the resolver cannot read is uvicorn's to report
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR as uvicorn sets it: a closed server's TIME_WAIT does not block, a listening program does
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InvalidInputError("qa.serve_port_in_use", host=host, port=port, detail=exc.strerror or str(exc),
+                                    next=port + 1 if port < 65535 else port - 1) from None
+
+
 def _serve(host: str, port: int, token: str | None, time_limit_s: float, jobs: int) -> None:
     check_bind(host, token)
+    check_port_free(host, port)
 
     from gpuplan.api import ApiSettings, create_app, run_server
     # Without a token the server listens on loopback only: accept only requests addressed to a local name, so a

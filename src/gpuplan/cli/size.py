@@ -43,7 +43,7 @@ def _size(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep,
     from gpuplan.catalog import get_model
     from gpuplan.cli.common import print_json
     from gpuplan.spec import TASKS, Deployment, TrainingJob, check_choice
-    from gpuplan.views import default_tp, engine_for_gpu
+    from gpuplan.views import engine_for_gpu, kv_for_weights, layout_for_gpus, weights_for_gpu
 
     check_choice(task, TASKS, t("size.what_task"))
     engine = engine_for_gpu(engine, gpu)
@@ -74,7 +74,9 @@ def _size(model, weights, kv_dtype, context, concurrency, gpu, gpus, tp, pp, ep,
     else:
         from gpuplan.memory import size_inference
 
-        tp_eff = tp or default_tp(arch.num_attention_heads, gpus, pp)
+        weights = weights_for_gpu(entry, weights, gpu, engine)
+        kv_dtype = kv_for_weights(kv_dtype, weights)
+        tp_eff, _ = layout_for_gpus(arch, gpus, tp, pp, None, dp_attention)  # DP replicas: the same per-GPU memory
         dep = Deployment(
             gpu_id=gpu, gpu_count=gpus, engine=engine, weight_format=weights, kv_dtype=kv_dtype,
             tensor_parallel_size=tp_eff, pipeline_parallel_size=pp, expert_parallel_size=ep,

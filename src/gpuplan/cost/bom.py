@@ -84,18 +84,19 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
     items.append(BomItem(
         kind="gpu", description=x.gpu_name, quantity=count, unit_price=each(result.capex_gpus_usd, count),
         total=money(result.capex_gpus_usd),
-        rule=t("money.bom_rule_gpu", lang=lang, kind=kind or result.purchase) if fact else
+        # the market in words ("新卡" under --lang zh, not the flag value "new")
+        rule=t("money.bom_rule_gpu", lang=lang, kind=t(f"qa.price_kind_{kind or result.purchase}", lang=lang)) if fact else
         t("money.bom_unknown", lang=lang),
         source=f"{fact.source} ({fact.date})" if fact else None))
 
     units = node_class.rack_units
     base = node_class.base or node_class.base_fraction_of_gpu_cost
     if node_class.included_in_gpu_price:
-        items.append(BomItem(kind="server", description=f"{node_class.id}: {node_class.description}", quantity=nodes,
+        items.append(BomItem(kind="server", description=f"{node_class.id}: {_node_text(node_class, lang)}", quantity=nodes,
                              included_in="gpu", rule=t("money.bom_rule_whole_system", lang=lang)))
     else:
         items.append(BomItem(
-            kind="server", description=f"{node_class.id}: {node_class.description}", quantity=nodes,
+            kind="server", description=f"{node_class.id}: {_node_text(node_class, lang)}", quantity=nodes,
             unit_price=each(result.capex_nodes_usd, nodes), total=money(result.capex_nodes_usd),
             rule=(t("money.bom_rule_server_rack", lang=lang, u=f"{units.value:g}", total=f"{units.value * nodes:g}")
                   if units else t("money.bom_rule_server", lang=lang)),
@@ -139,9 +140,9 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
         it_node_w = per_node * x.gpu_tdp_watts + (base_watts or 0.0)
         total_kw = it_node_w * nodes / KILO
         items.append(BomItem(
-            kind="power", description=t("money.bom_power", lang=lang, kw=f"{it_node_w / KILO:,.1f}",
-                                        psu=f"{it_node_w * CONTINUOUS_LOAD_FACTOR / KILO:,.1f}"),
-            quantity=round(total_kw, 2), unit="kW", included_in="server",
+            kind="power", description=t("money.bom_power", lang=lang, kw=_kw(it_node_w / KILO),
+                                        psu=_kw(it_node_w * CONTINUOUS_LOAD_FACTOR / KILO)),
+            quantity=round(total_kw, 3), unit="kW", included_in="server",
             rule=t("money.bom_rule_power" if base_watts is not None else "money.bom_rule_power_no_base", lang=lang,
                    gpus=per_node, tdp=f"{x.gpu_tdp_watts:,.0f}", base=f"{base_watts or 0:,.0f}")))
         if x.gpu_tdp_watts > LIQUID_REQUIRED_ABOVE_WATTS:
@@ -151,7 +152,20 @@ def bill_of_materials(result: CostResult, x: BomInputs, prices: PriceBook,
         else:
             key = "money.bom_cooling_air"
         items.append(BomItem(
-            kind="cooling", description=t(key, lang=lang), quantity=round(total_kw, 2), unit="kW",
-            rule=t("money.bom_rule_cooling", lang=lang, kw=f"{total_kw:,.1f}",
+            kind="cooling", description=t(key, lang=lang), quantity=round(total_kw, 3), unit="kW",
+            rule=t("money.bom_rule_cooling", lang=lang, kw=_kw(total_kw),
                    btu=f"{total_kw * BTU_PER_HOUR_PER_KW:,.0f}", tdp=f"{x.gpu_tdp_watts:,.0f}")))
     return tuple(items)
+
+
+def _kw(kw: float) -> str:
+    """Kilowatts for a sentence: one decimal from 1 kW, two significant digits below (a 25 W Jetson printed "0.0 kW")."""
+    return f"{kw:,.1f}" if kw >= 1 else f"{kw:.2g}"
+
+
+def _node_text(node_class, lang: str | None) -> str:
+    """The server class in the user's language: qa.toml ``node_<id>`` (its English text equals the price data's
+    description, tests/test_qa_newuser.py checks it), else the data's description for a class without a message."""
+    key = "qa.node_" + node_class.id.replace("-", "_")
+    text = t(key, lang=lang)  # reads the qa area only (i18n.catalog would parse every message file: 50 ms a plan)
+    return node_class.description if text == key else text

@@ -249,7 +249,7 @@ def _check_inputs(x: CostInputs, prices: PriceBook) -> None:
     if not 1 <= x.nodes <= x.gpu_count:
         raise bad("nodes", x.nodes, f"1-{x.gpu_count}")
     if not 0 < x.years <= 30:
-        raise bad("years", x.years, "0-30")
+        raise bad("years", x.years, "more than 0, at most 30")  # "0-30" read as if 0 were allowed
     for name in ("load_fraction", "utilization_fraction"):
         value = getattr(x, name)
         if not 0 <= value <= 1:

@@ -22,6 +22,19 @@ def engines_for_vendor(vendor: str) -> tuple[str, ...]:
     return tuple(e for e, key in ENGINE_KEYS.items() if vendor in data[key].get("vendors", ()))
 
 
+def gpu_has_bf16(gpu) -> bool:
+    """False for NVIDIA GPUs below BF16's compute capability (formats.toml bf16) and for NPUs whose engines serve FP16
+    only (engines.toml ``fp16_only_architectures``: the Ascend 310P). Light: size/estimate call it at start-up."""
+    if gpu.vendor == "nvidia":
+        from gpuplan.memory.quant import get_format
+
+        need = get_format("bf16").min_compute_capability
+        return not need or (gpu.compute_capability or 0) >= need
+    data = engines_data()
+    return not any(gpu.architecture in data[ENGINE_KEYS[e]].get("fp16_only_architectures", ())
+                   for e in engines_for_vendor(gpu.vendor))
+
+
 def engine_facts(engine: str) -> dict[str, Any]:
     key = ENGINE_KEYS.get(engine)
     if key is None:

@@ -15,6 +15,7 @@ from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags
 from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, get_model, list_models
 from gpuplan.catalog.checkpoints import (
     QUALITY_LEVELS,
+    SIXTEEN_BIT,
     CheckpointRef,
     checkpoint_for,
     native_format_of,
@@ -28,7 +29,7 @@ from gpuplan.memory.quant import get_format
 from gpuplan.spec import Deployment
 from gpuplan.units import GIB
 
-FIT_FORMATS = ("bf16", "fp8", "awq-int4", "gguf-q8_0", "gguf-q6_k", "gguf-q4_k_m", "gguf-q3_k_m", "gguf-q2_k",
+FIT_FORMATS = ("bf16", "fp16", "fp8", "awq-int4", "gguf-q8_0", "gguf-q6_k", "gguf-q4_k_m", "gguf-q3_k_m", "gguf-q2_k",
                "gguf-ud-q2_k_xl", "gguf-ud-iq1_s")
 HOST_RESERVE_BYTES = 4 * GIB  # left for the OS and the engine's own process; assumption, stated
 
@@ -54,10 +55,14 @@ class FitRow(BaseModel):
     engine_args: dict = {}
 
 
-def _engine_for(fmt: str) -> str:
-    if fmt.startswith("gguf-"):
-        return "llama.cpp"
-    return "vllm"
+def _engine_for(fmt: str, gpu: GpuSpec) -> str | None:
+    """The engine a row is sized for: llama.cpp for GGUF files, else the vendor's vLLM build (vLLM, vLLM-Ascend);
+    None where no such engine runs on the GPU's vendor (Apple: llama.cpp only), so the row's "Next:" command plans."""
+    from gpuplan.memory.engines import engines_for_vendor
+
+    engines = engines_for_vendor(gpu.vendor)
+    wanted = ("llama.cpp",) if fmt.startswith("gguf-") else ("vllm", "vllm-ascend")
+    return next((e for e in engines if e in wanted), None)
 
 
 def _decode_bound(model: ModelEntry, res, gpu: GpuSpec, host: HostSpec | None) -> float | None:
@@ -123,6 +128,8 @@ def fit_machine(gpu_id: str, gpu_count: int = 1, ram_bytes: int | None = None, h
 
 def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | None, host: HostSpec | None,
              context_tokens: int, quality: str = FIT_DEFAULT_QUALITY) -> FitRow | None:
+    from gpuplan.memory.engines import gpu_has_bf16 as has_bf16
+
     ctx = min(context_tokens, model.max_context_tokens or context_tokens)
     heads = model.arch.num_attention_heads
     tp = gpu_count if heads % gpu_count == 0 else 1
@@ -132,9 +139,11 @@ def _fit_one(model: ModelEntry, gpu: GpuSpec, gpu_count: int, ram_bytes: int | N
             f = get_format(fmt)
         except GpuplanError:
             continue
-        engine = _engine_for(fmt)
-        if gpu.vendor not in f.vendors or engine not in f.engines:
+        engine = _engine_for(fmt, gpu)
+        if engine is None or gpu.vendor not in f.vendors or engine not in f.engines:
             continue
+        if fmt in SIXTEEN_BIT and (fmt == "bf16") != has_bf16(gpu):
+            continue  # BF16 where the GPU has it, else the release cast to FP16 (T4, V100, Ascend 310P), as plan does
         tier = quality_tier(fmt, native_format_of(model))
         checkpoint = checkpoint_for(model, fmt, engine)
         if not quality_allowed(tier, quality) or checkpoint is None:

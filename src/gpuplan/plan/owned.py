@@ -28,7 +28,7 @@ from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
 from gpuplan.planfile import Candidate, CostSummary, PlanFile
 
-_HAVE_RE = re.compile(r"^\s*(?:(\d{1,4})\s*[x×*]\s*)?([A-Za-z0-9][A-Za-z0-9._-]*)\s*$")
+_HAVE_RE = re.compile(r"^\s*(?:(\d{1,9})\s*[x×*]\s*)?([A-Za-z0-9][A-Za-z0-9._-]*)\s*$")
 MAX_OWNED_GPUS = 4096
 LLAMACPP_SPLIT_FORMAT = "gguf-q4_k_m"
 

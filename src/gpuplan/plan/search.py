@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial
+from functools import cache, partial
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -384,7 +384,11 @@ def _capacity_key(job: tuple, model: ModelEntry, req: PlanRequest, context: int,
 
 
 def _kv_dtype(fmt: str, engine: str) -> str:
-    """The KV-cache dtype the planner gives a format: FP8 KV with FP8 weights (not on llama.cpp)."""
+    """The KV-cache dtype the planner gives a format: FP8 KV with FP8 weights (not on llama.cpp); FP16 with FP16
+    weights (the engines' 'auto' cache follows the model dtype: a BF16 release cast with --dtype half caches FP16, as
+    a GPU without BF16 must — 'auto' here would be labelled bf16)."""
+    if fmt == "fp16" and engine not in ("llama.cpp", "ollama"):
+        return "fp16"
     return "fp8" if fmt in ("fp8", "fp8-block") and engine != "llama.cpp" else "auto"
 
 
@@ -466,6 +470,9 @@ def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
         pool = [g for g in pool if g.gpu_class in req.classes]
     if req.china_only:
         pool = [g for g in pool if g.china_available]
+    if not pool and req.gpus:
+        # --gpu minus --exclude-gpu, the preset's classes or --china-only left nothing: say so, not an empty plan
+        raise InvalidInputError("qa.empty_gpu_pool", gpus=", ".join(req.gpus))
     return pool
 
 
@@ -505,7 +512,7 @@ def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
     """(nodes, GPUs per node) to try: unified-memory and embedded parts come one per machine; consumer and workstation
     cards stay in one machine; data-center parts scale out with full 8-GPU nodes."""
     if gpu.gpu_class in ("unified", "embedded"):
-        return [(1, 1)]
+        return [(1, 1)] if req.gpu_count in (None, 1) else []  # --gpus 2 on a Mac was planned as one, unsaid
     shapes = [(1, n) for n in GPUS_PER_NODE_CHOICES if n <= req.max_gpus]
     if gpu.gpu_class == "datacenter":
         most = max(req.max_nodes, math.ceil((req.gpu_count or 0) / 8))
@@ -518,6 +525,8 @@ def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
 
 def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
     """None when the engine runs this format on this GPU, else the rejection reason key."""
+    if gpu.vendor not in _any_engine_vendors():
+        return "engine_vendor"  # no catalog engine runs on this vendor (Moore Threads' MUSA): that, not the format
     fmt = get_format(fmt_id)
     if engine not in fmt.engines:
         return "format_engine"
@@ -525,11 +534,35 @@ def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
         return "format_vendor"
     if gpu.vendor == "nvidia" and fmt.min_compute_capability and (gpu.compute_capability or 0) < fmt.min_compute_capability:
         return "format_cc"
+    if fmt_id == "bf16" and gpu.architecture in _fp16_only_architectures(engine):
+        return "format_cc"  # an NPU without BF16 (Ascend 310P): the release is planned cast to fp16 instead
     if gpu.vendor not in _engine_vendors(engine):
         return "engine_vendor"
     if engine == "trtllm" and gpu.vendor != "nvidia":
         return "engine_vendor"  # TensorRT-LLM runs on NVIDIA GPUs only (engines.toml vendors)
     return None
+
+
+def _has_bf16(gpu: GpuSpec) -> bool:
+    """False for NVIDIA GPUs below BF16's compute capability and for NPUs whose engine serves FP16 only (310P)."""
+    from gpuplan.memory.engines import gpu_has_bf16
+
+    return gpu_has_bf16(gpu)
+
+
+def _fp16_only_architectures(engine: str) -> tuple[str, ...]:
+    """Architectures on which ``engine`` serves 16-bit weights as FP16 only (engines.toml, with its source)."""
+    from gpuplan.memory.engines import engine_facts
+
+    return tuple(engine_facts(engine).get("fp16_only_architectures", ()))
+
+
+@cache
+def _any_engine_vendors() -> frozenset[str]:
+    """The vendors some catalog engine runs on (engines.toml ``vendors``)."""
+    from gpuplan.memory.engines import engines_data
+
+    return frozenset(v for facts in engines_data().values() if isinstance(facts, dict) for v in facts.get("vendors", ()))
 
 
 def _engine_vendors(engine: str) -> tuple[str, ...]:
@@ -600,7 +633,9 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         concurrency=None if req.rate_per_s else users, rate_per_s=req.rate_per_s)
     context = req.input_tokens + req.output_tokens
     if model.max_context_tokens and context > model.max_context_tokens:
-        raise InvalidInputError("memory.context_too_long", given=context, allowed=model.max_context_tokens)
+        # plan has no --context: name the two flags whose sum is the context (the output may be a model default)
+        raise InvalidInputError("qa.plan_context_too_long", given=f"{context:,}", allowed=f"{model.max_context_tokens:,}",
+                                input=f"{req.input_tokens:,}", output=f"{req.output_tokens:,}", model=model.id)
     engines = req.engines or SERVING_ENGINES
     rejects = _Rejects()
     kept: list[Candidate] = []
@@ -630,7 +665,12 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     checkpoints: dict[tuple, object] = {}
     tiers: dict[str, tuple[str, bool]] = {}
     shapes: dict[tuple, list] = {}  # (GPUs per node, nodes, engine) → layouts
-    for gpu in _gpu_pool(req):
+    pool = _gpu_pool(req)
+    if req.gpu_count and not any(_node_shapes(gpu, req) for gpu in pool):
+        # no machine shape gives exactly --gpus on these GPUs: one sentence, not "Searched 0 candidates"
+        raise InvalidInputError("qa.gpu_count_unplannable", given=req.gpu_count, max_gpus=req.max_gpus,
+                                gpus=", ".join(gpu.id for gpu in pool[:6]) + (", …" if len(pool) > 6 else ""))
+    for gpu in pool:
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
             if True:
@@ -647,9 +687,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                     partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
                                       need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
                         continue
-                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and (
-                            gpu.vendor != "nvidia" or _compatible("bf16", "vllm", gpu) is None):
-                        continue  # the cast is for NVIDIA GPUs without BF16; elsewhere it would copy every candidate
+                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and _has_bf16(gpu):
+                        continue  # the cast is for GPUs without BF16; elsewhere it would copy every candidate
                     for engine in engines:
                         if engine in ("llama.cpp", "ollama") and not req.engines and (
                                 users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
@@ -713,7 +752,8 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     alternative = _lower_quality_option(ranked, lower, req, prices, model, native_fits)
     pareto = _pareto(ranked)
     assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
-                   t("plan.assume_users", users=users, i=req.input_tokens, o=req.output_tokens),
+                   t("qa.assume_one_user" if users == 1 else "plan.assume_users", users=users, i=req.input_tokens,
+                     o=req.output_tokens),
                    t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)] + _workload_warnings(model, req, ranked)
     capacity = capacity_result(ranked[0]) if req.capacity_mode and ranked else None
     return PlanFile(

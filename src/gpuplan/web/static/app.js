@@ -549,6 +549,9 @@ function renderSummary() {
   for (const note of c.notes || []) box.append(el("p", { class: "hint", text: note }));
   const bom = renderBom(c);
   if (bom) box.append(bom);
+  // A Mac runs the engine natively: render writes no Kubernetes files for Apple GPUs (containers cannot reach Metal).
+  const gpu = (state.gpus || []).find((g) => g.id === c.gpu);
+  document.getElementById("dl-k8s").hidden = Boolean(gpu && gpu.vendor === "apple");
 }
 
 function columnsFor(plan) {
