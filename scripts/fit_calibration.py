@@ -109,6 +109,9 @@ ENGINE_BOUNDS = {"vllm-ascend": {"layer_overhead_s": (1e-7, 5e-3), "allreduce_la
 # compute factor carries), and every dense estimate in that format would lose its speed-up at batch 1.
 MARLIN_4BIT_FORMATS = ("awq-int4", "gptq-int4")
 MARLIN_MIN_MEM_FACTOR = 0.8
+# ... and no faster than the 16-bit kernels' bandwidth: FP8 Marlin halves the bytes, "up to 2x" (PR 5975), so its
+# factor relative to the 16-bit reference is at most 1 (an inherited W8A8 factor above 1 would promise more than 2x).
+MARLIN_MAX_MEM_FACTOR = 1.0
 FACTOR_TABLES = ("format_mem_factors", "format_compute_factors", "family_mem_factors", "family_compute_factors")
 # FP8 checkpoints on a GPU without FP8 tensor cores run another kernel: "Turing/Ampere GPUs are supported for W8A16
 # (weight-only FP8) utilizing Marlin kernels" (docs.vllm.ai/en/stable/features/quantization/fp8/). Their format factor
@@ -281,6 +284,9 @@ class EngineFit:
                 if slot[0] == "format_mem_factors" and (slot[2] in MARLIN_4BIT_FORMATS
                                                         or (slot[1], slot[2]) in self.weight_only_fp8):
                     lo = max(lo, MARLIN_MIN_MEM_FACTOR)
+                if self._weight_only_dense(slot):
+                    hi = min(hi, MARLIN_MAX_MEM_FACTOR)
+                    self.set(slot, min(hi, max(lo, self.get(slot))))
                 best_v, best_l = self.get(slot), self.objective(slot)
                 base = best_v
                 for g in GRID:
@@ -291,10 +297,17 @@ class EngineFit:
                         best_v, best_l = v, loss
                 self.set(slot, best_v)
 
+    def _weight_only_dense(self, slot) -> bool:
+        """The dense-linear memory factor of an FP8 format on an architecture without FP8 units (FP8 Marlin)."""
+        name, arch, fmt = slot
+        return name == "format_mem_factors" and arch is not None and (arch, fmt) in self.weight_only_fp8
+
     def drop_unconstrained(self) -> None:
-        """Parameters no row moves keep their defaults (the prior pulled them, nothing else did)."""
+        """Parameters no row moves keep their defaults (the prior pulled them, nothing else did) — except an FP8
+        Marlin dense factor, which stays written (at most MARLIN_MAX_MEM_FACTOR) rather than inherit the engine's W8A8
+        factor: another kernel."""
         for slot in self.slots():
-            if not self.fitted_on(slot):
+            if not self.fitted_on(slot) and not self._weight_only_dense(slot):
                 name, arch, fmt = slot
                 table = self.per_arch[arch] if arch else self.shared
                 if fmt:

@@ -8,7 +8,13 @@ Time = max(KV bytes read / (BW · η_mem), score + value FLOPs / (P16 · η_comp
   query is a GEMM with M = heads on this GPU × query tokens per sequence (FlashMLA's 64-head tiles).
 * DeepSeek-V3.2 DSA (DeepSeek-V3.2-Exp report): the lightning indexer scores every context token (2 · index heads ·
   index_head_dim FLOPs per pair, its fp8 key cache read in full), then MLA attends only the top-k
-  (``index_topk`` = 2048) selected tokens: the main KV read and FLOPs are capped at k keys per query.
+  (``index_topk`` = 2048) selected tokens: the main KV read and FLOPs are capped at k keys per query — in prefill
+  too, query by query (a prompt's first k positions see all earlier tokens, the rest k each). DSA runs in MLA's MQA
+  (absorbed) mode in prefill as well as in decode: "at the kernel level, each key-value entry must be shared across
+  multiple queries for computational efficiency ... we implement DSA based on the MQA mode of MLA" (DeepSeek-V3.2-Exp
+  report §2.1); FlashMLA's sparse prefill kernel takes q [tokens, heads, 576] against one shared latent [keys, 1,
+  576] with 512-wide values (``flash_mla_sparse_fwd``, used by vLLM's and SGLang's V3.2 backends). A pair then costs
+  2 · heads · (2 · kv_lora_rank + rope) FLOPs per layer, 3.4× dense MLA's un-absorbed prefill (2 · heads · (qk + v)).
 """
 
 from __future__ import annotations
@@ -22,6 +28,17 @@ def sparse_key_fraction(keys_per_query: float, topk_tokens: int) -> float:
     if topk_tokens <= 0 or keys_per_query <= topk_tokens:
         return 1.0
     return topk_tokens / keys_per_query
+
+
+def sparse_prefill_pairs(cached_tokens: float, new_tokens: float, topk_tokens: int) -> float:
+    """(query, key) pairs the main attention of one prompt reads when each query keeps at most ``topk_tokens`` keys:
+    ∫ min(position, k) over the new positions c … c + n (the dense count, n · (c + n / 2), when c + n ≤ k)."""
+    c, n, k = cached_tokens, new_tokens, float(topk_tokens)
+    if k <= 0 or c + n <= k:
+        return n * (c + n / 2)
+    if c >= k:
+        return n * k
+    return (k * k - c * c) / 2 + (c + n - k) * k
 
 
 def attention_op(*, kv_bytes: float, flops: float, m_rows: float, bytes_per_s: float, flops_per_s: float,
@@ -42,4 +59,4 @@ def attention_kind(is_mla: bool, sparse_topk_tokens: int) -> str:
     return "mla-sparse" if sparse_topk_tokens else "mla"
 
 
-__all__ = ["OpTime", "attention_kind", "attention_op", "sparse_key_fraction"]
+__all__ = ["OpTime", "attention_kind", "attention_op", "sparse_key_fraction", "sparse_prefill_pairs"]
