@@ -80,3 +80,21 @@ def test_v32_long_prompt_burst_on_vllm_013():
     row = next(r for r in load_dataset(GPUSTACK) if r.id == "G012")
     assert row.value == pytest.approx(30.25)
     assert predict_row(row) == pytest.approx(30.25, rel=0.33)
+
+
+def test_vllm_runs_v32_with_its_fp8_kv_layout_by_default():
+    """vLLM turns kv_cache_dtype 'auto' into 'fp8_ds_mla' for DeepSeek-V3.2: "For DeepSeekV3.2, we use a custom fp8
+    format as default (i.e. 'auto')" (DeepseekV32ForCausalLM.verify_and_update_config,
+    vllm/model_executor/models/config.py). A published vLLM run of V3.2 without --kv-cache-dtype is predicted with
+    656 B per token per layer (512 fp8 latent + 16 B of scales + 64 bf16 RoPE dims) plus the indexer's 128 fp8 keys +
+    a 4 B scale, not the 2 · 576 B of a bf16 latent; R1 (dense MLA) and other engines keep 'auto'."""
+    from gpuplan.catalog import get_model
+    from gpuplan.perf.predict import default_kv_dtype
+
+    v32, r1 = get_model("deepseek-ai/DeepSeek-V3.2"), get_model("deepseek-ai/DeepSeek-R1-0528")
+    assert default_kv_dtype("vllm", "fp8-block", v32) == "fp8_ds_mla"
+    assert default_kv_dtype("vllm", "fp8-block", r1) == "auto"
+    assert default_kv_dtype("sglang", "fp8-block", v32) == "auto"
+    tab = model_table("deepseek-ai/DeepSeek-V3.2", "fp8-block", "fp8_ds_mla", 8, 1, 1)
+    assert tab.kv_bytes_per_context_token_per_gpu == pytest.approx(61 * 656)
+    assert tab.indexer_kv_bytes_per_context_token_per_gpu == pytest.approx(61 * (128 + 4))
