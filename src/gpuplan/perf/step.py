@@ -71,6 +71,7 @@ class Hardware:
     memory_bandwidth_bytes_per_s: float
     gemm_flops_per_s: float          # peak for the weights' compute path (fp8, int8, 16-bit)
     attention_flops_per_s: float     # 16-bit peak (attention runs in bf16/fp16)
+    fp8_flops_per_s: float = 0.0     # FP8 peak where the GPU has FP8 units (V3.2's indexer); 0 = none
     tp: int = 1
     pp: int = 1
     ep: int = 1
@@ -171,9 +172,9 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
     share = 1.0 / hw.dp_attention                 # sequences whose KV one GPU reads
     if attended_pairs is None:
         frac = sparse_key_fraction(attention_pairs / max(new_tokens, 1e-9), tab.sparse_topk_tokens)
-    else:
-        frac = min(1.0, attended_pairs / attention_pairs) if attention_pairs > 0 else 1.0
-    kv_bytes = kv_tokens_read * share * tab.kv_bytes_per_context_token_per_gpu
+    else:  # (above 1 when a kernel computes masked top-k slots beyond the causal count: prefill_time)
+        frac = attended_pairs / attention_pairs if attention_pairs > 0 else 1.0
+    kv_bytes = kv_tokens_read * share * tab.kv_bytes_per_context_token_per_gpu * min(frac, 1.0)
     heads_per_gpu = max(1.0, tab.num_heads / att_group)
     queries_per_seq = new_tokens / max(num_seqs, 1.0)
     # MLA decodes absorbed (all heads of a GPU share the latent: M = heads × queries); a prefill chunk of dense MLA
@@ -183,10 +184,15 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
     attn_m = heads_per_gpu * max(1.0, queries_per_seq) if tab.is_mla and not prefill else new_tokens
     per_pair = (tab.attention_flops_per_context_token_prefill or tab.attention_flops_per_context_token) \
         if prefill and not tab.sparse_topk_tokens else tab.attention_flops_per_context_token
+    # A sparse kernel that needs a minimum number of heads per GPU computes the padded heads too
+    # (``sparse_attention_min_heads``: FlashMLA's sparse kernels take 64 heads on Hopper).
+    pad = max(1.0, cal.sparse_attention_min_heads / heads_per_gpu) if tab.sparse_topk_tokens else 1.0
     ops.append(attention_op(
-        kv_bytes=kv_bytes * frac, flops=attention_pairs * share * frac * per_pair / att_group, m_rows=attn_m, bytes_per_s=bw * eta_mem, flops_per_s=hw.attention_flops_per_s, eta_max=eta_max,
-        half_m_tokens=half_m, indexer_kv_bytes=kv_tokens_read * share * tab.indexer_kv_bytes_per_context_token_per_gpu,
-        indexer_flops=attention_pairs * share * tab.indexer_flops_per_context_token))
+        kv_bytes=kv_bytes, flops=attention_pairs * share * frac * per_pair / att_group * pad, m_rows=attn_m,
+        bytes_per_s=bw * eta_mem, flops_per_s=hw.attention_flops_per_s, eta_max=eta_max, half_m_tokens=half_m,
+        indexer_kv_bytes=kv_tokens_read * share * tab.indexer_kv_bytes_per_context_token_per_gpu,
+        indexer_flops=attention_pairs * share * tab.indexer_flops_per_context_token,
+        indexer_flops_per_s=hw.fp8_flops_per_s))
 
     # Element-wise kernels and sampling.
     if tab.elementwise_bytes_per_token:
@@ -252,7 +258,9 @@ def prefill_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_f
     """Prefill ``num_prompts`` prompts of ``prompt_tokens`` (``cached_tokens`` of each already in the prefix cache).
 
     Chunked: the new tokens are processed ``prefill_chunk_tokens`` at a time, each chunk streaming the weights once;
-    causal attention scores new × (cached + new / 2) pairs per prompt.
+    causal attention scores new × (cached + new / 2) pairs per prompt. DSA (V3.2) attends min(position, k) keys per
+    query, or k for every query where the engine's kernel computes the full top-k width
+    (``sparse_prefill_full_topk``, operations/attention.py).
     """
     new = max(prompt_tokens - cached_tokens, 1.0) * num_prompts
     chunk = max(cal.prefill_chunk_tokens, 1.0)
@@ -261,7 +269,8 @@ def prefill_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_f
     pairs = num_prompts * per_prompt_new * (cached_tokens + per_prompt_new / 2)
     attended = None
     if tab.sparse_topk_tokens:
-        attended = num_prompts * sparse_prefill_pairs(cached_tokens, per_prompt_new, tab.sparse_topk_tokens)
+        attended = num_prompts * (per_prompt_new * tab.sparse_topk_tokens if cal.sparse_prefill_full_topk
+                                  else sparse_prefill_pairs(cached_tokens, per_prompt_new, tab.sparse_topk_tokens))
     return step_time(tab, hw, cal, weight_format, new_tokens=new, num_seqs=num_prompts,
                      kv_tokens_read=num_prompts * prompt_tokens, attention_pairs=pairs, weight_passes=passes,
                      attended_pairs=attended)

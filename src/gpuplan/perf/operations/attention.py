@@ -15,6 +15,11 @@ Time = max(KV bytes read / (BW · η_mem), score + value FLOPs / (P16 · η_comp
   report §2.1); FlashMLA's sparse prefill kernel takes q [tokens, heads, 576] against one shared latent [keys, 1,
   576] with 512-wide values (``flash_mla_sparse_fwd``, used by vLLM's and SGLang's V3.2 backends). A pair then costs
   2 · heads · (2 · kv_lora_rank + rope) FLOPs per layer, 3.4× dense MLA's un-absorbed prefill (2 · heads · (qk + v)).
+  The V3.2-era ``flash_mla_sparse_fwd(q, kv, indices, sm_scale, d_v)`` takes indices [tokens, 1, topk] with "invalid
+  entries set to -1" and computes P = Q · kv[indices]ᵀ over all topk slots (FlashMLA README, "Equivalent PyTorch
+  Code"); per-query lengths (``topk_length``) came with DeepSeek-V4. An engine prefilling V3.2 through it (vLLM's
+  FlashMLA-sparse backend) pays k slots for every query, also the first k positions of a prompt: a 2,000-token prompt
+  costs 2000 · 2048 pairs, not 2000² / 2 (``CalibrationParams.sparse_prefill_full_topk``).
 """
 
 from __future__ import annotations
@@ -43,12 +48,15 @@ def sparse_prefill_pairs(cached_tokens: float, new_tokens: float, topk_tokens: i
 
 def attention_op(*, kv_bytes: float, flops: float, m_rows: float, bytes_per_s: float, flops_per_s: float,
                  eta_max: float, half_m_tokens: float, indexer_kv_bytes: float = 0.0,
-                 indexer_flops: float = 0.0) -> OpTime:
-    """Attention of all layers on one GPU (module docstring); the indexer's reads and FLOPs are added in."""
-    eta = gemm_efficiency_fraction(m_rows, eta_max, half_m_tokens)
+                 indexer_flops: float = 0.0, indexer_flops_per_s: float = 0.0) -> OpTime:
+    """Attention of all layers on one GPU (module docstring); the indexer's reads and FLOPs are added in, its FLOPs
+    at ``indexer_flops_per_s`` (the FP8 rate: "the lightning indexer ... can be implemented in FP8", DeepSeek-V3.2-Exp
+    report §2.1; vLLM and SGLang score it with DeepGEMM's fp8_mqa_logits), else at the 16-bit rate."""
+    eta = max(gemm_efficiency_fraction(m_rows, eta_max, half_m_tokens), 1e-6)
     memory_s = (kv_bytes + indexer_kv_bytes) / bytes_per_s if bytes_per_s > 0 else 0.0
-    total_flops = flops + indexer_flops
-    compute_s = total_flops / (flops_per_s * max(eta, 1e-6)) if total_flops else 0.0
+    compute_s = flops / (flops_per_s * eta) if flops else 0.0
+    if indexer_flops:
+        compute_s += indexer_flops / ((indexer_flops_per_s or flops_per_s) * eta)
     return roofline("attention", memory_s, compute_s)
 
 
