@@ -145,3 +145,20 @@ def test_vllm_flashmla_sparse_pads_heads_and_computes_the_full_topk():
     # SGLang's rows name FlashAttention-3 over per-query lengths: neither applies, though it falls back to vLLM.
     assert cal.resolve("sglang", "hopper", "datacenter").params.sparse_attention_min_heads == 0
     assert cal.resolve("sglang", "hopper", "datacenter").params.sparse_prefill_full_topk == 0
+
+
+def test_padded_sparse_decode_fills_its_tiles():
+    """Padded to 64 heads, one decode query is a 64-row tile (M = 64), computed at the GEMM efficiency of 64 rows,
+    not of the 16 real heads: η(M) = η_max · M / (M + M½) (operations/gemm.py), here η_max 1 and M½ 16."""
+    from gpuplan.perf.step import decode_step
+
+    tab = model_table("deepseek-ai/DeepSeek-V3.2", "fp8-block", "fp8_ds_mla", 8, 1, 1)
+    hw = Hardware(memory_bandwidth_bytes_per_s=1e30, gemm_flops_per_s=1979e12, attention_flops_per_s=989e12,
+                  fp8_flops_per_s=1979e12, tp=8, intra_node_bytes_per_s=450e9)
+    cal = _BARE.model_copy(update={"compute_half_m_tokens": 16.0, "sparse_attention_min_heads": 64.0})
+    st = decode_step(tab, hw, cal, "fp8-block", batch=1, context_tokens=1000)
+    att = next(op for op in st.operations if op.name == "attention")
+    eta = 64 / (64 + 16)
+    main = 1000 * 61 * 278_528 / 8 * 4 / (989e12 * eta)
+    indexer = 1000 * 61 * 16_384 / (1979e12 * eta)
+    assert att.compute_s == pytest.approx(main + indexer, rel=1e-6)

@@ -186,7 +186,10 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
         if prefill and not tab.sparse_topk_tokens else tab.attention_flops_per_context_token
     # A sparse kernel that needs a minimum number of heads per GPU computes the padded heads too
     # (``sparse_attention_min_heads``: FlashMLA's sparse kernels take 64 heads on Hopper).
+    # Its tiles are then full: a decode GEMM of M = padded heads × queries rows, not the real heads'.
     pad = max(1.0, cal.sparse_attention_min_heads / heads_per_gpu) if tab.sparse_topk_tokens else 1.0
+    if tab.is_mla and not prefill:
+        attn_m *= pad
     ops.append(attention_op(
         kv_bytes=kv_bytes, flops=attention_pairs * share * frac * per_pair / att_group * pad, m_rows=attn_m,
         bytes_per_s=bw * eta_mem, flops_per_s=hw.attention_flops_per_s, eta_max=eta_max, half_m_tokens=half_m,
