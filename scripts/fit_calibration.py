@@ -81,15 +81,15 @@ ENGINE_FIXED = {
     "llama.cpp": {"prefill_chunk_tokens": 512.0},
     # TensorRT-LLM: max_num_tokens default 8192 per iteration (trtllm-serve / LLM API BuildConfig defaults).
     # Its DSA kernels are its own: per-query key counts (0), as every engine whose kernel is not known to pad.
-    "trtllm": {"prefill_chunk_tokens": 8192.0, "sparse_prefill_full_topk": 0.0, "sparse_attention_min_heads": 0.0},
+    "trtllm": {"prefill_chunk_tokens": 8192.0, "sparse_prefill_full_topk": 0.0, "sparse_attention_min_num_heads": 0.0},
     # vLLM prefills DeepSeek-V3.2 with FlashMLA's flash_mla_sparse_fwd over full-width top-k index tensors (invalid
     # entries -1, computed and masked: FlashMLA README): k key slots per query (CalibrationParams docstring).
     # Its FlashMLA-sparse backend pads the query heads of a GPU to 64 on Hopper (CalibrationParams docstring).
-    "vllm": {"sparse_prefill_full_topk": 1.0, "sparse_attention_min_heads": 64.0},
+    "vllm": {"sparse_prefill_full_topk": 1.0, "sparse_attention_min_num_heads": 64.0},
     # SGLang's rows name --nsa-prefill-backend fa3 (FlashAttention-3 over per-query lengths); it falls back to vLLM
     # for unset parameters, so its own value is stated.
-    "sglang": {"sparse_prefill_full_topk": 0.0, "sparse_attention_min_heads": 0.0},
-    "vllm-ascend": {"sparse_prefill_full_topk": 0.0, "sparse_attention_min_heads": 0.0},
+    "sglang": {"sparse_prefill_full_topk": 0.0, "sparse_attention_min_num_heads": 0.0},
+    "vllm-ascend": {"sparse_prefill_full_topk": 0.0, "sparse_attention_min_num_heads": 0.0},
 }
 # M½ at most one MMA tile (16 rows: mma.m16n8k16, NVIDIA PTX ISA): a batch-1 GEMM costs at most a 16-row tile, so
 # decode of a 4-bit or INT8 model stays memory-bound where it is (issue 13: a 4.3 ms compute floor hid 4-bit speed-ups).

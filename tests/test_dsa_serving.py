@@ -130,7 +130,7 @@ def test_vllm_flashmla_sparse_pads_heads_and_computes_the_full_topk():
 
     hw = Hardware(memory_bandwidth_bytes_per_s=4.8e12, gemm_flops_per_s=1979e12, attention_flops_per_s=989e12,
                   fp8_flops_per_s=1979e12, tp=8, intra_node_bytes_per_s=450e9)
-    vllm = _BARE.model_copy(update={"sparse_prefill_full_topk": 1.0, "sparse_attention_min_heads": 64.0})
+    vllm = _BARE.model_copy(update={"sparse_prefill_full_topk": 1.0, "sparse_attention_min_num_heads": 64.0})
     indexer = 1000 * 1000 / 2 * 61 * 16_384 / 1979e12
     main_vllm = 1000 * 2048 * 61 * 278_528 / 8 * (64 / 16) / 989e12
     assert _prefill_attention(vllm, hw, 1000) == pytest.approx(main_vllm + indexer, rel=1e-6)
@@ -140,10 +140,10 @@ def test_vllm_flashmla_sparse_pads_heads_and_computes_the_full_topk():
                    fp8_flops_per_s=1979e12, tp=1)
     assert _prefill_attention(vllm, hw1, 1000, tp=1) == pytest.approx(main_tp1 + indexer, rel=1e-6)
     cal = load_calibration()
-    assert cal.resolve("vllm", "hopper", "datacenter").params.sparse_attention_min_heads == 64
+    assert cal.resolve("vllm", "hopper", "datacenter").params.sparse_attention_min_num_heads == 64
     assert cal.resolve("vllm", "hopper", "datacenter").params.sparse_prefill_full_topk == 1
     # SGLang's rows name FlashAttention-3 over per-query lengths: neither applies, though it falls back to vLLM.
-    assert cal.resolve("sglang", "hopper", "datacenter").params.sparse_attention_min_heads == 0
+    assert cal.resolve("sglang", "hopper", "datacenter").params.sparse_attention_min_num_heads == 0
     assert cal.resolve("sglang", "hopper", "datacenter").params.sparse_prefill_full_topk == 0
 
 
@@ -155,7 +155,7 @@ def test_padded_sparse_decode_fills_its_tiles():
     tab = model_table("deepseek-ai/DeepSeek-V3.2", "fp8-block", "fp8_ds_mla", 8, 1, 1)
     hw = Hardware(memory_bandwidth_bytes_per_s=1e30, gemm_flops_per_s=1979e12, attention_flops_per_s=989e12,
                   fp8_flops_per_s=1979e12, tp=8, intra_node_bytes_per_s=450e9)
-    cal = _BARE.model_copy(update={"compute_half_m_tokens": 16.0, "sparse_attention_min_heads": 64.0})
+    cal = _BARE.model_copy(update={"compute_half_m_tokens": 16.0, "sparse_attention_min_num_heads": 64.0})
     st = decode_step(tab, hw, cal, "fp8-block", batch=1, context_tokens=1000)
     att = next(op for op in st.operations if op.name == "attention")
     eta = 64 / (64 + 16)

@@ -185,9 +185,9 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
     per_pair = (tab.attention_flops_per_context_token_prefill or tab.attention_flops_per_context_token) \
         if prefill and not tab.sparse_topk_tokens else tab.attention_flops_per_context_token
     # A sparse kernel that needs a minimum number of heads per GPU computes the padded heads too
-    # (``sparse_attention_min_heads``: FlashMLA's sparse kernels take 64 heads on Hopper).
+    # (``sparse_attention_min_num_heads``: FlashMLA's sparse kernels take 64 heads on Hopper).
     # Its tiles are then full: a decode GEMM of M = padded heads × queries rows, not the real heads'.
-    pad = max(1.0, cal.sparse_attention_min_heads / heads_per_gpu) if tab.sparse_topk_tokens else 1.0
+    pad = max(1.0, cal.sparse_attention_min_num_heads / heads_per_gpu) if tab.sparse_topk_tokens else 1.0
     if tab.is_mla and not prefill:
         attn_m *= pad
     ops.append(attention_op(
