@@ -162,3 +162,40 @@ def test_padded_sparse_decode_fills_its_tiles():
     main = 1000 * 61 * 278_528 / 8 * 4 / (989e12 * eta)
     indexer = 1000 * 61 * 16_384 / (1979e12 * eta)
     assert att.compute_s == pytest.approx(main + indexer, rel=1e-6)
+
+
+_HEADER = ("id,task,model,weight_format,kv_dtype,gpu,gpu_count,engine,tensor_parallel_size,batch,input_tokens,"
+           "output_tokens,metric,value,host,engine_version,source_id\n")
+
+
+def test_stated_dp_attention_reaches_the_row():
+    """GPUStack's optimized SGLang run of DeepSeek-V3.2 on 8 × H200 is '--tp-size 8 --dp-size 8 --enable-dp-attention'
+    (public-2-sources.md, gs_v32); public-2 has no column for it, so dataset_conditions.toml states it for N034, N035
+    and N037 with that quote. The row then runs attention split over DP 8 (128 heads per GPU, its own sequences)."""
+    from gpuplan.perf.predict import _deployment, find_model
+    from gpuplan.perf.validation import parse_dataset
+
+    text = _HEADER + ("N037,serving,deepseek-ai/DeepSeek-V3.2,fp8-block,,h200-sxm,8,sglang,8,500,4000,200,"
+                      "output_tokens_per_s,978.37,,0.5.6.post2,N037\n")
+    row = parse_dataset(text, "public-2-normalized.csv")[0]
+    assert (row.data_parallel_size, row.enable_dp_attention) == (8, True)
+    dep = _deployment(row, find_model(row.model))
+    assert (dep.tensor_parallel_size, dep.data_parallel_size, dep.enable_dp_attention) == (8, 8, True)
+    # Another file that reuses the name and the id with another value is left as it reads.
+    other = parse_dataset(text.replace("978.37", "1000"), "public-2-normalized.csv")[0]
+    assert (other.data_parallel_size, other.enable_dp_attention) == (None, False)
+    # R1's '--tp 8 --enable-dp-attention' names no --dp-size (SGLang's default dp_size is 1): not amended.
+    r1 = parse_dataset(_HEADER + ("N027,serving,deepseek-ai/DeepSeek-R1-0528,fp8-block,,h200-sxm,8,sglang,8,500,4000,"
+                                  "200,output_tokens_per_s,767.42,,0.5.3,N027\n"), "public-2-normalized.csv")[0]
+    assert not r1.enable_dp_attention
+
+
+def test_dataset_columns_for_dp_attention():
+    """A dataset of one's own can state DP attention in optional columns."""
+    from gpuplan.perf.validation import parse_dataset
+
+    text = ("id,task,model,weight_format,gpu,gpu_count,engine,tensor_parallel_size,data_parallel_size,"
+            "enable_dp_attention,batch,input_tokens,output_tokens,metric,value\n"
+            "X1,serving,deepseek-ai/DeepSeek-V3.2,fp8-block,h200-sxm,8,sglang,8,8,true,64,1000,1000,itl_s,0.03\n")
+    row = parse_dataset(text, "mine.csv")[0]
+    assert (row.data_parallel_size, row.enable_dp_attention) == (8, True)

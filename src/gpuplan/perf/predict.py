@@ -59,6 +59,8 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
     return Deployment(gpu_id=row.gpu, gpu_count=n, nodes=nodes, engine=engine, weight_format=row.weight_format,
                       kv_dtype=kv,
                       tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                      data_parallel_size=getattr(row, "data_parallel_size", None) or 1,
+                      enable_dp_attention=bool(getattr(row, "enable_dp_attention", False)),
                       host_id=row.host if hybrid else None, offload="experts" if hybrid else "none")
 
 
