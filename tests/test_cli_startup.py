@@ -13,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -23,15 +24,23 @@ GOOD_PLAN = Path(__file__).parent / "data" / "plans" / "8xh20-vllm-r1-distill-ll
 ROOT = Path(__file__).resolve().parents[1]
 
 # Runs the installed script's entry point (pyproject [project.scripts]) and reports what the process loaded.
+# The report is written by an exit handler: the entry point may end the process itself.
+# "pydantic_importers": the gpuplan modules that ran an import statement for pydantic (whether or not a library such
+# as typer >= 0.29 had loaded it already).
 _PROBE = """
-import gc, importlib, json, sys
+import atexit, builtins, gc, importlib, json, sys
+real_import, pydantic_importers = builtins.__import__, set()
+def spy(name, globals=None, locals=None, fromlist=(), level=0):
+    importer = (globals or {}).get("__name__") or ""
+    if name.split(".")[0] == "pydantic" and importer.startswith("gpuplan"):
+        pydantic_importers.add(importer)
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = spy
 module, func = sys.argv[2].split(":")
 sys.argv = ["gpuplan", *json.loads(sys.argv[1])]
-try:
-    getattr(importlib.import_module(module), func)()
-except SystemExit:
-    pass
-sys.stderr.write("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "gc": gc.get_threshold()}) + "\\n")
+atexit.register(lambda: sys.stderr.write("\\nPROBE " + json.dumps({
+    "modules": sorted(sys.modules), "gc": gc.get_threshold(), "pydantic_importers": sorted(pydantic_importers)}) + "\\n"))
+getattr(importlib.import_module(module), func)()
 """
 
 
@@ -87,6 +96,42 @@ def test_a_commands_help_loads_no_catalog_but_running_it_still_resolves_a_model_
     result = CliRunner().invoke(build_app(), ["size", str(tmp_path), "--weights", "bf16", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["weights_bytes"] > 10**9
+
+
+def _typer_within_the_pin() -> tuple[bool, str]:
+    """Whether the installed typer satisfies pyproject's requirement (typer >= 0.29 imports pydantic itself)."""
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        deps = tomllib.load(handle)["project"]["dependencies"]
+    req = Requirement(next(d for d in deps if d.startswith("typer")))
+    return version("typer") in req.specifier, f"typer {version('typer')} installed, pyproject requires {req}"
+
+
+SIZE_8XH20 = ("size", "deepseek-v3", "--gpu", "h20", "--gpus", "8")
+
+
+def test_no_gpuplan_module_on_the_size_path_imports_pydantic():
+    """The core's value objects are dataclasses (gpuplan.records): sizing imports no pydantic, whatever typer does."""
+    for args in (SIZE_8XH20, ("size", "qwen2.5-32b", "--gpu", "l40s", "--gpus", "2", "--task", "qlora", "--json"),
+                 ("size", "deepseek-v3", "--json")):
+        result = probe(*args)
+        assert "gpuplan.memory.inference" in result["modules"]  # the probe really ran the command
+        assert result["pydantic_importers"] == [], args
+    # the spy does see gpuplan's imports of pydantic: plan files are pydantic models (gpuplan.planfile)
+    assert "gpuplan.planfile" in probe("plan", "show", str(GOOD_PLAN))["pydantic_importers"]
+
+
+def test_size_loads_neither_pydantic_nor_typers_pydantic_adapters():
+    """With the typer pyproject pins (< 0.29), a `size` process never loads pydantic (issue 16: <= 0.15 s CPU)."""
+    within, why = _typer_within_the_pin()
+    if not within:
+        pytest.skip(why)
+    mods = loaded_modules(*SIZE_8XH20)
+    assert "gpuplan.memory.inference" in mods
+    assert not {m for m in mods if m.split(".")[0] == "pydantic" or m == "typer._adapters"}
 
 
 def test_gguf_size_still_loads_the_gguf_tables():
