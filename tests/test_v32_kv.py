@@ -43,6 +43,7 @@ def test_h200_auto_is_bf16_and_fp8_is_fp8_ds_mla():
     assert fp8.kv_dtype == "fp8_ds_mla"
     assert fp8.kv_cache_bytes_per_token == LAYERS * (656 + INDEXER)        # 48,068 B, not 61 · (576 + 132)
     assert fp8.kv_cache_bytes_per_token_per_gpu == pytest.approx(LAYERS * (656 + INDEXER))
+    assert "v32kv.assume_fp8_ds_mla" in fp8.assumptions and "v32kv.assume_fp8_ds_mla" not in auto.assumptions
 
 
 def test_blackwell_rules():
