@@ -1,4 +1,5 @@
-"""DeepSeek-V3.2 (DSA) on vLLM is sized with the KV cache vLLM really allocates, and the plan's command says it.
+"""DeepSeek-V3.2 (DSA) on vLLM and SGLang is sized with the KV cache the engine really allocates, and the plan's
+command says it.
 
 vLLM 0.34.0 (the parser installed for tests/test_engine_parsers.py):
 
@@ -59,7 +60,7 @@ def test_rule_is_vllm_and_dsa_only():
     v32, r1 = get_model(V32).arch, get_model("deepseek-r1").arch
     h200 = get_gpu("h200-sxm").compute_capability
     assert resolve_kv_dtype("fp8", "vllm", r1, compute_capability=h200) == "fp8"
-    assert resolve_kv_dtype("fp8", "sglang", v32, compute_capability=h200) == "fp8"
+    assert resolve_kv_dtype("auto", "sglang", r1, compute_capability=10.0) == "bf16"
     assert resolve_kv_dtype("auto", "vllm", v32) == "bf16"            # no GPU: vLLM 0.34's auto on SM90/SM100
     assert size_model_only(get_model(V32), "fp8-block").kv_dtype == "bf16"
     # vLLM 0.13 turned "auto" into fp8_ds_mla everywhere ("The default config uses a custom fp8 kvcache",
@@ -79,3 +80,36 @@ def test_plan_render_round_trip_runs_the_sized_kv_dtype():
         assert c.kv_dtype == "fp8_ds_mla"
         args = parser.parse_args(_argv(plan, i)[2:])
         assert args.kv_cache_dtype == "fp8_ds_mla"
+
+
+def test_sglang_rules():
+    """SGLang 0.5.23, sglang/srt/arg_groups/overrides.py (DSA override): "auto" becomes fp8_e4m3 on SM >= 10
+    ("fp8_e4m3" if major >= 10 ... else "bfloat16"); an fp8_e4m3 cache gets "trtllm if major >= 10 else flashmla_kv"
+    backends. sglang/srt/mem_cache/kv_cache_configurator.py calculate_mla_kv_cache_dim: the trtllm backend keeps the raw
+    kv_lora_rank + qk_rope_head_dim row (576 fp8 B); flashmla_kv stores kv_lora_rank + kv_lora_rank // 128 * 4 +
+    qk_rope_head_dim * 2 = 656 B."""
+    v32 = get_model(V32).arch
+    h200, b200 = get_gpu("h200-sxm").compute_capability, get_gpu("b200").compute_capability
+    assert resolve_kv_dtype("auto", "sglang", v32, compute_capability=h200) == "bf16"
+    assert resolve_kv_dtype("fp8", "sglang", v32, compute_capability=h200) == "fp8_ds_mla"
+    assert resolve_kv_dtype("auto", "sglang", v32, compute_capability=b200) == "fp8"
+    assert resolve_kv_dtype("fp8", "sglang", v32, compute_capability=b200) == "fp8"
+    assert 512 + 512 // 128 * 4 + 64 * 2 == 656
+    fp8 = _size("h200-sxm", "fp8", engine="sglang")
+    assert fp8.kv_cache_bytes_per_token == LAYERS * (656 + INDEXER)
+    assert "v32kv.assume_fp8_ds_mla_sglang" in fp8.assumptions
+    b = _size("b200", "auto", engine="sglang")
+    assert b.kv_dtype == "fp8" and b.kv_cache_bytes_per_token == LAYERS * (576 + INDEXER)
+
+
+def test_sglang_plan_render_round_trip():
+    from tests.test_engine_parsers import _argv, _sglang_parse
+
+    prepare = _sglang_parse()
+    plan = search(PlanRequest(model="deepseek-v3.2", users=64, input_tokens=2000, output_tokens=500,
+                              gpus=("h200-sxm",), engines=("sglang",), max_nodes=1, top=2))
+    assert plan.candidates
+    for i, c in enumerate(plan.candidates):
+        assert c.kv_dtype == "fp8_ds_mla"
+        args = prepare(_argv(plan, i)[3:])
+        assert args.kv_cache_dtype == "fp8_e4m3"   # the dtype whose Hopper backend (flashmla_kv) keeps 656 B rows

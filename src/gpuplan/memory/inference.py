@@ -171,7 +171,9 @@ def size_inference(
     _check_layout(arch, dep, model.max_context_tokens, context_tokens)
     tp, pp, ep = dep.tensor_parallel_size, dep.pipeline_parallel_size, dep.expert_parallel_size
     dp_att = dep.data_parallel_size if dep.enable_dp_attention else 1
-    assumptions: list[str] = ["v32kv.assume_fp8_ds_mla"] if kv_dtype == "fp8_ds_mla" and engine == "vllm" else []
+    assumptions: list[str] = []
+    if kv_dtype == "fp8_ds_mla" and engine in ("vllm", "sglang"):
+        assumptions.append("v32kv.assume_fp8_ds_mla" if engine == "vllm" else "v32kv.assume_fp8_ds_mla_sglang")
 
     tb = model_tensor_bytes(model, dep.weight_format)
     whole_weights, by_comp = _whole_weights(model.id, dep.weight_format)

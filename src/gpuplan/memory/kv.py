@@ -39,6 +39,13 @@ VLLM_DSA_FP8_AS_DS_MLA_SM_MAJOR = (9, 12)
 # kvcache" (vllm-project/recipes DeepSeek/DeepSeek-V3_2.md @008786cb, the source of rows N038/N039; rows N032-N036
 # state vLLM v0.13.0).
 VLLM_DSA_AUTO_FP8_DS_MLA_THROUGH = (0, 13)
+# SGLang 0.5.23 (the pinned parser): _deepseek DSA override in sglang/srt/arg_groups/overrides.py turns "auto" into
+# fp8_e4m3 on SM >= 10 (bfloat16 below) and gives an fp8_e4m3 cache the trtllm DSA backends on SM >= 10 (the raw
+# 576-byte MLA row) and flashmla_kv on Hopper; calculate_mla_kv_cache_dim (sglang/srt/mem_cache/
+# kv_cache_configurator.py) stores the latter as 512 fp8 + 512 // 128 fp32 scales + 64 bf16 RoPE = 656 B, the
+# fp8_ds_mla row.
+SGLANG_DSA_AUTO_FP8_MIN_SM_MAJOR = 10
+SGLANG_DSA_FP8_AS_DS_MLA_SM_MAJOR = (9,)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -52,16 +59,22 @@ def _version(text: str) -> tuple[int, ...]:
 def resolve_kv_dtype(kv_dtype: str, engine: str, arch: ModelArch | None = None, *,
                      compute_capability: float | None = None, engine_version: str | None = None) -> str:
     """'auto' → the engine's default cache dtype (16-bit: bf16 for the GPU engines, f16 for llama.cpp); for a DSA
-    model on vLLM, the layout vLLM really allocates (module constants above: fp8_ds_mla where vLLM picks it).
+    model on vLLM or SGLang, the layout the engine really allocates (module constants above).
     ``engine_version`` None means the vLLM gpuplan renders for."""
     if kv_dtype != "auto" and kv_dtype not in KV_BITS:
         raise InvalidInputError("memory.bad_kv_dtype", given=kv_dtype, allowed=", ".join(["auto", *KV_BITS]))
-    if engine == "vllm" and arch is not None and any(a.kind == "mla" and a.indexer_heads for a in arch.attention):
+    dsa = arch is not None and any(a.kind == "mla" and a.indexer_heads for a in arch.attention)
+    major = int(compute_capability) if dsa and compute_capability else None
+    if dsa and engine == "vllm":
         old = engine_version is not None and _version(engine_version) <= VLLM_DSA_AUTO_FP8_DS_MLA_THROUGH
-        major = int(compute_capability) if compute_capability else None
         if kv_dtype == "auto" and (old or major in VLLM_DSA_AUTO_FP8_DS_MLA_SM_MAJOR):
             return "fp8_ds_mla"
         if kv_dtype in ("fp8", "fp8_e4m3") and (old or major in VLLM_DSA_FP8_AS_DS_MLA_SM_MAJOR):
+            return "fp8_ds_mla"
+    if dsa and engine == "sglang" and major is not None:
+        if kv_dtype == "auto" and major >= SGLANG_DSA_AUTO_FP8_MIN_SM_MAJOR:
+            return "fp8"
+        if kv_dtype in ("fp8", "fp8_e4m3") and major in SGLANG_DSA_FP8_AS_DS_MLA_SM_MAJOR:
             return "fp8_ds_mla"
     if kv_dtype == "auto":
         return "fp16" if engine in ("llama.cpp", "ollama") else "bf16"
