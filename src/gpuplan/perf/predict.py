@@ -147,7 +147,7 @@ def _predict_speed(row, entry: ModelEntry, dep: Deployment, gpu, cal) -> float:
         return value
     c = _calibration(cal, "llama.cpp" if dep.engine == "ollama" else dep.engine, gpu)
     fmt = resolve_format(entry, dep.weight_format)
-    kv = resolve_kv_dtype(dep.kv_dtype, dep.engine)
+    kv = resolve_kv_dtype(dep.kv_dtype, dep.engine, entry.arch, compute_capability=gpu.compute_capability)
     batch = float(row.batch) if row.batch not in (None, "max") else 1.0
     # Single-sequence decode is memory-bound on every GPU in the data; a GPU without a published FLOP rate (Apple)
     # is still predicted for it, with the compute term left out.
