@@ -56,6 +56,19 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+_DSA: dict[int, tuple[ModelArch, bool]] = {}
+
+
+def _is_dsa(arch: ModelArch) -> bool:
+    """MLA with a lightning indexer (DeepSeek-V3.2); memoized per arch object (the planner asks per candidate)."""
+    hit = _DSA.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    dsa = any(a.kind == "mla" and a.indexer_heads for a in arch.attention)
+    _DSA[id(arch)] = (arch, dsa)
+    return dsa
+
+
 def resolve_kv_dtype(kv_dtype: str, engine: str, arch: ModelArch | None = None, *,
                      compute_capability: float | None = None, engine_version: str | None = None) -> str:
     """'auto' → the engine's default cache dtype (16-bit: bf16 for the GPU engines, f16 for llama.cpp); for a DSA
@@ -63,7 +76,7 @@ def resolve_kv_dtype(kv_dtype: str, engine: str, arch: ModelArch | None = None, 
     ``engine_version`` None means the vLLM gpuplan renders for."""
     if kv_dtype != "auto" and kv_dtype not in KV_BITS:
         raise InvalidInputError("memory.bad_kv_dtype", given=kv_dtype, allowed=", ".join(["auto", *KV_BITS]))
-    dsa = arch is not None and any(a.kind == "mla" and a.indexer_heads for a in arch.attention)
+    dsa = arch is not None and engine in ("vllm", "sglang") and _is_dsa(arch)
     major = int(compute_capability) if dsa and compute_capability else None
     if dsa and engine == "vllm":
         old = engine_version is not None and _version(engine_version) <= VLLM_DSA_AUTO_FP8_DS_MLA_THROUGH
