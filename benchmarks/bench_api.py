@@ -31,6 +31,12 @@ PLAN_BODIES = [
     {"model": "deepseek-r1-distill-qwen-32b", "users": 50, "ttft_ms": 2000, "tpot_ms": 50},
     {"model": "deepseek-r1-distill-qwen-7b", "users": 1, "objective": "capex"},
 ]
+# capacity mode (no users): the most users each candidate serves within the targets, aggregated or xPyD
+CAPACITY_BODIES = [
+    {"model": "deepseek-r1", "gpu": ["h200-sxm"], "gpus": 16, "ttft_ms": 2000, "tpot_ms": 50},
+    {"model": "deepseek-r1", "gpu": ["h200-sxm"], "gpus": 8, "ttft_ms": 2000, "tpot_ms": 50},
+    {"model": "qwen2.5-32b-instruct", "gpu": ["h100-sxm"], "gpus": 8, "ttft_ms": 2000, "tpot_ms": 50},
+]
 
 
 def free_port() -> int:
@@ -64,7 +70,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-async def load(base: str, path: str, bodies: list[dict], clients: int, duration_s: float) -> dict:
+async def load(base: str, path: str, bodies: list[dict], clients: int, duration_s: float, name: str = "") -> dict:
     import httpx
 
     latencies_s: list[float] = []
@@ -89,7 +95,7 @@ async def load(base: str, path: str, bodies: list[dict], clients: int, duration_
     wall_s = time.perf_counter() - started
     ok = len(latencies_s)
     return {
-        "path": path, "clients": clients, "wall_s": round(wall_s, 2), "ok": ok,
+        "path": path, "endpoint": name or path.removeprefix("/api/v1"), "clients": clients, "wall_s": round(wall_s, 2), "ok": ok,
         "ok_per_s": round(ok / wall_s, 2), "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "p50_ms": _ms(percentile(latencies_s, 50)), "p90_ms": _ms(percentile(latencies_s, 90)),
         "p99_ms": _ms(percentile(latencies_s, 99)), "max_ms": _ms(max(latencies_s) if latencies_s else None),
@@ -113,10 +119,11 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         results = []
-        for path, bodies in (("/api/v1/size", SIZE_BODIES), ("/api/v1/plan", PLAN_BODIES)):
+        for path, name, bodies in (("/api/v1/size", "", SIZE_BODIES), ("/api/v1/plan", "", PLAN_BODIES),
+                                   ("/api/v1/plan", "/plan capacity", CAPACITY_BODIES)):
             asyncio.run(load(base, path, bodies, 1, 1.0))  # warm caches (catalog, byte tables)
             for clients in sorted({1, args.clients}):
-                results.append(asyncio.run(load(base, path, bodies, clients, args.duration_s)))
+                results.append(asyncio.run(load(base, path, bodies, clients, args.duration_s, name)))
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -127,7 +134,7 @@ def main() -> None:
     print(f"gpuplan serve --jobs {args.jobs} on {os.cpu_count()} CPUs, {args.duration_s:g} s per row, closed loop")
     print(f"{'endpoint':<16}{'clients':>8}{'ok':>7}{'ok/s':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}  statuses")
     for r in results:
-        print(f"{r['path'][7:]:<16}{r['clients']:>8}{r['ok']:>7}{r['ok_per_s']:>8}{r['p50_ms'] or '—':>9}"
+        print(f"{r['endpoint']:<16}{r['clients']:>8}{r['ok']:>7}{r['ok_per_s']:>8}{r['p50_ms'] or '—':>9}"
               f"{r['p90_ms'] or '—':>9}{r['p99_ms'] or '—':>9}{r['max_ms'] or '—':>9}  {r['statuses']}")
 
 

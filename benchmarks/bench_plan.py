@@ -7,7 +7,7 @@ page re-runs a plan for another language or budget). CPU time (``time.process_ti
 the machine inflates wall time; ``process`` is the CPU time of a whole ``gpuplan plan`` command. Each figure is the
 median of the runs, with the minimum in brackets.
 
-Run: python benchmarks/bench_plan.py [--runs 3]
+Run: python benchmarks/bench_plan.py [--runs 3] [--only capacity]
 """
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ CASES = {
         dict(model="deepseek-r1-distill-qwen-32b", input_tokens=2000, output_tokens=500, ttft_s=2.0, tpot_s=0.05),
         ["deepseek-r1-distill-qwen-32b", "--input-tokens", "2000", "--output-tokens", "500", "--ttft-ms", "2000",
          "--tpot-ms", "50"]),
+    # capacity mode on a given cluster: aggregated layouts and every xPyD split (prefill/decode disaggregation)
+    "deepseek-r1, capacity on 16×h200-sxm, TTFT 2 s, TPOT 50 ms": (
+        dict(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=16, ttft_s=2.0, tpot_s=0.05),
+        ["deepseek-r1", "--gpu", "h200-sxm", "--gpus", "16", "--ttft-ms", "2000", "--tpot-ms", "50"]),
+    "deepseek-r1, capacity on 8×h200-sxm, TTFT 2 s, TPOT 50 ms": (
+        dict(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=8, ttft_s=2.0, tpot_s=0.05),
+        ["deepseek-r1", "--gpu", "h200-sxm", "--gpus", "8", "--ttft-ms", "2000", "--tpot-ms", "50"]),
+    "qwen2.5-32b-instruct, capacity on 8×h100-sxm, TTFT 2 s, TPOT 50 ms": (
+        dict(model="qwen2.5-32b-instruct", gpus=("h100-sxm",), gpu_count=8, ttft_s=2.0, tpot_s=0.05),
+        ["qwen2.5-32b-instruct", "--gpu", "h100-sxm", "--gpus", "8", "--ttft-ms", "2000", "--tpot-ms", "50"]),
 }
 WARM_UP = dict(model="qwen2.5-7b", users=8, tpot_s=0.05)  # another plan first: imports, tables, prices, calibration
 
@@ -91,9 +101,13 @@ def _fig(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
+    parser.add_argument("--only", default="", help="run the cases whose name contains this text (e.g. capacity)")
+    opts = parser.parse_args()
+    runs = opts.runs
     search(PlanRequest(**WARM_UP))
     for name, (fields, args) in CASES.items():
+        if opts.only not in name:
+            continue
         cold, info = _cold(fields, runs)
         req = PlanRequest(**fields)
         start = time.process_time()

@@ -80,7 +80,16 @@ ENGINE_FIXED = {
     # llama.cpp processes a prompt in micro-batches of n_ubatch = 512 tokens (common/arg.cpp --ubatch-size default).
     "llama.cpp": {"prefill_chunk_tokens": 512.0},
     # TensorRT-LLM: max_num_tokens default 8192 per iteration (trtllm-serve / LLM API BuildConfig defaults).
-    "trtllm": {"prefill_chunk_tokens": 8192.0},
+    # Its DSA kernels are its own: per-query key counts (0), as every engine whose kernel is not known to pad.
+    "trtllm": {"prefill_chunk_tokens": 8192.0, "sparse_prefill_full_topk": 0.0, "sparse_attention_min_num_heads": 0.0},
+    # vLLM prefills DeepSeek-V3.2 with FlashMLA's flash_mla_sparse_fwd over full-width top-k index tensors (invalid
+    # entries -1, computed and masked: FlashMLA README): k key slots per query (CalibrationParams docstring).
+    # Its FlashMLA-sparse backend pads the query heads of a GPU to 64 on Hopper (CalibrationParams docstring).
+    "vllm": {"sparse_prefill_full_topk": 1.0, "sparse_attention_min_num_heads": 64.0},
+    # SGLang's rows name --nsa-prefill-backend fa3 (FlashAttention-3 over per-query lengths); it falls back to vLLM
+    # for unset parameters, so its own value is stated.
+    "sglang": {"sparse_prefill_full_topk": 0.0, "sparse_attention_min_num_heads": 0.0},
+    "vllm-ascend": {"sparse_prefill_full_topk": 0.0, "sparse_attention_min_num_heads": 0.0},
 }
 # M½ at most one MMA tile (16 rows: mma.m16n8k16, NVIDIA PTX ISA): a batch-1 GEMM costs at most a 16-row tile, so
 # decode of a 4-bit or INT8 model stays memory-bound where it is (issue 13: a 4.3 ms compute floor hid 4-bit speed-ups).
@@ -109,6 +118,9 @@ ENGINE_BOUNDS = {"vllm-ascend": {"layer_overhead_s": (1e-7, 5e-3), "allreduce_la
 # compute factor carries), and every dense estimate in that format would lose its speed-up at batch 1.
 MARLIN_4BIT_FORMATS = ("awq-int4", "gptq-int4")
 MARLIN_MIN_MEM_FACTOR = 0.8
+# ... and no faster than the 16-bit kernels' bandwidth: FP8 Marlin halves the bytes, "up to 2x" (PR 5975), so its
+# factor relative to the 16-bit reference is at most 1 (an inherited W8A8 factor above 1 would promise more than 2x).
+MARLIN_MAX_MEM_FACTOR = 1.0
 FACTOR_TABLES = ("format_mem_factors", "format_compute_factors", "family_mem_factors", "family_compute_factors")
 # FP8 checkpoints on a GPU without FP8 tensor cores run another kernel: "Turing/Ampere GPUs are supported for W8A16
 # (weight-only FP8) utilizing Marlin kernels" (docs.vllm.ai/en/stable/features/quantization/fp8/). Their format factor
@@ -281,6 +293,9 @@ class EngineFit:
                 if slot[0] == "format_mem_factors" and (slot[2] in MARLIN_4BIT_FORMATS
                                                         or (slot[1], slot[2]) in self.weight_only_fp8):
                     lo = max(lo, MARLIN_MIN_MEM_FACTOR)
+                if self._weight_only_dense(slot):
+                    hi = min(hi, MARLIN_MAX_MEM_FACTOR)
+                    self.set(slot, min(hi, max(lo, self.get(slot))))
                 best_v, best_l = self.get(slot), self.objective(slot)
                 base = best_v
                 for g in GRID:
@@ -291,10 +306,17 @@ class EngineFit:
                         best_v, best_l = v, loss
                 self.set(slot, best_v)
 
+    def _weight_only_dense(self, slot) -> bool:
+        """The dense-linear memory factor of an FP8 format on an architecture without FP8 units (FP8 Marlin)."""
+        name, arch, fmt = slot
+        return name == "format_mem_factors" and arch is not None and (arch, fmt) in self.weight_only_fp8
+
     def drop_unconstrained(self) -> None:
-        """Parameters no row moves keep their defaults (the prior pulled them, nothing else did)."""
+        """Parameters no row moves keep their defaults (the prior pulled them, nothing else did) — except an FP8
+        Marlin dense factor, which stays written (at most MARLIN_MAX_MEM_FACTOR) rather than inherit the engine's W8A8
+        factor: another kernel."""
         for slot in self.slots():
-            if not self.fitted_on(slot):
+            if not self.fitted_on(slot) and not self._weight_only_dense(slot):
                 name, arch, fmt = slot
                 table = self.per_arch[arch] if arch else self.shared
                 if fmt:

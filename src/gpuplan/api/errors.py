@@ -2,7 +2,7 @@
 
 - ``GpuplanError``: its own status (400/404/422/503) and the same sentence the CLI prints.
 - Request validation (FastAPI) and pydantic errors raised while building core objects: 422, one sentence naming
-  the field, what was given and what is allowed.
+  the field, what was given and what is allowed (a core value object's own bounds check: its sentence).
 - Job limits: 429 when all computation slots are busy, 503 (with Retry-After) past the time budget.
 - Anything unexpected inside a computation is wrapped as ``ComputeError`` (422) by ``run_job``: the input led the
   model somewhere it cannot answer; the traceback goes to the server log, never to the client.
@@ -55,6 +55,9 @@ def validation_sentence(errors: list[dict], lang: str) -> str:
     if not errors:
         return t("api.invalid_request", lang=lang)
     first = errors[0]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, GpuplanError):  # a core value object's own check (gpuplan.records): its sentence as is
+        return cause.message(lang)
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     field = ".".join(loc) or t("api.the_body", lang=lang)
     if first.get("type") == "json_invalid":

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-
-import yaml
+from functools import cache
 
 from gpuplan.artifacts.ascend import ascend_resource, vllm_ascend_image
 from gpuplan.catalog.gpus import GpuSpec, get_gpu
@@ -138,16 +137,24 @@ class RenderContext:
         return self.plan.model.checkpoint_bytes
 
 
-class _NoAliasDumper(yaml.SafeDumper):
-    """YAML without anchors/aliases: repeated label maps are written out in full (kubectl-friendly, diff-friendly)."""
+@cache
+def _no_alias_dumper() -> type:
+    """A YAML dumper without anchors/aliases: repeated label maps are written out in full (kubectl-friendly,
+    diff-friendly). Built on first use: the planner imports this module, and only renderers write YAML."""
+    import yaml
 
-    def ignore_aliases(self, data: object) -> bool:
-        return True
+    class NoAliasDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    return NoAliasDumper
 
 
 def yaml_dump(obj: object) -> str:
     """Block-style YAML, keys in insertion order, no anchors, unicode kept."""
-    return yaml.dump(obj, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=200)
+    import yaml
+
+    return yaml.dump(obj, Dumper=_no_alias_dumper(), sort_keys=False, allow_unicode=True, width=200)
 
 
 def slug(text: str) -> str:

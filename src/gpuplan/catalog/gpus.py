@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from pydantic import BaseModel, ConfigDict
-
 from gpuplan.errors import UnknownNameError, closest
+from gpuplan.records import Record
 
 _FLOAT_COLUMNS = (
     "memory_bandwidth_bytes_per_s", "dense_fp32_flops_per_s", "dense_tf32_flops_per_s", "dense_bf16_flops_per_s",
@@ -19,10 +19,11 @@ _FLOAT_COLUMNS = (
 _INT_COLUMNS = ("memory_bytes", "pcie_gen", "pcie_lanes", "launch_year")
 
 
-class GpuSpec(BaseModel):
-    """One accelerator. Rates in base units (bytes/s, FLOP/s); ``None`` = unsupported or unknown."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuSpec(Record):
+    """One accelerator. Rates in base units (bytes/s, FLOP/s); ``None`` = unsupported or unknown.
 
-    model_config = ConfigDict(frozen=True)
+    A frozen dataclass (gpuplan.records: ``gpuplan size`` starts without pydantic)."""
 
     id: str
     aliases: tuple[str, ...] = ()
@@ -76,10 +77,9 @@ class GpuSpec(BaseModel):
         return self.gpu_class in ("unified", "embedded")
 
 
-class HostSpec(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostSpec(Record):
     """A CPU memory class for offload planning; bandwidth is the theoretical peak (channels × 8 B × MT/s)."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     name: str
@@ -123,7 +123,7 @@ def list_gpus() -> tuple[GpuSpec, ...]:
         rec["china_available"] = (row.get("china_available") or "").strip().lower() == "true"
         rec["gfd_product"] = rec.get("gfd_product") or None
         rec["notes"] = rec.get("notes") or None
-        out.append(GpuSpec(**rec))
+        out.append(GpuSpec(**{k: v for k, v in rec.items() if k in GpuSpec.model_fields}))  # a column without a field: ignored
     return tuple(out)
 
 
@@ -165,7 +165,7 @@ def list_hosts() -> tuple[HostSpec, ...]:
         rec["cpu_amx_bf16_flops_per_s"] = _num(row.get("cpu_amx_bf16_flops_per_s", ""), float)
         rec["sources"] = tuple(s.strip() for s in (row.get("sources") or "").split(";") if s.strip())
         rec["notes"] = rec.get("notes") or None
-        out.append(HostSpec(**rec))
+        out.append(HostSpec(**{k: v for k, v in rec.items() if k in HostSpec.model_fields}))
     return tuple(out)
 
 

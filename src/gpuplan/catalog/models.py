@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from gpuplan.catalog.arch import ModelArch
 from gpuplan.errors import UnknownNameError
+from gpuplan.records import Record, check_record
 
 
-class Checkpoint(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint(Record):
     """How the published checkpoint stores its weights."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
 
     weight_format: str | None = None
     expert_weight_format: str | None = None
@@ -28,10 +27,13 @@ class Checkpoint(BaseModel):
     bytes_source: str | None = None
 
 
-class ModelEntry(BaseModel):
-    """One catalog model: the upstream config plus the facts around it, each with its source."""
+# No slots: ``arch`` is a cached_property (kept in the instance __dict__).
+@dataclass(frozen=True, kw_only=True)
+class ModelEntry(Record):
+    """One catalog model: the upstream config plus the facts around it, each with its source.
 
-    model_config = ConfigDict(frozen=True, extra="allow", ignored_types=(cached_property,))
+    A frozen dataclass (gpuplan.records: ``gpuplan size`` starts without pydantic); ``checkpoint`` may be given as a
+    mapping of Checkpoint's fields."""
 
     id: str
     aliases: tuple[str, ...] = ()
@@ -47,8 +49,15 @@ class ModelEntry(BaseModel):
     params_source: str | None = None
     context_length: int | None = None
     context_source: str | None = None
-    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
     notes: str | None = None
+    #: Modules an imported checkpoint keeps in 16 bits beyond what its config lists (gpuplan.importers.entry).
+    kept_16bit_modules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.checkpoint, dict):
+            object.__setattr__(self, "checkpoint", Checkpoint(**self.checkpoint))
+        check_record(self)
 
     @cached_property
     def arch(self) -> ModelArch:
@@ -75,7 +84,8 @@ def list_models() -> tuple[ModelEntry, ...]:
         data = json.loads(item.read_text(encoding="utf-8"))
         family = data.get("family") or item.name[:-5]
         for raw in data.get("models", []):
-            out.append(ModelEntry(family=raw.get("family", family), **{k: v for k, v in raw.items() if k != "family"}))
+            fields = {k: v for k, v in raw.items() if k in ModelEntry.model_fields}  # a key without a field: ignored
+            out.append(ModelEntry(**{**fields, "family": raw.get("family", family)}))
     return tuple(out)
 
 

@@ -49,7 +49,8 @@ def run_app(app: typer.Typer) -> None:
 
 
 def print_json(data: Any) -> None:
-    """JSON to stdout: pydantic models dumped in JSON mode, everything else as is."""
+    """JSON to stdout: pydantic models and the core's dataclasses (gpuplan.records) dumped in JSON mode, everything
+    else as is."""
     if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json")
     elif isinstance(data, list | tuple):

@@ -287,8 +287,11 @@ def _cheapest_offer(prices: PriceBook, x: CostInputs) -> tuple[CloudOffer | None
     return best
 
 
-def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
-    """Price one deployment. Formulas in :mod:`gpuplan.cost.formulas`; every missing fact lands in ``unknowns``."""
+def cost_of(inputs: CostInputs, prices: PriceBook, *, monthly: bool = True) -> CostResult:
+    """Price one deployment. Formulas in :mod:`gpuplan.cost.formulas`; every missing fact lands in ``unknowns``.
+
+    ``monthly=False`` leaves the month-by-month series empty: the planner ranks thousands of hardware shapes by their
+    price and shows no series for them (it was half the time of a price)."""
     x = inputs
     _check_inputs(x, prices)
     assumptions: list[Note] = []
@@ -429,7 +432,7 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
     rent_year = None if rent_per_hour is None else rent_per_hour * HOURS_PER_YEAR
     assumptions.append(Note(key="cost.note_always_on", params={"years": f"{x.years:g}"}))
 
-    monthly = _monthly_series(capex, opex, rent_per_hour, x.years)
+    series = _monthly_series(capex, opex, rent_per_hour, x.years) if monthly else ()
     return CostResult(
         gpu_id=x.gpu_id, gpu_count=x.gpu_count, nodes=x.nodes, node_class=node_class_id, network=network_id,
         years=x.years, currency=x.currency,
@@ -444,7 +447,7 @@ def cost_of(inputs: CostInputs, prices: PriceBook) -> CostResult:
         usd_per_million_input_tokens=f.usd_per_million_tokens(owned_year, share_in, in_year),
         cloud_usd_per_million_output_tokens=f.usd_per_million_tokens(rent_year, share_out, out_year),
         cloud_usd_per_million_input_tokens=f.usd_per_million_tokens(rent_year, share_in, in_year),
-        monthly=monthly, assumptions=tuple(assumptions), unknowns=tuple(unknowns),
+        monthly=series, assumptions=tuple(assumptions), unknowns=tuple(unknowns),
         sources=tuple(dict.fromkeys(sources)),
         utilization_fraction=x.utilization_fraction, purchase=x.purchase, gpu_price_kind=gpu_kind,
         electricity_region=region, cloud_gpus_per_instance=offer.gpus_per_instance if offer else None,

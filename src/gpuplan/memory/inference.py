@@ -14,10 +14,9 @@ Budget rules (engines.toml has the sources):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from gpuplan.catalog import GpuSpec, ModelArch, get_gpu
 from gpuplan.catalog.models import ModelEntry
@@ -26,6 +25,7 @@ from gpuplan.memory.engines import engine_facts, sglang_mem_fraction_static
 from gpuplan.memory.kv import kv_bytes_for_sequence, kv_cache_bytes_per_token, kv_layout, resolve_kv_dtype
 from gpuplan.memory.shard import shard_weights
 from gpuplan.memory.weights import CACHE_CLEARERS, entry, model_tensor_bytes, resolve_format
+from gpuplan.records import Record
 from gpuplan.spec import Deployment
 from gpuplan.units import GIB, MIB
 
@@ -35,10 +35,9 @@ UNIFIED_GPU_FRACTION = 0.75
 CUDA_CONTEXT_BYTES = 512 * MIB  # CUDA context + cuBLAS workspace that llama.cpp does not count; assumption, stated
 
 
-class PerGpuMemory(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PerGpuMemory(Record):
     """Bytes on the most loaded GPU. ``total_bytes`` = weights + KV for the request + activations + overhead."""
-
-    model_config = ConfigDict(frozen=True)
 
     weights_bytes: int
     kv_cache_bytes: int
@@ -50,10 +49,9 @@ class PerGpuMemory(BaseModel):
     kv_pool_bytes: int
 
 
-class InferenceMemory(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InferenceMemory(Record):
     """The answer of ``gpuplan size`` for serving."""
-
-    model_config = ConfigDict(frozen=True)
 
     model_id: str
     params_total: int
@@ -76,7 +74,7 @@ class InferenceMemory(BaseModel):
     max_concurrency: int | None = None
     max_context_tokens: int | None = None
     host_bytes: int = 0
-    engine_args: dict[str, Any] = {}
+    engine_args: dict[str, Any] = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()
 
 

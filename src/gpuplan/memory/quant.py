@@ -22,10 +22,9 @@ from functools import cache
 from math import prod
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, model_validator
-
 from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.errors import InvalidInputError, UnknownNameError, closest
+from gpuplan.records import Record
 
 if TYPE_CHECKING:  # gguf_mix (llama.cpp's type tables and recipes) is imported only when a GGUF format is sized
     from gpuplan.memory.gguf_mix import MixContext, TensorLike
@@ -44,10 +43,11 @@ KV_DTYPES: dict[str, float] = {
 FP8_DS_MLA_BYTES_PER_TOKEN_LAYER = 512 * 1 + 4 * 4 + 64 * 2  # = 656
 
 
-class QuantFormat(BaseModel):
-    """How weights are stored: bits per weight including scales/zeros, kept tensors, compute path, engines, GPUs."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuantFormat(Record):
+    """How weights are stored: bits per weight including scales/zeros, kept tensors, compute path, engines, GPUs.
 
-    model_config = ConfigDict(frozen=True)
+    A frozen dataclass (gpuplan.records: ``gpuplan size`` starts without pydantic)."""
 
     id: str
     name: str
@@ -71,15 +71,6 @@ class QuantFormat(BaseModel):
     compute_capability_note: str | None = None
     vendors: tuple[str, ...]
     source: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _gguf_kept(cls, data: dict) -> dict:
-        """GGUF files keep norms, the MoE router and its bias unquantized — as F32, not 16-bit (convert_hf_to_gguf.py
-        writes them F32 and llama-quant.cpp never quantizes them)."""
-        if isinstance(data, dict) and data.get("kind") == "gguf" and "kept_16bit_components" not in data:
-            data = {**data, "kept_16bit_components": ("norm", "router", "router_bias")}
-        return data
 
     @property
     def bits_per_weight(self) -> float:
@@ -114,10 +105,20 @@ class TensorBytes:
     num_bytes: int
 
 
+#: What a GGUF format keeps unquantized when its entry does not say: norms, the MoE router and its bias — as F32, not
+#: 16-bit (convert_hf_to_gguf.py writes them F32 and llama-quant.cpp never quantizes them).
+GGUF_KEPT_COMPONENTS = ("norm", "router", "router_bias")
+
+
 @cache
 def _formats() -> dict[str, QuantFormat]:
     data = shipped_toml("formats.toml")
-    return {fid: QuantFormat(id=fid, **fields) for fid, fields in data.items()}
+    out = {}
+    for fid, fields in data.items():
+        if fields.get("kind") == "gguf" and "kept_16bit_components" not in fields:
+            fields = {**fields, "kept_16bit_components": GGUF_KEPT_COMPONENTS}
+        out[fid] = QuantFormat(id=fid, **fields)
+    return out
 
 
 def list_formats() -> tuple[QuantFormat, ...]:

@@ -34,7 +34,7 @@ PARAM_NAMES = (
     "mem_efficiency_fraction", "compute_efficiency_fraction", "compute_half_m_tokens", "step_overhead_s",
     "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "prefill_chunk_tokens", "mfu_fraction",
     "uncertainty_fraction", "host_mem_efficiency_fraction", "host_compute_efficiency_fraction",
-    "internode_latency_s",
+    "internode_latency_s", "sparse_prefill_full_topk", "sparse_attention_min_num_heads",
 )
 
 
@@ -54,6 +54,15 @@ class CalibrationParams(BaseModel):
     * ``family_mem_factors`` / ``family_compute_factors``: multipliers on η for a model family (the catalog's
       ``family``: an engine's kernels for gpt-oss or DeepSeek-V3.2 mature at their own pace) — the model-family key
       of a calibration cell.
+    * ``sparse_prefill_full_topk``: an engine fact, not fitted: 1 when the engine prefills DSA (DeepSeek-V3.2) with
+      FlashMLA's ``flash_mla_sparse_fwd`` over an index tensor of the full top-k width, so every query costs k key
+      slots, its invalid (-1) entries masked, not skipped; 0 when each query costs min(position, k) (a kernel given
+      per-query lengths).
+    * ``sparse_attention_min_num_heads``: an engine fact, not fitted: the fewest query heads per GPU the engine's DSA
+      kernel takes; fewer (128 heads over TP 8 = 16) are padded and computed. vLLM's FlashMLA-sparse backend: "kernel
+      requires num_local_head to be a multiple of 64 on hopper and 128 on blackwell" (vllm/v1/attention/backends/mla/
+      flashmla_sparse.py, "padding num_heads ... due to sparse attn kernel requirement"); the Hopper value is stated
+      (the data has no Blackwell row). 0: no padding.
     * ``mfu_fraction``: model FLOPs utilization for training frameworks.
     * ``uncertainty_fraction``: the ± band reported with an estimate (the fit's residual on its own rows).
     * ``host_mem_efficiency_fraction`` / ``host_compute_efficiency_fraction``: achieved / peak host memory bandwidth
@@ -73,6 +82,8 @@ class CalibrationParams(BaseModel):
     mfu_fraction: float = 0.4
     uncertainty_fraction: float = 0.35
     internode_latency_s: float = 2e-5
+    sparse_prefill_full_topk: float = 0.0
+    sparse_attention_min_num_heads: float = 0.0
     host_mem_efficiency_fraction: float = 0.6
     host_compute_efficiency_fraction: float = 0.4
     format_mem_factors: dict[str, float] = {}

@@ -19,7 +19,9 @@ KV-cache dtype when a row leaves it empty: the engine's default, except TensorRT
 rows come from TensorRT-LLM's perf overview, which runs NVIDIA's ModelOpt checkpoints (measured-public.csv notes);
 ModelOpt writes ``"kv_cache_quant_algo": "FP8"`` into ``hf_quant_config.json`` (ModelOpt's own docstring example of
 the file: ``{"quant_algo": "FP8", "kv_cache_quant_algo": "FP8", "exclude_modules": ["lm_head"]}``), and the engine
-then stores the KV cache in FP8.
+then stores the KV cache in FP8. vLLM with a DSA model (DeepSeek-V3.2) turns "auto" into its ``fp8_ds_mla`` layout,
+656 B per token per layer: "For DeepSeekV3.2, we use a custom fp8 format as default (i.e. 'auto')"
+(``DeepseekV32ForCausalLM.verify_and_update_config``, vllm/model_executor/models/config.py).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
     # GPUs beyond the TP group are pipeline stages: llama.cpp's layer split, or an engine's stated PP (vllm serve -pp 2
     # on 2 GPUs with TP 1: GPUStack gpt-oss-120b/h100.md L274, row G044).
     pp = max(1, n // tp) if engine in ("llama.cpp", "ollama") or (row.tensor_parallel_size and n % tp == 0) else 1
-    kv = row.kv_dtype or ("fp8" if engine == "trtllm" and row.weight_format in ("fp8", "nvfp4") else "auto")
+    kv = row.kv_dtype or default_kv_dtype(engine, row.weight_format, entry)
     # A row with a host is a CPU+GPU hybrid: routed experts in host RAM (KTransformers; llama.cpp -ot exps=CPU).
     hybrid = bool(getattr(row, "host", None)) and entry.arch.num_experts > 0
     # More than 8 GPUs span nodes: every published multi-node row in the data is on 8-GPU HGX/DGX nodes.
@@ -57,7 +59,18 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
     return Deployment(gpu_id=row.gpu, gpu_count=n, nodes=nodes, engine=engine, weight_format=row.weight_format,
                       kv_dtype=kv,
                       tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                      data_parallel_size=getattr(row, "data_parallel_size", None) or 1,
+                      enable_dp_attention=bool(getattr(row, "enable_dp_attention", False)),
                       host_id=row.host if hybrid else None, offload="experts" if hybrid else "none")
+
+
+def default_kv_dtype(engine: str, weight_format: str, entry: ModelEntry) -> str:
+    """The KV-cache dtype a published run had when its command set none (module docstring)."""
+    if engine == "trtllm" and weight_format in ("fp8", "nvfp4"):
+        return "fp8"
+    if engine == "vllm" and any(att.kind == "mla" and att.indexer_heads for att in entry.arch.attention):
+        return "fp8_ds_mla"
+    return "auto"
 
 
 def _calset(calibration: Calibration | CalibrationSet | None) -> Calibration | CalibrationSet:

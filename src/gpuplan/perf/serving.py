@@ -159,6 +159,7 @@ def hardware_for(gpu: GpuSpec, dep: Deployment, weight_format: str, *, host_byte
     return Hardware(
         memory_bandwidth_bytes_per_s=gpu.memory_bandwidth_bytes_per_s,
         gemm_flops_per_s=gemm_peak, attention_flops_per_s=attention_peak,
+        fp8_flops_per_s=gpu.peak_flops_per_s("fp8") or 0.0,
         tp=dep.tensor_parallel_size, pp=dep.pipeline_parallel_size, ep=ep, dp_attention=dp_att,
         intra_node_bytes_per_s=tp_link, ep_link_bytes_per_s=ep_link, host_bytes_per_s=host_bytes_per_s,
         tp_spans_nodes=dep.tensor_parallel_size > dep.gpus_per_node, ep_spans_nodes=ep > dep.gpus_per_node,

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from gpuplan.perf.calibration import CalibrationParams
 from gpuplan.perf.operations import OpTime
-from gpuplan.perf.operations.attention import attention_op, sparse_key_fraction
+from gpuplan.perf.operations.attention import attention_op, sparse_key_fraction, sparse_prefill_pairs
 from gpuplan.perf.operations.communication import (
     all_to_all_s,
     ep_all_to_all_op,
@@ -71,6 +71,7 @@ class Hardware:
     memory_bandwidth_bytes_per_s: float
     gemm_flops_per_s: float          # peak for the weights' compute path (fp8, int8, 16-bit)
     attention_flops_per_s: float     # 16-bit peak (attention runs in bf16/fp16)
+    fp8_flops_per_s: float = 0.0     # FP8 peak where the GPU has FP8 units (V3.2's indexer); 0 = none
     tp: int = 1
     pp: int = 1
     ep: int = 1
@@ -116,11 +117,14 @@ class StepTime(NamedTuple):
 
 
 def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_format: str, *, new_tokens: float,
-              num_seqs: float, kv_tokens_read: float, attention_pairs: float, weight_passes: float = 1.0) -> StepTime:
+              num_seqs: float, kv_tokens_read: float, attention_pairs: float, weight_passes: float = 1.0,
+              attended_pairs: float | None = None) -> StepTime:
     """Time of a step that runs ``new_tokens`` tokens of ``num_seqs`` sequences through the whole model.
 
     ``kv_tokens_read``: context tokens whose KV the step reads, summed over sequences (the whole replica).
-    ``attention_pairs``: (query, key) pairs the step scores, summed over sequences.
+    ``attention_pairs``: (query, key) pairs the step scores, summed over sequences (V3.2's indexer scores them all).
+    ``attended_pairs``: the pairs the main attention reads after V3.2's top-k selection (prefill: each query's own
+    min(keys, k), summed); None = ``attention_pairs`` capped at k keys per query on average (decode).
     ``weight_passes``: how often the weights are streamed (chunked prefill reads them once per chunk).
     """
     eta_mem = cal.mem_efficiency_fraction
@@ -161,23 +165,37 @@ def step_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_form
                               tokens=tokens_per_pass, top_k=tab.top_k, touched=touched, bytes_per_s=e_rate,
                               flops_per_s=e_peak, eta_max=eta_max, half_m_tokens=half_m))
 
-    # Attention: KV read vs score/value math; V3.2 reads only the top-k keys after its indexer scores them all.
+    # Attention: KV read vs score/value math; V3.2 reads only the top-k keys after its indexer scores them all. The
+    # indexer is not split by TP: vLLM and SGLang build it from ReplicatedLinear layers ("no tensor parallel, just
+    # replicated", vLLM deepseek_v2.py Indexer), so every GPU of the group scores all 64 index heads of its tokens.
     att_group = max(1, hw.tp // hw.dp_attention)  # GPUs sharing one sequence's attention heads
     share = 1.0 / hw.dp_attention                 # sequences whose KV one GPU reads
-    keys_per_query = attention_pairs / max(new_tokens, 1e-9)
-    frac = sparse_key_fraction(keys_per_query, tab.sparse_topk_tokens)
-    kv_bytes = kv_tokens_read * share * tab.kv_bytes_per_context_token_per_gpu
+    if attended_pairs is None:
+        frac = sparse_key_fraction(attention_pairs / max(new_tokens, 1e-9), tab.sparse_topk_tokens)
+    else:  # (above 1 when a kernel computes masked top-k slots beyond the causal count: prefill_time)
+        frac = attended_pairs / attention_pairs if attention_pairs > 0 else 1.0
+    kv_bytes = kv_tokens_read * share * tab.kv_bytes_per_context_token_per_gpu * min(frac, 1.0)
     heads_per_gpu = max(1.0, tab.num_heads / att_group)
     queries_per_seq = new_tokens / max(num_seqs, 1.0)
-    # MLA decodes absorbed (all heads of a GPU share the latent: M = heads × queries); a prefill chunk runs un-absorbed.
+    # MLA decodes absorbed (all heads of a GPU share the latent: M = heads × queries); a prefill chunk of dense MLA
+    # runs un-absorbed (MHA over the decompressed keys). DSA (V3.2) prefills absorbed too: its sparse kernel shares
+    # each selected latent across all query heads ("MQA mode", operations/attention.py).
     prefill = tab.is_mla and queries_per_seq > PREFILL_QUERIES_PER_SEQ
     attn_m = heads_per_gpu * max(1.0, queries_per_seq) if tab.is_mla and not prefill else new_tokens
-    per_pair = (tab.attention_flops_per_context_token_prefill or tab.attention_flops_per_context_token) if prefill \
-        else tab.attention_flops_per_context_token
+    per_pair = (tab.attention_flops_per_context_token_prefill or tab.attention_flops_per_context_token) \
+        if prefill and not tab.sparse_topk_tokens else tab.attention_flops_per_context_token
+    # A sparse kernel that needs a minimum number of heads per GPU computes the padded heads too
+    # (``sparse_attention_min_num_heads``: FlashMLA's sparse kernels take 64 heads on Hopper).
+    # Its tiles are then full: a decode GEMM of M = padded heads × queries rows, not the real heads'.
+    pad = max(1.0, cal.sparse_attention_min_num_heads / heads_per_gpu) if tab.sparse_topk_tokens else 1.0
+    if tab.is_mla and not prefill:
+        attn_m *= pad
     ops.append(attention_op(
-        kv_bytes=kv_bytes * frac, flops=attention_pairs * share * frac * per_pair / att_group, m_rows=attn_m, bytes_per_s=bw * eta_mem, flops_per_s=hw.attention_flops_per_s, eta_max=eta_max,
-        half_m_tokens=half_m, indexer_kv_bytes=kv_tokens_read * share * tab.indexer_kv_bytes_per_context_token_per_gpu,
-        indexer_flops=attention_pairs * share * tab.indexer_flops_per_context_token / att_group))
+        kv_bytes=kv_bytes, flops=attention_pairs * share * frac * per_pair / att_group * pad, m_rows=attn_m,
+        bytes_per_s=bw * eta_mem, flops_per_s=hw.attention_flops_per_s, eta_max=eta_max, half_m_tokens=half_m,
+        indexer_kv_bytes=kv_tokens_read * share * tab.indexer_kv_bytes_per_context_token_per_gpu,
+        indexer_flops=attention_pairs * share * tab.indexer_flops_per_context_token,
+        indexer_flops_per_s=hw.fp8_flops_per_s))
 
     # Element-wise kernels and sampling.
     if tab.elementwise_bytes_per_token:
@@ -243,12 +261,19 @@ def prefill_time(tab: ModelTable, hw: Hardware, cal: CalibrationParams, weight_f
     """Prefill ``num_prompts`` prompts of ``prompt_tokens`` (``cached_tokens`` of each already in the prefix cache).
 
     Chunked: the new tokens are processed ``prefill_chunk_tokens`` at a time, each chunk streaming the weights once;
-    causal attention scores new × (cached + new / 2) pairs per prompt.
+    causal attention scores new × (cached + new / 2) pairs per prompt. DSA (V3.2) attends min(position, k) keys per
+    query, or k for every query where the engine's kernel computes the full top-k width
+    (``sparse_prefill_full_topk``, operations/attention.py).
     """
     new = max(prompt_tokens - cached_tokens, 1.0) * num_prompts
     chunk = max(cal.prefill_chunk_tokens, 1.0)
     passes = max(1.0, math.ceil(new / chunk))
     per_prompt_new = new / num_prompts
     pairs = num_prompts * per_prompt_new * (cached_tokens + per_prompt_new / 2)
+    attended = None
+    if tab.sparse_topk_tokens:
+        attended = num_prompts * (per_prompt_new * tab.sparse_topk_tokens if cal.sparse_prefill_full_topk
+                                  else sparse_prefill_pairs(cached_tokens, per_prompt_new, tab.sparse_topk_tokens))
     return step_time(tab, hw, cal, weight_format, new_tokens=new, num_seqs=num_prompts,
-                     kv_tokens_read=num_prompts * prompt_tokens, attention_pairs=pairs, weight_passes=passes)
+                     kv_tokens_read=num_prompts * prompt_tokens, attention_pairs=pairs, weight_passes=passes,
+                     attended_pairs=attended)

@@ -99,28 +99,19 @@ def _attention_flops_per_context_token(arch) -> float:
     return total
 
 
-@lru_cache(maxsize=4096)
-def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, ep: int = 1,
-                dp_attention: int = 1) -> ModelTable:
-    """The table for one (model, format, KV dtype, TP, EP, DP-attention); cached for the planner's hot loop."""
+@lru_cache(maxsize=256)
+def _split_rows(model_id: str, weight_format: str) -> tuple[tuple, tuple, tuple, float, float, float]:
+    """(dense rows, attention rows, routed-expert rows, matmul params per token, expert params per token, whole weights
+    bytes) of a model in a format: the same for every layout, so walked once per (model, format); the row tuples keep
+    their identity, which lets shard_weights reuse its groups for every TP/EP/DP-attention of the model."""
     model = entry(model_id)
     arch = model.arch
     rows = model_tensor_bytes(model, weight_format)
-    tied = arch.tie_word_embeddings
     dense_rows = [(t, n) for t, n in rows if t.component not in ("routed_experts", "embed")]
-    if tied:
+    if arch.tie_word_embeddings:
         dense_rows += [(t, n) for t, n in rows if t.component == "embed"]
-    attn_rows = [(t, n) for t, n in rows if t.component in ("attention", "indexer")]
-    expert_rows = [(t, n) for t, n in rows if t.component == "routed_experts"]
-    dense = shard_weights(arch, dense_rows, tp=tp, ep=ep, dp_attention=dp_attention).per_gpu_bytes
-    attn = shard_weights(arch, attn_rows, tp=tp, ep=ep, dp_attention=dp_attention).per_gpu_bytes
-    moe_layers = arch.moe_layers
-    num_experts = arch.num_experts
-    expert_per_gpu = 0.0
-    if expert_rows and moe_layers and num_experts:
-        experts_gpu = shard_weights(arch, expert_rows, tp=tp, ep=ep, dp_attention=dp_attention).per_gpu_bytes
-        experts_on_gpu = num_experts / ep if ep > 1 else num_experts
-        expert_per_gpu = experts_gpu / (len(moe_layers) * experts_on_gpu)
+    attn_rows = tuple((t, n) for t, n in rows if t.component in ("attention", "indexer"))
+    expert_rows = tuple((t, n) for t, n in rows if t.component == "routed_experts")
     matmul_params = 0.0
     expert_params = 0.0
     for t, _ in rows:
@@ -131,8 +122,28 @@ def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, e
             expert_params += t.num_elements * m.top_k / m.num_experts
         else:
             matmul_params += t.num_elements
-    if tied:
+    if arch.tie_word_embeddings:
         matmul_params += arch.vocab_size * arch.hidden_size
+    return tuple(dense_rows), attn_rows, expert_rows, matmul_params, expert_params, float(sum(n for _, n in rows))
+
+
+@lru_cache(maxsize=4096)
+def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, ep: int = 1,
+                dp_attention: int = 1) -> ModelTable:
+    """The table for one (model, format, KV dtype, TP, EP, DP-attention); cached for the planner's hot loop."""
+    model = entry(model_id)
+    arch = model.arch
+    model_tensor_bytes(model, weight_format)  # registers the entry (and raises for a format the model cannot take)
+    dense_rows, attn_rows, expert_rows, matmul_params, expert_params, whole = _split_rows(model_id, weight_format)
+    dense = shard_weights(arch, dense_rows, tp=tp, ep=ep, dp_attention=dp_attention).per_gpu_bytes
+    attn = shard_weights(arch, attn_rows, tp=tp, ep=ep, dp_attention=dp_attention).per_gpu_bytes
+    moe_layers = arch.moe_layers
+    num_experts = arch.num_experts
+    expert_per_gpu = 0.0
+    if expert_rows and moe_layers and num_experts:
+        experts_gpu = shard_weights(arch, expert_rows, tp=tp, ep=ep, dp_attention=dp_attention).per_gpu_bytes
+        experts_on_gpu = num_experts / ep if ep > 1 else num_experts
+        expert_per_gpu = experts_gpu / (len(moe_layers) * experts_on_gpu)
     kv_dtype_eff = kv_dtype if kv_dtype in KV_BITS else "bf16"
     layout = kv_layout(arch, kv_dtype_eff, tp=max(1, tp // dp_attention), per_gpu=True)
     att0 = arch.attention[0]
@@ -143,7 +154,7 @@ def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, e
         dense_bytes_per_gpu=float(dense), attention_bytes_per_gpu=float(attn), expert_bytes_per_gpu=expert_per_gpu,
         num_moe_layers=len(moe_layers), num_experts=num_experts, top_k=arch.experts_per_token,
         experts_per_gpu_fraction=1.0 / ep if ep > 1 else 1.0,
-        whole_weights_bytes=float(sum(n for _, n in rows)),
+        whole_weights_bytes=whole,
         gemm_flops_per_token=2.0 * matmul_params, expert_flops_per_token=2.0 * expert_params,
         attention_flops_per_context_token=_attention_flops_per_context_token(arch),
         attention_flops_per_context_token_prefill=_prefill_attention_flops_per_context_token(arch),
@@ -158,3 +169,4 @@ def model_table(model_id: str, weight_format: str, kv_dtype: str, tp: int = 1, e
 
 
 CACHE_CLEARERS.append(model_table.cache_clear)  # an imported model re-sized under the same id
+CACHE_CLEARERS.append(_split_rows.cache_clear)

@@ -6,6 +6,11 @@ engine, metric) is kept with its reason and counts against coverage. Error = |pr
 
 Held-out rows: the rows ``scripts/fit_calibration.py`` never fits on are chosen by :func:`is_heldout` (a documented,
 deterministic rule) so that the report can show the error on data the fit did not see.
+
+Optional columns beyond the shared format: ``data_parallel_size`` and ``enable_dp_attention`` (SGLang
+``--dp-size N --enable-dp-attention``). Conditions a source states for a row of a shared file that has no such column
+are shipped in ``catalog/data/dataset_conditions.toml``, each with its quote, and applied to the row whose file name,
+id, model, engine and value all match.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class DatasetRow(BaseModel):
     host: str | None = None              # host catalog id (CPU+GPU hybrid rows)
     engine_version: str | None = None    # as the source states it ("0.5.6.post2", "b7315", "vllm-ascend 0.9.1")
     dataset: str = ""
+    data_parallel_size: int | None = None   # SGLang --dp-size with --enable-dp-attention (attention split over DP)
+    enable_dp_attention: bool = False
 
 
 class RowResult(BaseModel):
@@ -175,8 +182,21 @@ def parse_dataset(text: str, where: str) -> tuple[DatasetRow, ...]:
             source_id=(raw.get("source_id") or "").strip() or None, dataset=where,
             host=(raw.get("host") or "").strip().lower() or None,
             engine_version=(raw.get("engine_version") or "").strip() or None,
+            data_parallel_size=_opt_int(raw.get("data_parallel_size"), "data_parallel_size", rid, where),
+            enable_dp_attention=(raw.get("enable_dp_attention") or "").strip().lower() in ("1", "true", "yes"),
         ))
-    return tuple(out)
+    return tuple(_with_stated_conditions(r) for r in out)
+
+
+def _with_stated_conditions(row: DatasetRow) -> DatasetRow:
+    """``row`` amended by the conditions its source states (module docstring); unchanged when nothing matches."""
+    from gpuplan.catalog.datafiles import shipped_toml
+
+    for c in shipped_toml("dataset_conditions.toml").get("row", ()):
+        if (c["dataset"] == Path(row.dataset).name and c["id"] == row.id and c["model"] == row.model
+                and c["engine"] == row.engine and math.isclose(float(c["value"]), row.value, rel_tol=1e-9)):
+            return row.model_copy(update={k: c[k] for k in ("data_parallel_size", "enable_dp_attention") if k in c})
+    return row
 
 
 MAX_DATASET_BYTES = 64 * 2**20

@@ -37,6 +37,42 @@ from gpuplan.perf.operations.moe import expected_experts_touched
 _SETUPS: dict = {}
 
 
+_RATES: dict = {}
+
+
+def _rates(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, calibration) -> tuple | None:
+    """(format, calibration parameters, dense-GEMM peak FLOP/s or None when unknown) of a GPU, engine and format — the
+    same for every layout of them; None when the format or the calibration is unknown. Cached for the shipped
+    calibration."""
+    key = (model.id, gpu.id, engine, fmt_id) if calibration is None else None
+    hit = _RATES.get(key) if key else None
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    from gpuplan.memory.weights import resolve_format
+    from gpuplan.perf.serving import _calibration, hardware_for
+    from gpuplan.spec import Deployment
+
+    try:
+        fmt = resolve_format(model, fmt_id)
+        p = _calibration(calibration, engine, gpu).params
+    except GpuplanError:
+        rates = None
+    else:
+        peak = None
+        if p.compute_half_m_tokens >= 0:
+            try:
+                dep = Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt)
+                peak = hardware_for(gpu, dep, fmt).gemm_flops_per_s
+            except GpuplanError:
+                pass
+        rates = (fmt, p, peak)
+    if key:
+        if len(_RATES) > 20000:
+            _RATES.clear()
+        _RATES[key] = (model, rates)
+    return rates
+
+
 def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: str, tp: int, ep: int, dp_att: int,
            calibration) -> tuple | None:
     """(weight read rate, KV read rate, fixed step cost, per-sequence cost, table, best dense-GEMM FLOP/s, prefill
@@ -47,33 +83,27 @@ def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: 
     if hit is not None and hit[0] is model:
         return hit[1]
     from gpuplan.memory.kv import resolve_kv_dtype
-    from gpuplan.memory.weights import resolve_format
-    from gpuplan.perf.serving import _calibration, hardware_for
     from gpuplan.perf.step import MAX_MEM_EFFICIENCY_FRACTION
     from gpuplan.perf.tables import model_table
-    from gpuplan.spec import Deployment
 
     setup = None
     bw = gpu.memory_bandwidth_bytes_per_s
     if bw:
-        try:
-            engine = "llama.cpp" if engine == "ollama" else engine
-            fmt = resolve_format(model, fmt_id)
-            p = _calibration(calibration, engine, gpu).params
-            tab = model_table(model.id, fmt, resolve_kv_dtype(kv_dtype, engine), tp, ep, dp_att)
-        except GpuplanError:
-            tab = None
+        engine = "llama.cpp" if engine == "ollama" else engine
+        rates = _rates(model, gpu, engine, fmt_id, calibration)
+        tab = None
+        if rates is not None:
+            fmt, p, peak = rates
+            try:
+                tab = model_table(model.id, fmt, resolve_kv_dtype(kv_dtype, engine), tp, ep, dp_att)
+            except GpuplanError:
+                tab = None
         if tab is not None and min(p.step_overhead_s, p.layer_overhead_s, p.seq_overhead_s) >= 0:
             eta_w = min(p.mem_efficiency_fraction * p.mem_factor(fmt, tab.family), MAX_MEM_EFFICIENCY_FRACTION)
             # the dense GEMMs' best compute rate (η(M) ≤ η_max when M½ ≥ 0); 0 when unknown: no compute term
             flops = 0.0
-            if p.compute_half_m_tokens >= 0:
-                try:
-                    hw = hardware_for(gpu, Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt), fmt)
-                    flops = hw.gemm_flops_per_s * p.compute_factor(fmt, tab.family) * max(
-                        p.compute_efficiency_fraction, 1e-6)
-                except GpuplanError:
-                    pass
+            if p.compute_half_m_tokens >= 0 and peak is not None:
+                flops = peak * p.compute_factor(fmt, tab.family) * max(p.compute_efficiency_fraction, 1e-6)
             setup = (bw * eta_w, bw * p.mem_efficiency_fraction, p.step_overhead_s + p.layer_overhead_s * tab.num_layers,
                      p.seq_overhead_s, tab, flops, max(p.prefill_chunk_tokens, 1.0), tp,
                      bw * min(p.mem_efficiency_fraction * p.expert_mem_factor(fmt, tab.family),
@@ -137,12 +167,44 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
     TPOT ≥ decode bound(B) + (B − 1)/B · batched-prefill bound(B) / O, TTFT ≥ prefill bound(1) + chunks · decode
     bound(B − 1). 0 when even one sequence misses; ``math.inf`` when there is no bound."""
     limit = math.inf if per_replica_limit is None else float(per_replica_limit)
-    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp if dpa else 1, calibration) \
-        if (tpot_s or ttft_s) else None
+    if not (tpot_s or ttft_s):
+        return limit
+    dp_att = dp if dpa else 1
+    if calibration is not None:
+        return _users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, limit, input_tokens, output_tokens,
+                            tpot_s, calibration, ttft_s, cached_fraction)
+    # The largest batch meeting the targets is the same for every limit (the bounds only grow with B, so once B misses
+    # every larger B does: the bisection below finds the same B under any limit above it), so it is found once per
+    # layout and workload (the planner asks for every hardware shape and KV capacity of a layout) and capped by each
+    # limit.
+    key = (model.id, gpu.id, engine, fmt, kv_dtype, tp, ep, dp_att, input_tokens, output_tokens, tpot_s, ttft_s,
+           cached_fraction)
+    hit = _MOST.get(key)
+    if hit is None or hit[0] is not model:
+        hit = _MOST[key] = (model, _users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, math.inf,
+                                                input_tokens, output_tokens, tpot_s, None, ttft_s, cached_fraction))
+        if len(_MOST) > 20000:
+            _MOST.clear()
+            _MOST[key] = hit
+    most = hit[1]
+    if most >= _UNBOUNDED and limit > most:  # capped by the doubling below: search this limit itself
+        return _users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, limit, input_tokens, output_tokens,
+                            tpot_s, None, ttft_s, cached_fraction)
+    return min(limit, most)
+
+
+_MOST: dict = {}
+_UNBOUNDED = 1e9  # the doubling of an unlimited search stops at the first power of two from here
+
+
+def _users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype: str, tp: int, ep: int,
+                 dp_att: int, limit: float, input_tokens: int, output_tokens: int, tpot_s: float | None, calibration,
+                 ttft_s: float | None, cached_fraction: float) -> float:
+    """users_bound for one limit (``math.inf``: none), by doubling and bisection over B."""
+    setup = _setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, calibration)
     if setup is None:
         return limit
     ctx = input_tokens + output_tokens / 2
-    dp_att = dp if dpa else 1
     new = max(input_tokens - input_tokens * cached_fraction, 1.0)
     out = max(float(output_tokens), 1.0)
     chunks = max(1.0, math.ceil(new / setup[6]))
@@ -158,7 +220,7 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
     if not meets(1.0):
         return 0.0
     hi = limit if limit != math.inf else 2.0
-    while limit == math.inf and meets(hi) and hi < 1e9:
+    while limit == math.inf and meets(hi) and hi < _UNBOUNDED:
         hi *= 2
     if meets(hi):
         return hi
@@ -174,3 +236,5 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
 
 def clear() -> None:
     _SETUPS.clear()
+    _MOST.clear()
+    _RATES.clear()

@@ -180,9 +180,11 @@ def _estimator(calibration):
 
 
 def _clear_memos() -> None:
+    from gpuplan.plan import capacity
     from gpuplan.plan.bounds import clear
 
     clear()
+    capacity.clear()
     _SIZE_MEMO.clear()
     _ESTIMATE_MEMO.clear()
 
@@ -258,7 +260,13 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
                 out.append((job[0], job[-1], cand))
         return out
     best_keys = _best_keys(jobs, model, req, prices, users, context, calibration)
+    # In capacity mode a lower-quality job's key starts as a bound on it (not sized yet, _best_capacity_keys) and is
+    # made exact when it comes up; the jobs still run in the order of their exact keys: each bound is at least as good
+    # as the key it bounds, and a job made exact waits in a heap merged with the sorted order.
+    lazy = best_keys.pop() if req.capacity_mode else None
     order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
+    refined: list[tuple] = []
+    pos = 0
     by_cost = req.objective != "throughput"
     groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
     limit = None                # the top-th best of those: a job that cannot reach it is not shown
@@ -266,10 +274,24 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     best_lower = math.inf       # the best objective value of a lower-quality candidate kept
     native_kept = False
     budget = req.budget_usd
-    for i in order:
+    while pos < len(order) or refined:
+        if refined and (pos == len(order) or refined[0][:2] < (best_keys[order[pos]][0], jobs[order[pos]][0])):
+            i = heapq.heappop(refined)[2]
+        else:
+            i = order[pos]
+            pos += 1
         job = jobs[i]
         key, bound = best_keys[i]
         allowed, fmt = job[-1], job[5]
+        if lazy and i in lazy:
+            lazy.discard(i)
+            if key[1] > best_lower:
+                continue  # skipped below at its exact key too: best_lower only falls
+            exact = _capacity_key(job, model, req, context, calibration, key[1])
+            if exact is not None:  # None: the memory model rejects it; a lower-quality rejection is not reported
+                best_keys[i] = exact
+                heapq.heappush(refined, (exact[0], job[0], i))
+            continue
         if allowed:
             if limit is not None and key > limit and not (budget and (
                     fmt == native and not native_kept
@@ -300,17 +322,22 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
 
 
 def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
-                        calibration) -> list[tuple[tuple, float]]:
+                        calibration) -> list:
     """Capacity mode (rank_by_capacity: most users first, then the objective): users at most the replicas times the
     TTFT/TPOT bound (plan.bounds.users_bound) and the KV capacity (the memory model, sized here once for the search
     unless the targets already exclude one user); the objective value at best its price (price objectives) or
-    unbounded. A job the memory model rejects comes first (its rejection is cheap and stays under its own reason)."""
-    from gpuplan.perf.serving import _engine_capped
+    unbounded. A job the memory model rejects comes first (its rejection is cheap and stays under its own reason).
+
+    A lower-quality job is not sized here: its key is the bound without the KV capacity (at least as good as its
+    key), made exact by _capacity_key when _run_jobs comes to it — most never are (the --quality alternative is the
+    cheapest of them), and the memory model's rejection of one is not reported. The last item of the list is the
+    set of those jobs' indices."""
     from gpuplan.plan.bounds import users_bound
 
-    out = []
+    out: list = []
+    lazy: set[int] = set()
     values: dict[tuple, float] = {}  # (gpu, count, nodes) → price
-    for job in jobs:
+    for i, job in enumerate(jobs):
         _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
         value = -math.inf
         if req.objective in PRICE_OBJECTIVES:
@@ -318,25 +345,42 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
             value = values.get(shape, math.nan)
             if value != value:  # not priced yet
                 value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
-        kv_dtype = _kv_dtype(fmt, engine)
-        # one user first (no sizing): a job whose bounds miss the targets with one user is not sized at all
-        if users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, 1, req.input_tokens, req.output_tokens,
-                       req.tpot_s, calibration, req.ttft_s) == 0:
+        # the bound without the KV capacity first (no sizing): a job whose bounds miss the targets with one user (0)
+        # is not sized at all
+        most = users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, None, req.input_tokens,
+                           req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+        if most == 0:
             out.append(((0.0, value), 0.0))
             continue
-        dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
-        try:
-            mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
-        except GpuplanError:
-            mem = None
-        if mem is None or not mem.fits:
-            out.append(((-math.inf, -math.inf), math.inf))
+        if not job[-1]:
+            most = (dp if not dpa else 1) * most if most < 1e9 else math.inf  # 1e9: users_bound's own cap
+            out.append(((-most, value), most))
+            lazy.add(i)
             continue
-        most = (dp if not dpa else 1) * users_bound(
-            model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, _engine_capped(dep, mem.max_concurrency),
-            req.input_tokens, req.output_tokens, req.tpot_s, calibration, req.ttft_s)
-        out.append(((-most, value), most))
+        out.append(_capacity_key(job, model, req, context, calibration, value) or ((-math.inf, -math.inf), math.inf))
+    out.append(lazy)
     return out
+
+
+def _capacity_key(job: tuple, model: ModelEntry, req: PlanRequest, context: int, calibration,
+                  value: float) -> tuple[tuple, float] | None:
+    """A job's capacity-mode key and users bound with its KV capacity (sized with one user); None when the memory
+    model rejects the job."""
+    from gpuplan.perf.serving import _engine_capped
+    from gpuplan.plan.bounds import users_bound
+
+    _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
+    dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
+    try:
+        mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
+    except GpuplanError:
+        return None
+    if not mem.fits:
+        return None
+    most = (dp if not dpa else 1) * users_bound(
+        model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, _engine_capped(dep, mem.max_concurrency),
+        req.input_tokens, req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+    return (-most, value), most
 
 
 def _kv_dtype(fmt: str, engine: str) -> str:
@@ -349,9 +393,10 @@ def _kv_dtype(fmt: str, engine: str) -> str:
 
 
 def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int, context: int,
-               calibration) -> list[tuple[tuple, float]]:
+               calibration) -> list:
     """Per job: the best rank key it could reach — (unpriced, objective value), or in capacity mode (−users,
-    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price)."""
+    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price). In capacity
+    mode the list ends with the set of jobs whose key is still a bound on it (_best_capacity_keys)."""
     from gpuplan.plan.bounds import output_tokens_per_s_bound
 
     if req.capacity_mode:
@@ -455,6 +500,12 @@ def _formats_for(model: ModelEntry, req: PlanRequest, users: int) -> list[str]:
         if model.arch.params_total > 300e9:
             out.append("gguf-ud-iq1_s")
     return out
+
+
+def _tier(fmt: str, native: str, req: PlanRequest) -> tuple[str, bool]:
+    """A format's quality tier and whether the request allows it (formats named with --weights always are)."""
+    tier = quality_tier(fmt, native)
+    return tier, bool(req.weight_formats) or quality_allowed(tier, req.quality)
 
 
 def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
@@ -607,6 +658,13 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     deferred, lower_deferred = _Deferred(rejects, log, seq), _Deferred(lower_rejects, log, seq)
     jobs: list[tuple] = []
     found: list[tuple[int, bool, Candidate]] = []  # (catalog position, allowed quality, candidate)
+    # per-search memos of what does not depend on the hardware shape (the loop visits thousands of shapes)
+    formats = _formats_for(model, req, users)
+    wholes: dict[str, int | None] = {}
+    compatible: dict[tuple, str | None] = {}
+    checkpoints: dict[tuple, object] = {}
+    tiers: dict[str, tuple[str, bool]] = {}
+    shapes: dict[tuple, list] = {}  # (GPUs per node, nodes, engine) → layouts
     pool = _gpu_pool(req)
     if req.gpu_count and not any(_node_shapes(gpu, req) for gpu in pool):
         # no machine shape gives exactly --gpus on these GPUs: one sentence, not "Searched 0 candidates"
@@ -616,12 +674,11 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
             if True:
-                for fmt in _formats_for(model, req, users):
-                    whole = _whole_weights_bytes(model, fmt)
+                for fmt in formats:
+                    whole = wholes[fmt] if fmt in wholes else wholes.setdefault(fmt, _whole_weights_bytes(model, fmt))
                     if whole is None:
                         continue
-                    tier = quality_tier(fmt, native)
-                    allowed = bool(req.weight_formats) or quality_allowed(tier, req.quality)
+                    tier, allowed = tiers[fmt] if fmt in tiers else tiers.setdefault(fmt, _tier(fmt, native, req))
                     fmt_rejects = deferred if allowed else lower_deferred
                     if whole / count > gpu.memory_bytes:
                         considered += 1
@@ -638,22 +695,30 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
                         if engine == "trtllm" and nodes > 1:
                             continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
-                        reason = _compatible(fmt, engine, gpu)
+                        key = (fmt, engine, gpu.id)
+                        reason = compatible[key] if key in compatible else compatible.setdefault(
+                            key, _compatible(fmt, engine, gpu))
                         if reason:
                             considered += 1
                             seq[0] += 1
                             fmt_rejects.add(reason, -1, "")
                             continue
-                        checkpoint = checkpoint_for(model, fmt, engine)
-                        if checkpoint is None and req.self_quantize:
-                            checkpoint = quantize_step_checkpoint(model, fmt, engine)
+                        checkpoint = checkpoints.get(key[:2], False)
+                        if checkpoint is False:
+                            checkpoint = checkpoint_for(model, fmt, engine)
+                            if checkpoint is None and req.self_quantize:
+                                checkpoint = quantize_step_checkpoint(model, fmt, engine)
+                            checkpoints[key[:2]] = checkpoint
                         if checkpoint is None:
                             considered += 1
                             seq[0] += 1
                             fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
                                                                          engine=engine, model=model.id))
                             continue
-                        for layout in _layouts(model, per_node, nodes, engine):
+                        shape = (per_node, nodes, engine)
+                        layouts = shapes[shape] if shape in shapes else shapes.setdefault(
+                            shape, _layouts(model, per_node, nodes, engine))
+                        for layout in layouts:
                             considered += 1
                             seq[0] += 1
                             jobs.append((seq[0], gpu, count, nodes, per_node, fmt, engine, layout, checkpoint, tier,
@@ -978,7 +1043,7 @@ def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices, native_
     gpu = get_gpu(c.gpu)
     book = prices or default_prices()
     res = cost_of(_cost_inputs(gpu, c.gpu_count, c.nodes, req, c.perf.output_tokens_per_s or None,
-                               c.perf.input_tokens_per_s or None), book)
+                               c.perf.input_tokens_per_s or None), book, monthly=False)  # the plan shows no series
     whole = _whole_weights_bytes(model, c.weight_format) if c.weight_format else None
     bom = bill_of_materials(res, BomInputs(gpu_name=gpu.name, gpu_tdp_watts=gpu.tdp_watts,
                                            gpus_per_node=c.gpus_per_node, checkpoint_bytes=whole,
@@ -1004,7 +1069,7 @@ def _base_cost(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -
            req.utilization_fraction)
     hit = _BASE_COSTS.get(key)
     if hit is None:
-        res = cost_of(_cost_inputs(gpu, count, nodes, req), prices or default_prices())
+        res = cost_of(_cost_inputs(gpu, count, nodes, req), prices or default_prices(), monthly=False)
         hit = (to_cost_summary(res), res.owned_usd_per_year)
         if len(_BASE_COSTS) > 20000:
             _BASE_COSTS.clear()

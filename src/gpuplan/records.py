@@ -1,0 +1,218 @@
+"""Frozen value objects without pydantic: the base of the core's specs, catalog rows and memory answers.
+
+``gpuplan size`` must start in ≤ 0.15 s of CPU (issue 16); importing pydantic and building a dozen models costs about
+a third of that. The core's value objects are therefore ``@dataclass(frozen=True)`` classes deriving from
+:class:`Record`, which adds what their callers used from pydantic:
+
+* ``model_dump(mode="python" | "json", include=…, exclude=…)`` — the same dictionaries pydantic produced (fields in
+  declaration order, nested records and pydantic models dumped, tuples as lists in JSON mode), so ``--json``, the
+  REST API and plan files are unchanged;
+* ``model_copy(update=…)`` — ``dataclasses.replace``, which checks the new values too;
+* ``model_fields`` — the field names (``planbounds.check_model_fields`` walks them);
+* the checks pydantic's ``Field(ge=…)`` and ``Literal`` did, declared per class in ``_BOUNDS`` (JSON Schema keywords)
+  and ``_CHOICES``, run by ``check_record`` from ``__post_init__``; a value out of bounds is one sentence
+  (``InvalidInputError``: the field, the value, what is allowed). Integers given for float fields become floats and
+  lists for tuple fields tuples, as pydantic converted them.
+
+Pydantic models elsewhere (plan files, API bodies) hold these classes as fields: pydantic validates their field types
+from the annotations, then calls ``__post_init__``, whose ``InvalidInputError`` (a ``ValueError``) it reports as a
+validation error carrying the sentence. ``__get_pydantic_json_schema__`` writes ``_BOUNDS`` into the JSON Schema, so
+the OpenAPI document still states them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+from typing import Any
+
+from gpuplan.errors import InvalidInputError
+
+
+class _FieldNames:
+    """``cls.model_fields``: the dataclass fields by name, in declaration order (as pydantic's mapping)."""
+
+    def __get__(self, obj: object, cls: type) -> dict[str, dataclasses.Field]:
+        plan = _plan(cls)
+        return plan.fields
+
+
+class _Plan:
+    """What ``check_record`` does for one class, worked out once from its fields, ``_BOUNDS`` and ``_CHOICES``.
+
+    The numeric bounds become closed intervals (an exclusive float bound moves to the next float, which is exact for
+    ints and floats alike), read with one attrgetter: a value in range costs one comparison (the planner builds
+    thousands of these objects per search)."""
+
+    __slots__ = ("fields", "names", "has_dict", "floats", "tuples", "numbers", "get_numbers", "texts", "choices")
+
+    def __init__(self, cls: type) -> None:
+        fields = dataclasses.fields(cls)
+        self.fields = {f.name: f for f in fields}
+        self.names = tuple(self.fields)
+        self.has_dict = "__slots__" not in cls.__dict__  # a slots dataclass declares its own; the mixin's is empty
+        kinds = {f.name: str(f.type).replace(" ", "") for f in fields}
+        self.floats = tuple(n for n, k in kinds.items() if k in ("float", "float|None"))
+        self.tuples = tuple(n for n, k in kinds.items() if k.startswith("tuple["))
+        bounds = getattr(cls, "_BOUNDS", {})
+        self.numbers = tuple((name, *_closed(kw), kw) for name, kw in bounds.items() if "maxLength" not in kw)
+        self.get_numbers = operator.attrgetter(*(n[0] for n in self.numbers)) if len(self.numbers) > 1 else (
+            (lambda obj, name=self.numbers[0][0]: (getattr(obj, name),)) if self.numbers else (lambda obj: ()))
+        self.texts = tuple((name, kw["maxLength"]) for name, kw in bounds.items() if "maxLength" in kw)
+        self.choices = tuple(getattr(cls, "_CHOICES", {}).items())
+
+
+def _closed(keywords: dict[str, float]) -> tuple[float, float]:
+    low, high = -math.inf, math.inf
+    if "minimum" in keywords:
+        low = keywords["minimum"]
+    elif "exclusiveMinimum" in keywords:
+        low = math.nextafter(keywords["exclusiveMinimum"], math.inf)
+    if "maximum" in keywords:
+        high = keywords["maximum"]
+    elif "exclusiveMaximum" in keywords:
+        high = math.nextafter(keywords["exclusiveMaximum"], -math.inf)
+    return low, high
+
+
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _Plan(cls)
+    return plan
+
+
+def _number(value: float) -> str | int:
+    """A bound or a given number as a sentence shows it: 1000000.0 → 1000000, 0.05 → 0.05, 1e+30 stays short."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
+    return value
+
+
+def _range_key(ge, gt, le, lt) -> str:
+    """``records.range_<low>_<high>``: the sentence for the bounds a field has (``ge``/``gt`` × ``le``/``lt``)."""
+    low = "ge" if ge is not None else "gt" if gt is not None else ""
+    high = "le" if le is not None else "lt" if lt is not None else ""
+    return "records.range_" + "_".join(p for p in (low, high) if p)
+
+
+def check_record(obj: Record) -> None:
+    """Convert and check ``obj``'s fields as pydantic did; ``InvalidInputError`` names the first bad one."""
+    plan = _plan(type(obj))
+    for name in plan.floats:
+        value = getattr(obj, name)
+        if type(value) is int:
+            object.__setattr__(obj, name, float(value))
+    for name in plan.tuples:
+        value = getattr(obj, name)
+        if isinstance(value, list):
+            object.__setattr__(obj, name, tuple(value))
+    for value, (name, low, high, keywords) in zip(plan.get_numbers(obj), plan.numbers, strict=True):
+        if value is None or ((type(value) is int or type(value) is float) and low <= value <= high):
+            continue
+        _refuse_number(obj, name, value, keywords)
+    for name, max_length in plan.texts:
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInputError("records.not_text", cls=type(obj).__name__, field=name, given=repr(value))
+        if len(value) > max_length:
+            raise InvalidInputError("records.too_long", cls=type(obj).__name__, field=name, given=len(value),
+                                    allowed=max_length)
+    for name, allowed in plan.choices:
+        value = getattr(obj, name)
+        if value not in allowed:
+            raise InvalidInputError("records.bad_choice", cls=type(obj).__name__, field=name, given=repr(value),
+                                    allowed=", ".join(allowed))
+
+
+def _refuse_number(obj: Record, name: str, value: object, keywords: dict[str, float]) -> None:
+    """The sentence for a bounded field whose value is not a number in its bounds (NaN included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError("records.not_a_number", cls=type(obj).__name__, field=name, given=repr(value))
+    ge, gt = keywords.get("minimum"), keywords.get("exclusiveMinimum")
+    le, lt = keywords.get("maximum"), keywords.get("exclusiveMaximum")
+    low, high = (ge if ge is not None else gt), (le if le is not None else lt)
+    raise InvalidInputError(_range_key(ge, gt, le, lt), cls=type(obj).__name__, field=name, given=_number(value),
+                            low=None if low is None else _number(low), high=None if high is None else _number(high))
+
+
+def _dump(value: Any, json_mode: bool) -> Any:
+    if isinstance(value, str | int | float) or value is None:
+        return value
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json" if json_mode else "python")
+    if isinstance(value, tuple):
+        items = [_dump(v, json_mode) for v in value]
+        return items if json_mode else tuple(items)
+    if isinstance(value, list):
+        return [_dump(v, json_mode) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v, json_mode) for k, v in value.items()}
+    if json_mode and isinstance(value, set | frozenset):
+        return [_dump(v, json_mode) for v in value]
+    return value
+
+
+class Record:
+    """Mixin for ``@dataclass(frozen=True)`` value objects: pydantic's ``model_dump`` / ``model_copy`` /
+    ``model_fields`` for the callers that used them (see the module docstring). Subclasses call ``check_record(self)``
+    from ``__post_init__`` (or rely on the one here)."""
+
+    __slots__ = ()
+
+    model_fields = _FieldNames()
+
+    def __post_init__(self) -> None:
+        check_record(self)
+
+    def model_dump(self, *, mode: str = "python", include: set[str] | None = None,
+                   exclude: set[str] | None = None) -> dict[str, Any]:
+        json_mode = mode == "json"
+        out = {}
+        for name in _plan(type(self)).names:
+            if (include is not None and name not in include) or (exclude is not None and name in exclude):
+                continue
+            out[name] = _dump(getattr(self, name), json_mode)
+        return out
+
+    def model_copy(self, *, update: dict[str, Any] | None = None):
+        """A copy with ``update`` applied, converted and checked as on construction (``dataclasses.replace`` without
+        its per-field ``__init__`` call, which costs more: the planner copies workloads per estimate)."""
+        cls = type(self)
+        plan = _plan(cls)
+        state = {name: getattr(self, name) for name in plan.names}
+        if update:
+            unknown = update.keys() - state.keys()
+            if unknown:
+                raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+            state.update(update)
+        new = object.__new__(cls)
+        if plan.has_dict:
+            new.__dict__.update(state)
+        else:
+            for name, value in state.items():
+                object.__setattr__(new, name, value)
+        new.__post_init__()
+        return new
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        """The JSON Schema pydantic derives from the field types, plus ``_BOUNDS`` (as ``Field(ge=…)`` wrote them)."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        props = target.get("properties", {})
+        for name, keywords in getattr(cls, "_BOUNDS", {}).items():
+            prop = props.get(name)
+            if prop is None:
+                continue
+            for branch in prop.get("anyOf") or [prop]:
+                if branch.get("type") in ("integer", "number", "string"):
+                    branch.update(keywords)
+        return schema
