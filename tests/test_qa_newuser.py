@@ -504,3 +504,10 @@ def test_a_mac_is_not_told_about_a_cuda_context():
     """size on a Mac (llama.cpp on Metal) listed "Overhead (CUDA context, reserved)" and "512 MiB CUDA context"."""
     res = run("size", "qwen3-8b", "--gpu", "apple-m4-max")
     assert res.exit_code == 0 and "CUDA context" not in res.output and "Metal" in res.output
+
+
+def test_fit_over_the_api_refuses_a_vendor_without_an_engine():
+    """POST /api/v1/fit with the MTT S4000 answered 200 with an empty model list (the CLI already refused)."""
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    res = client.post("/api/v1/fit", json={"gpu": "mtt-s4000"})
+    assert res.status_code == 422 and "No serving engine" in res.text, res.text

@@ -576,6 +576,7 @@ def fit_summary(gpu_id: str, count: int, ram_bytes: int | None, host_id: str | N
     from gpuplan.catalog import get_host
     from gpuplan.plan.fit import fit_machine
 
+    engine_for_gpu(None, gpu_id)  # a GPU no catalog engine runs on is one sentence, not an empty list (CLI and API)
     host = get_host(host_id) if host_id else (get_host(default_host_for_ram(ram_bytes)) if ram_bytes else None)
     rows = fit_machine(gpu_id, count, ram_bytes, host, family, context, models=models, quality=quality)
     return {"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,
