@@ -511,3 +511,23 @@ def test_fit_over_the_api_refuses_a_vendor_without_an_engine():
     client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
     res = client.post("/api/v1/fit", json={"gpu": "mtt-s4000"})
     assert res.status_code == 422 and "No serving engine" in res.text, res.text
+
+
+def test_users_and_rate_together_over_the_api():
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    res = client.post("/api/v1/plan", json={"model": "qwen3-8b", "users": 5, "rate": 3})
+    assert res.status_code == 400 and "not both" in res.text, res.text
+
+
+@pytest.mark.parametrize("cmd", [
+    ("estimate", "qwen3-8b", "--gpu", "h100", "--input-tokens", "10", "--output-tokens", "10", "--calibration", "\x00"),
+    ("plan", "qwen3-8b", "--users", "1", "--calibration", "a\x00b"),
+    ("cost", "\x00"), ("render", "\x00"), ("calibrate", "\x00"), ("validate", "--dataset", "\x00"),
+    ("bench", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--out", "\x00"),
+])
+def test_a_nul_byte_in_any_path_option_is_a_usage_error(cmd):
+    """Every Path-typed option crashed with "ValueError: embedded null byte" (typer's TyperPath stats the value and
+    catches only OSError); found by tests/test_properties.py's slow estimate/fit property."""
+    res = run(*cmd)
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "NUL byte" in res.output and "Traceback" not in res.output

@@ -271,6 +271,8 @@ def build_request(opts: dict):
         from gpuplan.memory.quant import get_format
 
         get_format(weights)  # an unknown format is an error with suggestions, not an empty plan
+    if opts.get("users") and opts.get("rate"):  # CLI and API alike: the rate used to win without a word
+        raise InvalidInputError("qa.plan_users_and_rate", users=opts["users"], rate=opts["rate"])
     base: dict = {}
     preset = opts.get("preset")
     if preset:
