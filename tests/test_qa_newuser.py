@@ -531,3 +531,19 @@ def test_a_nul_byte_in_any_path_option_is_a_usage_error(cmd):
     res = run(*cmd)
     assert res.exit_code == 2 and isinstance(res.exception, SystemExit), repr(res.exception)
     assert "NUL byte" in res.output and "Traceback" not in res.output
+
+
+def test_a_local_model_plan_renders_no_containers(tmp_path, monkeypatch):
+    """A plan of ./my-model-dir rendered `vllm serve ./my-model-dir` into a Deployment and a Dockerfile: a path on the
+    planning host that no pod or image holds. --target all now writes the native launch, monitoring and report."""
+    from test_readme import make_user_files
+
+    monkeypatch.chdir(tmp_path)
+    make_user_files(tmp_path)
+    assert run("plan", "./my-model-dir", "--users", "2", "--gpu", "l40s", "-o", "local.yaml").exit_code == 0
+    res = run("render", "local.yaml", "--target", "all", "--out", "deploy")
+    assert res.exit_code == 0, res.output
+    written = {p.relative_to(tmp_path / "deploy").parts[0] for p in (tmp_path / "deploy").rglob("*") if p.is_file()}
+    assert "engine" in written and not written & {"docker", "k8s"}, written
+    assert "kubectl" not in (tmp_path / "deploy" / "README.md").read_text()
+    one_sentence(run("render", "local.yaml", "--target", "k8s", "--out", "k8s-out"), "./my-model-dir", "Hub")
