@@ -547,3 +547,15 @@ def test_a_local_model_plan_renders_no_containers(tmp_path, monkeypatch):
     assert "engine" in written and not written & {"docker", "k8s"}, written
     assert "kubectl" not in (tmp_path / "deploy" / "README.md").read_text()
     one_sentence(run("render", "local.yaml", "--target", "k8s", "--out", "k8s-out"), "./my-model-dir", "Hub")
+
+
+def test_a_local_model_path_with_a_space_says_to_rename_it(tmp_path, monkeypatch):
+    """render of a plan of './bad dir' said "Re-create the plan with 'gpuplan plan'", which writes the same path."""
+    from test_readme import make_user_files
+
+    monkeypatch.chdir(tmp_path)
+    make_user_files(tmp_path)
+    (tmp_path / "my-model-dir").rename(tmp_path / "bad dir")
+    assert run("plan", "./bad dir", "--users", "2", "--gpu", "l40s", "-o", "bad.yaml").exit_code == 0
+    res = run("render", "bad.yaml", "--out", "deploy")
+    one_sentence(res, "Rename the directory")
