@@ -559,3 +559,23 @@ def test_a_local_model_path_with_a_space_says_to_rename_it(tmp_path, monkeypatch
     assert run("plan", "./bad dir", "--users", "2", "--gpu", "l40s", "-o", "bad.yaml").exit_code == 0
     res = run("render", "bad.yaml", "--out", "deploy")
     one_sentence(res, "Rename the directory")
+
+
+def test_an_amd_instinct_plan_runs_a_rocm_image(tmp_path):
+    """An 8×MI300X plan (the README's DeepSeek-V3 pick) rendered lmsysorg/sglang / vllm/vllm-openai: CUDA builds that
+    cannot drive a ROCm GPU. Instinct plans now use AMD's ROCm images (sourced in artifacts/common.py); NVIDIA keeps
+    the CUDA ones."""
+    import yaml
+
+    for gpu, engine, prefix in (("mi300x", "sglang", "rocm/sgl-dev:"), ("mi300x", "vllm", "rocm/vllm:"),
+                                ("h100", "vllm", "vllm/vllm-openai:")):
+        plan_file = tmp_path / f"{gpu}-{engine}.yaml"
+        res = run("plan", "qwen3-8b", "--users", "2", "--gpu", gpu, "--gpus", "1", "--engine", engine,
+                  "-o", str(plan_file))
+        assert res.exit_code == 0, res.output
+        out = tmp_path / f"deploy-{gpu}-{engine}"
+        assert run("render", str(plan_file), "--target", "k8s,docker", "--out", str(out)).exit_code == 0
+        image = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())["spec"]["template"]["spec"][
+            "containers"][0]["image"]
+        assert image.startswith(prefix), image
+        assert f"FROM {image}" in (out / "docker" / "Dockerfile").read_text()
