@@ -114,6 +114,7 @@ def test_a_planned_ktransformers_candidate_is_not_rendered_as_plain_sglang(tmp_p
     res = run("plan", "qwen3-8b", "--users", "1", "--gpu", "rtx-4090", "--engine", "ktransformers", "--max-gpus", "1",
               "-o", str(plan_file))
     assert res.exit_code == 0, res.output
+    assert "KTransformers candidates: gpuplan renders their report only" in " ".join(res.output.split())
     for target in ("engine", "all", "k8s"):
         out = tmp_path / f"deploy-{target}"
         one_sentence(run("render", str(plan_file), "--target", target, "--out", str(out)), "KTransformers", "--kt-")
