@@ -86,9 +86,11 @@ def test_v32_long_prompt_burst_on_vllm_013():
 
 
 def test_vllm_runs_v32_with_its_fp8_kv_layout_by_default():
-    """vLLM turns kv_cache_dtype 'auto' into 'fp8_ds_mla' for DeepSeek-V3.2: "For DeepSeekV3.2, we use a custom fp8
-    format as default (i.e. 'auto')" (DeepseekV32ForCausalLM.verify_and_update_config,
-    vllm/model_executor/models/config.py). A published vLLM run of V3.2 without --kv-cache-dtype is predicted with
+    """vLLM up to 0.13 (the version the V3.2 rows state) turns kv_cache_dtype 'auto' into 'fp8_ds_mla' for
+    DeepSeek-V3.2: "For DeepSeekV3.2, we use a custom fp8 format as default (i.e. 'auto')"
+    (DeepseekV32ForCausalLM.verify_and_update_config, vllm/model_executor/models/config.py of that era; "The default
+    config uses a custom fp8 kvcache", vllm-project/recipes DeepSeek/DeepSeek-V3_2.md; vLLM 0.34 keeps bf16 on
+    SM90: tests/test_v32_kv.py). A published vLLM run of V3.2 without --kv-cache-dtype is predicted with
     656 B per token per layer (512 fp8 latent + 16 B of scales + 64 bf16 RoPE dims) plus the indexer's 128 fp8 keys +
     a 4 B scale, not the 2 · 576 B of a bf16 latent; R1 (dense MLA) and other engines keep 'auto'."""
     from gpuplan.catalog import get_model

@@ -167,11 +167,13 @@ def size_inference(
     gpu = gpu or get_gpu(dep.gpu_id)
     engine = dep.engine
     facts = engine_facts(engine)
-    kv_dtype = resolve_kv_dtype(dep.kv_dtype, engine)
+    kv_dtype = resolve_kv_dtype(dep.kv_dtype, engine, arch, compute_capability=gpu.compute_capability)
     _check_layout(arch, dep, model.max_context_tokens, context_tokens)
     tp, pp, ep = dep.tensor_parallel_size, dep.pipeline_parallel_size, dep.expert_parallel_size
     dp_att = dep.data_parallel_size if dep.enable_dp_attention else 1
     assumptions: list[str] = []
+    if kv_dtype == "fp8_ds_mla" and engine in ("vllm", "sglang"):
+        assumptions.append("v32kv.assume_fp8_ds_mla" if engine == "vllm" else "v32kv.assume_fp8_ds_mla_sglang")
 
     tb = model_tensor_bytes(model, dep.weight_format)
     whole_weights, by_comp = _whole_weights(model.id, dep.weight_format)
@@ -292,7 +294,7 @@ def size_model_only(model: ModelEntry, weight_format: str, kv_dtype: str = "auto
                     context_tokens: int = 4096, concurrency: int = 1) -> InferenceMemory:
     """Whole-model figures without a GPU (``gpuplan size MODEL`` with no ``--gpu``)."""
     arch = model.arch
-    kv = resolve_kv_dtype(kv_dtype, engine)
+    kv = resolve_kv_dtype(kv_dtype, engine, arch)
     whole, by_comp = _whole_weights(model.id, weight_format)
     seq = kv_bytes_for_sequence(arch, kv, context_tokens)
     if model.max_context_tokens and context_tokens > model.max_context_tokens:

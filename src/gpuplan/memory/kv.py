@@ -26,12 +26,71 @@ KV_BITS: dict[str, float] = {**KV_DTYPES, "f16": 16, "q8_0": 8.5, "q4_0": 4.5}
 INDEXER_SCALE_BYTES = 4  # one fp32 scale per indexer key (vLLM DeepSeek-V3.2 indexer cache)
 
 
-def resolve_kv_dtype(kv_dtype: str, engine: str) -> str:
-    """'auto' → the engine's default cache dtype (16-bit: bf16 for the GPU engines, f16 for llama.cpp)."""
+# vLLM's cache layout for a DSA model (MLA with a lightning indexer, hf_config.index_topk: DeepSeek-V3.2) on CUDA.
+# vLLM 0.34.0 (the parser tests/test_engine_parsers.py runs): DeepseekV32ForCausalLM.verify_and_update_config
+# (vllm/model_executor/models/config.py) only maps "bfloat16" to "auto", which stays the model dtype (bf16) on SM90 and
+# SM100; mla_attention._canonicalize_sparse_mla_kv_cache_dtype turns "auto" into fp8_ds_mla only on the SM120 backend
+# FLASHINFER_MLA_SPARSE_SM120, and any quantized dtype ("fp8", "fp8_e4m3") into fp8_ds_mla on FLASHMLA_SPARSE, the
+# sparse backend SM90 gets for an FP8 cache (FLASH_ATTN_MLA_SPARSE takes 16-bit caches only); SM100 prefers
+# FLASHINFER_MLA_SPARSE with its standard FP8 layout (vllm/platforms/cuda.py backend priorities).
+VLLM_DSA_AUTO_FP8_DS_MLA_SM_MAJOR = (12,)
+VLLM_DSA_FP8_AS_DS_MLA_SM_MAJOR = (9, 12)
+# vLLM up to 0.13 turned "auto" (and any fp8) into fp8_ds_mla on every GPU: "The default config uses a custom fp8
+# kvcache" (vllm-project/recipes DeepSeek/DeepSeek-V3_2.md @008786cb, the source of rows N038/N039; rows N032-N036
+# state vLLM v0.13.0).
+VLLM_DSA_AUTO_FP8_DS_MLA_THROUGH = (0, 13)
+# SGLang 0.5.23 (the pinned parser): _deepseek DSA override in sglang/srt/arg_groups/overrides.py turns "auto" into
+# fp8_e4m3 on SM >= 10 (bfloat16 below) and gives an fp8_e4m3 cache the trtllm DSA backends on SM >= 10 (the raw
+# 576-byte MLA row) and flashmla_kv on Hopper; calculate_mla_kv_cache_dim (sglang/srt/mem_cache/
+# kv_cache_configurator.py) stores the latter as 512 fp8 + 512 // 128 fp32 scales + 64 bf16 RoPE = 656 B, the
+# fp8_ds_mla row.
+SGLANG_DSA_AUTO_FP8_MIN_SM_MAJOR = 10
+SGLANG_DSA_FP8_AS_DS_MLA_SM_MAJOR = (9,)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for p in text.lstrip("v").split(".")[:2]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+_DSA: dict[int, tuple[ModelArch, bool]] = {}
+
+
+def _is_dsa(arch: ModelArch) -> bool:
+    """MLA with a lightning indexer (DeepSeek-V3.2); memoized per arch object (the planner asks per candidate)."""
+    hit = _DSA.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    dsa = any(a.kind == "mla" and a.indexer_heads for a in arch.attention)
+    _DSA[id(arch)] = (arch, dsa)
+    return dsa
+
+
+def resolve_kv_dtype(kv_dtype: str, engine: str, arch: ModelArch | None = None, *,
+                     compute_capability: float | None = None, engine_version: str | None = None) -> str:
+    """'auto' → the engine's default cache dtype (16-bit: bf16 for the GPU engines, f16 for llama.cpp); for a DSA
+    model on vLLM or SGLang, the layout the engine really allocates (module constants above).
+    ``engine_version`` None means the vLLM gpuplan renders for."""
+    if kv_dtype != "auto" and kv_dtype not in KV_BITS:
+        raise InvalidInputError("memory.bad_kv_dtype", given=kv_dtype, allowed=", ".join(["auto", *KV_BITS]))
+    dsa = arch is not None and engine in ("vllm", "sglang") and _is_dsa(arch)
+    major = int(compute_capability) if dsa and compute_capability else None
+    if dsa and engine == "vllm":
+        old = engine_version is not None and _version(engine_version) <= VLLM_DSA_AUTO_FP8_DS_MLA_THROUGH
+        if kv_dtype == "auto" and (old or major in VLLM_DSA_AUTO_FP8_DS_MLA_SM_MAJOR):
+            return "fp8_ds_mla"
+        if kv_dtype in ("fp8", "fp8_e4m3") and (old or major in VLLM_DSA_FP8_AS_DS_MLA_SM_MAJOR):
+            return "fp8_ds_mla"
+    if dsa and engine == "sglang" and major is not None:
+        if kv_dtype == "auto" and major >= SGLANG_DSA_AUTO_FP8_MIN_SM_MAJOR:
+            return "fp8"
+        if kv_dtype in ("fp8", "fp8_e4m3") and major in SGLANG_DSA_FP8_AS_DS_MLA_SM_MAJOR:
+            return "fp8_ds_mla"
     if kv_dtype == "auto":
         return "fp16" if engine in ("llama.cpp", "ollama") else "bf16"
-    if kv_dtype not in KV_BITS:
-        raise InvalidInputError("memory.bad_kv_dtype", given=kv_dtype, allowed=", ".join(["auto", *KV_BITS]))
     return kv_dtype
 
 

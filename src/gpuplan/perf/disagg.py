@@ -584,7 +584,7 @@ def estimate_disaggregated(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
         raise InvalidInputError("disagg.engine", engine=dd.engine)
     gpu = get_gpu(dd.gpu_id)
     fmt = resolve_format(entry, dd.weight_format)
-    kv_dtype = resolve_kv_dtype(dd.kv_dtype, dd.engine)
+    kv_dtype = resolve_kv_dtype(dd.kv_dtype, dd.engine, arch, compute_capability=gpu.compute_capability)
     rates = _rates(gpu, fmt)
     inp, out = float(input_tokens), float(output_tokens)
     ctx = float(context_tokens) if context_tokens else inp + out / 2.0

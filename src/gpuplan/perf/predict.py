@@ -19,9 +19,9 @@ KV-cache dtype when a row leaves it empty: the engine's default, except TensorRT
 rows come from TensorRT-LLM's perf overview, which runs NVIDIA's ModelOpt checkpoints (measured-public.csv notes);
 ModelOpt writes ``"kv_cache_quant_algo": "FP8"`` into ``hf_quant_config.json`` (ModelOpt's own docstring example of
 the file: ``{"quant_algo": "FP8", "kv_cache_quant_algo": "FP8", "exclude_modules": ["lm_head"]}``), and the engine
-then stores the KV cache in FP8. vLLM with a DSA model (DeepSeek-V3.2) turns "auto" into its ``fp8_ds_mla`` layout,
-656 B per token per layer: "For DeepSeekV3.2, we use a custom fp8 format as default (i.e. 'auto')"
-(``DeepseekV32ForCausalLM.verify_and_update_config``, vllm/model_executor/models/config.py).
+then stores the KV cache in FP8. vLLM up to 0.13 (the version the DeepSeek-V3.2 rows state) turns "auto" for a DSA
+model into its ``fp8_ds_mla`` layout, 656 B per token per layer: "The default config uses a custom fp8 kvcache"
+(vllm-project/recipes DeepSeek/DeepSeek-V3_2.md); later vLLM keeps bf16 on SM90/SM100 (memory.kv.resolve_kv_dtype).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibrati
 from gpuplan.spec import ENGINES, TRAINING_ENGINES, Deployment, TrainingJob, Workload
 
 SERVING_ENGINES = tuple(e for e in ENGINES)
+# A published vLLM row that states no version is read as vLLM 0.13: the DeepSeek-V3.2 rows without one (N038/N039)
+# come from vllm-project/recipes DeepSeek/DeepSeek-V3_2.md @008786cb, which states that era's fp8 default KV cache.
+UNSTATED_VLLM_VERSION = "0.13.0"
 GPUS_PER_HGX_NODE = 8
 
 
@@ -51,7 +54,7 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
     # GPUs beyond the TP group are pipeline stages: llama.cpp's layer split, or an engine's stated PP (vllm serve -pp 2
     # on 2 GPUs with TP 1: GPUStack gpt-oss-120b/h100.md L274, row G044).
     pp = max(1, n // tp) if engine in ("llama.cpp", "ollama") or (row.tensor_parallel_size and n % tp == 0) else 1
-    kv = row.kv_dtype or default_kv_dtype(engine, row.weight_format, entry)
+    kv = row.kv_dtype or default_kv_dtype(engine, row.weight_format, entry, getattr(row, "engine_version", None))
     # A row with a host is a CPU+GPU hybrid: routed experts in host RAM (KTransformers; llama.cpp -ot exps=CPU).
     hybrid = bool(getattr(row, "host", None)) and entry.arch.num_experts > 0
     # More than 8 GPUs span nodes: every published multi-node row in the data is on 8-GPU HGX/DGX nodes.
@@ -64,13 +67,16 @@ def _deployment(row, entry: ModelEntry) -> Deployment:
                       host_id=row.host if hybrid else None, offload="experts" if hybrid else "none")
 
 
-def default_kv_dtype(engine: str, weight_format: str, entry: ModelEntry) -> str:
-    """The KV-cache dtype a published run had when its command set none (module docstring)."""
+def default_kv_dtype(engine: str, weight_format: str, entry: ModelEntry, engine_version: str | None = None) -> str:
+    """The KV-cache dtype a published run had when its command set none (module docstring); vLLM's DSA layout comes
+    from the one rule in memory.kv.resolve_kv_dtype, at the row's vLLM version."""
+    from gpuplan.memory.kv import resolve_kv_dtype
+
     if engine == "trtllm" and weight_format in ("fp8", "nvfp4"):
         return "fp8"
-    if engine == "vllm" and any(att.kind == "mla" and att.indexer_heads for att in entry.arch.attention):
-        return "fp8_ds_mla"
-    return "auto"
+    kv = resolve_kv_dtype("auto", engine, entry.arch,
+                          engine_version=engine_version or UNSTATED_VLLM_VERSION if engine == "vllm" else None)
+    return kv if kv == "fp8_ds_mla" else "auto"
 
 
 def _calset(calibration: Calibration | CalibrationSet | None) -> Calibration | CalibrationSet:
@@ -141,7 +147,7 @@ def _predict_speed(row, entry: ModelEntry, dep: Deployment, gpu, cal) -> float:
         return value
     c = _calibration(cal, "llama.cpp" if dep.engine == "ollama" else dep.engine, gpu)
     fmt = resolve_format(entry, dep.weight_format)
-    kv = resolve_kv_dtype(dep.kv_dtype, dep.engine)
+    kv = resolve_kv_dtype(dep.kv_dtype, dep.engine, entry.arch, compute_capability=gpu.compute_capability)
     batch = float(row.batch) if row.batch not in (None, "max") else 1.0
     # Single-sequence decode is memory-bound on every GPU in the data; a GPU without a published FLOP rate (Apple)
     # is still predicted for it, with the compute term left out.

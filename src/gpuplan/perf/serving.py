@@ -268,7 +268,7 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
     gpu = get_gpu(dep.gpu_id)
     engine = "llama.cpp" if dep.engine == "ollama" else dep.engine
     fmt = resolve_format(entry, dep.weight_format)
-    kv_dtype = resolve_kv_dtype(dep.kv_dtype, engine)
+    kv_dtype = resolve_kv_dtype(dep.kv_dtype, engine, entry.arch, compute_capability=gpu.compute_capability)
     cal = _calibration(calibration, engine, gpu)
     p = cal.params
     assumptions: list[str] = []

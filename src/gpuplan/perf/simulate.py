@@ -84,7 +84,7 @@ def simulate_serving(entry: ModelEntry, dep: Deployment, workload: Workload,
         return res.model_copy(update={"output_tokens_per_s": res.output_tokens_per_s * replicas})
     gpu = get_gpu(dep.gpu_id)
     fmt = resolve_format(entry, dep.weight_format)
-    kv = resolve_kv_dtype(dep.kv_dtype, dep.engine)
+    kv = resolve_kv_dtype(dep.kv_dtype, dep.engine, entry.arch, compute_capability=gpu.compute_capability)
     cal = _calibration(calibration, "llama.cpp" if dep.engine == "ollama" else dep.engine, gpu)
     p = cal.params
     hw = hardware_for(gpu, dep, fmt)

@@ -95,7 +95,8 @@ def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: 
         if rates is not None:
             fmt, p, peak = rates
             try:
-                tab = model_table(model.id, fmt, resolve_kv_dtype(kv_dtype, engine), tp, ep, dp_att)
+                kv = resolve_kv_dtype(kv_dtype, engine, model.arch, compute_capability=gpu.compute_capability)
+                tab = model_table(model.id, fmt, kv, tp, ep, dp_att)
             except GpuplanError:
                 tab = None
         if tab is not None and min(p.step_overhead_s, p.layer_overhead_s, p.seq_overhead_s) >= 0:
