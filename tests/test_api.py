@@ -10,13 +10,14 @@ import json
 import os
 import sys
 import threading
+import time
 import zipfile
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from gpuplan.api import ApiSettings, create_app
+from gpuplan.api import ApiSettings, create_app, services
 from gpuplan.api.jobs import BusyError, JobRunner, JobTimeoutError
 from gpuplan.api.lang import accept_language
 from gpuplan.cli.main import build_app
@@ -278,7 +279,16 @@ def test_unexpected_failure_is_a_422_sentence(monkeypatch):
 # --- limits: time and parallel jobs ------------------------------------------------------------------------------
 
 
-def test_plan_past_time_budget_is_503():
+def test_plan_past_time_budget_is_503(monkeypatch):
+    # The plan itself takes longer than the budget however fast the planner gets (a repeated plan answers from the
+    # planner's memo in well under 1 ms, which made a real plan pass this budget once).
+    real_plan = services.plan
+
+    def slow_plan(body):
+        time.sleep(0.3)
+        return real_plan(body)
+
+    monkeypatch.setattr(services, "plan", slow_plan)
     with TestClient(create_app(ApiSettings(request_time_limit_s=0.001))) as c:
         res = c.post("/api/v1/plan", json={"model": "deepseek-r1", "users": 100})
     assert res.status_code == 503
