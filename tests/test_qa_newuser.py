@@ -114,6 +114,7 @@ def test_a_planned_ktransformers_candidate_is_not_rendered_as_plain_sglang(tmp_p
     res = run("plan", "qwen3-8b", "--users", "1", "--gpu", "rtx-4090", "--engine", "ktransformers", "--max-gpus", "1",
               "-o", str(plan_file))
     assert res.exit_code == 0, res.output
+    assert "KTransformers candidates: gpuplan renders their report only" in " ".join(res.output.split())
     for target in ("engine", "all", "k8s"):
         out = tmp_path / f"deploy-{target}"
         one_sentence(run("render", str(plan_file), "--target", target, "--out", str(out)), "KTransformers", "--kt-")
@@ -504,3 +505,78 @@ def test_a_mac_is_not_told_about_a_cuda_context():
     """size on a Mac (llama.cpp on Metal) listed "Overhead (CUDA context, reserved)" and "512 MiB CUDA context"."""
     res = run("size", "qwen3-8b", "--gpu", "apple-m4-max")
     assert res.exit_code == 0 and "CUDA context" not in res.output and "Metal" in res.output
+
+
+def test_fit_over_the_api_refuses_a_vendor_without_an_engine():
+    """POST /api/v1/fit with the MTT S4000 answered 200 with an empty model list (the CLI already refused)."""
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    res = client.post("/api/v1/fit", json={"gpu": "mtt-s4000"})
+    assert res.status_code == 422 and "No serving engine" in res.text, res.text
+
+
+def test_users_and_rate_together_over_the_api():
+    client = TestClient(create_app(ApiSettings()), base_url="http://127.0.0.1")
+    res = client.post("/api/v1/plan", json={"model": "qwen3-8b", "users": 5, "rate": 3})
+    assert res.status_code == 400 and "not both" in res.text, res.text
+
+
+@pytest.mark.parametrize("cmd", [
+    ("estimate", "qwen3-8b", "--gpu", "h100", "--input-tokens", "10", "--output-tokens", "10", "--calibration", "\x00"),
+    ("plan", "qwen3-8b", "--users", "1", "--calibration", "a\x00b"),
+    ("cost", "\x00"), ("render", "\x00"), ("calibrate", "\x00"), ("validate", "--dataset", "\x00"),
+    ("bench", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--out", "\x00"),
+])
+def test_a_nul_byte_in_any_path_option_is_a_usage_error(cmd):
+    """Every Path-typed option crashed with "ValueError: embedded null byte" (typer's TyperPath stats the value and
+    catches only OSError); found by tests/test_properties.py's slow estimate/fit property."""
+    res = run(*cmd)
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "NUL byte" in res.output and "Traceback" not in res.output
+
+
+def test_a_local_model_plan_renders_no_containers(tmp_path, monkeypatch):
+    """A plan of ./my-model-dir rendered `vllm serve ./my-model-dir` into a Deployment and a Dockerfile: a path on the
+    planning host that no pod or image holds. --target all now writes the native launch, monitoring and report."""
+    from test_readme import make_user_files
+
+    monkeypatch.chdir(tmp_path)
+    make_user_files(tmp_path)
+    assert run("plan", "./my-model-dir", "--users", "2", "--gpu", "l40s", "-o", "local.yaml").exit_code == 0
+    res = run("render", "local.yaml", "--target", "all", "--out", "deploy")
+    assert res.exit_code == 0, res.output
+    written = {p.relative_to(tmp_path / "deploy").parts[0] for p in (tmp_path / "deploy").rglob("*") if p.is_file()}
+    assert "engine" in written and not written & {"docker", "k8s"}, written
+    assert "kubectl" not in (tmp_path / "deploy" / "README.md").read_text()
+    one_sentence(run("render", "local.yaml", "--target", "k8s", "--out", "k8s-out"), "./my-model-dir", "Hub")
+
+
+def test_a_local_model_path_with_a_space_says_to_rename_it(tmp_path, monkeypatch):
+    """render of a plan of './bad dir' said "Re-create the plan with 'gpuplan plan'", which writes the same path."""
+    from test_readme import make_user_files
+
+    monkeypatch.chdir(tmp_path)
+    make_user_files(tmp_path)
+    (tmp_path / "my-model-dir").rename(tmp_path / "bad dir")
+    assert run("plan", "./bad dir", "--users", "2", "--gpu", "l40s", "-o", "bad.yaml").exit_code == 0
+    res = run("render", "bad.yaml", "--out", "deploy")
+    one_sentence(res, "Rename the directory")
+
+
+def test_an_amd_instinct_plan_runs_a_rocm_image(tmp_path):
+    """An 8×MI300X plan (the README's DeepSeek-V3 pick) rendered lmsysorg/sglang / vllm/vllm-openai: CUDA builds that
+    cannot drive a ROCm GPU. Instinct plans now use AMD's ROCm images (sourced in artifacts/common.py); NVIDIA keeps
+    the CUDA ones."""
+    import yaml
+
+    for gpu, engine, prefix in (("mi300x", "sglang", "rocm/sgl-dev:"), ("mi300x", "vllm", "rocm/vllm:"),
+                                ("h100", "vllm", "vllm/vllm-openai:")):
+        plan_file = tmp_path / f"{gpu}-{engine}.yaml"
+        res = run("plan", "qwen3-8b", "--users", "2", "--gpu", gpu, "--gpus", "1", "--engine", engine,
+                  "-o", str(plan_file))
+        assert res.exit_code == 0, res.output
+        out = tmp_path / f"deploy-{gpu}-{engine}"
+        assert run("render", str(plan_file), "--target", "k8s,docker", "--out", str(out)).exit_code == 0
+        image = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())["spec"]["template"]["spec"][
+            "containers"][0]["image"]
+        assert image.startswith(prefix), image
+        assert f"FROM {image}" in (out / "docker" / "Dockerfile").read_text()

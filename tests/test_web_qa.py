@@ -74,3 +74,19 @@ def test_a_mac_plan_offers_no_kubernetes_download(browser, base_url):  # noqa: F
     assert info.value.suggested_filename.endswith(".zip")
     assert not errors, errors
     context.close()
+
+
+def test_the_speed_chart_of_a_disaggregated_candidate_still_draws(base_url):  # noqa: F811
+    """The page asks /estimate with a candidate's own layout; a prefill/decode candidate sends one pool's TP 8 · DP 8
+    with gpu_count 16. The idle-GPU check (for layouts gpuplan chooses) must not refuse a layout the caller gives."""
+    import httpx
+
+    body = {"model": "deepseek-r1", "gpu": "h200-sxm", "gpus": 16, "nodes": 2, "engine": "sglang",
+            "weights": "fp8-block", "tensor_parallel_size": 8, "pipeline_parallel_size": 1, "data_parallel_size": 8,
+            "expert_parallel_size": 8, "dp_attention": True, "input_tokens": 2000, "output_tokens": 6000,
+            "sweep": [1, 8]}
+    res = httpx.post(f"{base_url}/api/v1/estimate", json=body, timeout=120)
+    assert res.status_code == 200, res.text
+    body = {"model": "deepseek-r1", "gpu": "h200-sxm", "gpus": 12, "input_tokens": 2000, "output_tokens": 100}
+    res = httpx.post(f"{base_url}/api/v1/estimate", json=body, timeout=120)
+    assert res.status_code == 400 and "does not match the layout" in res.text  # gpuplan's own default layout

@@ -113,6 +113,9 @@ def check_number(field: str, value: int | float, low: float | None = None, high:
 
 def check_model_id(value: str) -> None:
     if not HF_ID_RE.match(value) or ".." in value.split("/"):
+        if value.startswith((".", "/", "~")) and ".." not in value.split("/"):
+            # a local directory whose name a launch cannot carry (a space, a quote): re-planning would not help
+            raise InvalidInputError("qa.bad_local_model_path", given=_short(value))
         raise InvalidInputError("safety.bad_model_id", given=_short(value))
 
 

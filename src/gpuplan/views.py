@@ -271,6 +271,8 @@ def build_request(opts: dict):
         from gpuplan.memory.quant import get_format
 
         get_format(weights)  # an unknown format is an error with suggestions, not an empty plan
+    if opts.get("users") and opts.get("rate"):  # CLI and API alike: the rate used to win without a word
+        raise InvalidInputError("qa.plan_users_and_rate", users=opts["users"], rate=opts["rate"])
     base: dict = {}
     preset = opts.get("preset")
     if preset:
@@ -576,6 +578,7 @@ def fit_summary(gpu_id: str, count: int, ram_bytes: int | None, host_id: str | N
     from gpuplan.catalog import get_host
     from gpuplan.plan.fit import fit_machine
 
+    engine_for_gpu(None, gpu_id)  # a GPU no catalog engine runs on is one sentence, not an empty list (CLI and API)
     host = get_host(host_id) if host_id else (get_host(default_host_for_ram(ram_bytes)) if ram_bytes else None)
     rows = fit_machine(gpu_id, count, ram_bytes, host, family, context, models=models, quality=quality)
     return {"gpu": gpu_id, "gpu_count": count, "ram_bytes": ram_bytes, "host": host.id if host else None,

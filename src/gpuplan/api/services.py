@@ -202,10 +202,13 @@ def estimate(req: EstimateRequest, lang: str) -> EstimateResponse:
     engine = engine_for_gpu(req.engine, req.gpu)
     entry = get_model(req.model)
     check_request_context(entry, req.input_tokens, req.output_tokens)
-    # DP left out of the body fills the GPUs with replicas, as the CLI's --dp does
-    dp_given = req.data_parallel_size if "data_parallel_size" in req.model_fields_set else None
-    tp, dp = layout_for_gpus(entry.arch, req.gpus, req.tensor_parallel_size, req.pipeline_parallel_size, dp_given,
-                             req.dp_attention)
+    if req.tensor_parallel_size:
+        # A layout given whole (the page sends a plan candidate's, a disaggregated one's per pool) is estimated as given
+        tp, dp = req.tensor_parallel_size, req.data_parallel_size
+    else:
+        # Without TP the default layout fills the GPUs (DP left out: replicas), or the request is one sentence
+        dp_given = req.data_parallel_size if "data_parallel_size" in req.model_fields_set else None
+        tp, dp = layout_for_gpus(entry.arch, req.gpus, None, req.pipeline_parallel_size, dp_given, req.dp_attention)
     dep = Deployment(gpu_id=req.gpu, gpu_count=req.gpus, nodes=req.nodes, engine=engine,
                      weight_format=weights_for_gpu(entry, req.weights, req.gpu, engine),
                      kv_dtype=kv_for_weights(req.kv_dtype, weights_for_gpu(entry, req.weights, req.gpu, engine)),

@@ -46,6 +46,12 @@ def _renderers(training: bool, disaggregated: bool = False) -> dict[str, Callabl
             "report": report.report_files}
 
 
+def is_local_model(model_id: str) -> bool:
+    """A plan of a model directory or file on this host (./dir, /abs/dir, ~/dir, model.gguf), not a Hub id
+    (owner/name) that an engine downloads wherever it runs."""
+    return model_id.startswith((".", "/", "~")) or "/" not in model_id or model_id.endswith(".gguf")
+
+
 def parse_targets(text: str | Sequence[str]) -> tuple[str, ...]:
     """'engine,k8s' or ['engine', 'k8s'] → ('engine', 'k8s'); unknown names raise with the allowed list."""
     items = text.split(",") if isinstance(text, str) else list(text)
@@ -76,6 +82,14 @@ def render_plan(plan: PlanFile, targets: Sequence[str], candidate: int = 0) -> t
         if asked:
             raise InvalidInputError("qa.no_containers_on_apple", given=", ".join(asked), gpu=ctx.cand.gpu,
                                     allowed=", ".join(available))
+    if is_local_model(ctx.model_id):
+        # A model directory or GGUF file on this host is not inside a container or pod: the launch would look for
+        # './my-model-dir' in the image. The native launch runs it here; containers need it published first.
+        available = tuple(name for name in available if name not in CONTAINER_TARGETS)
+        asked = [name for name in wanted if name in CONTAINER_TARGETS]
+        if asked:
+            raise InvalidInputError("qa.no_containers_for_local_model", given=", ".join(asked), model=ctx.model_id,
+                                    allowed=", ".join(available))
     if "all" in wanted:
         wanted = available
     for name in wanted:
@@ -99,7 +113,13 @@ def _readme(ctx: RenderContext, files: list[RenderedFile]) -> RenderedFile:
     lines += ["", f"# {t('render.readme_title', model=ctx.model_id)}", "", t("render.readme_json"), ""]
     lines += [f"- `{f.path}` ({f.kind})" for f in files]
     lines += ["", f"## {t('render.readme_start')}", ""]
-    lines += [t("render.readme_steps_training") if ctx.is_training else t("qa.readme_steps_apple")
-              if ctx.vendor == "apple" else
-              t("render.readme_steps_multinode" if ctx.multi_node else "render.readme_steps_single")]
+    if ctx.is_training:
+        steps = t("render.readme_steps_training")
+    elif ctx.vendor == "apple":
+        steps = t("qa.readme_steps_apple")
+    elif is_local_model(ctx.model_id) and not ctx.multi_node:
+        steps = t("qa.readme_steps_local")  # no container files were written for a model on this host
+    else:
+        steps = t("render.readme_steps_multinode" if ctx.multi_node else "render.readme_steps_single")
+    lines += [steps]
     return RenderedFile("README.md", "\n".join(lines) + "\n", "markdown")

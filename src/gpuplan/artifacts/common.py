@@ -47,6 +47,16 @@ ENGINE_IMAGES = {
     # vLLM-Ascend on the CANN toolkit image: engines.toml [vllm_ascend].image, with its source (one place)
     "vllm-ascend": vllm_ascend_image(),
 }
+#: AMD Instinct (CDNA) images: the CUDA images above cannot drive a ROCm GPU. AMD's ROCm documentation, "vLLM
+#: inference and serving on ROCm" and "SGLang inference and serving on ROCm"
+#: (rocm.docs.amd.com/projects/ai-ecosystem/en/latest/inference/{vllm,sglang}.html, read 2026-12-05): "docker pull
+#: rocm/vllm:rocm7.14.0_cdna_ubuntu24.04_py3.14_pytorch_2.11.0_vllm_0.23.0" and "docker pull
+#: rocm/sgl-dev:v0.5.13.post1-ubuntu24.04-py3.14-rocm7.14". Older engine versions than the CUDA pins (vLLM 0.23,
+#: SGLang 0.5.13); every flag gpuplan writes exists in both. Radeon (RDNA) cards need other images: not pinned yet.
+ROCM_INSTINCT_IMAGES = {
+    "vllm": "rocm/vllm:rocm7.14.0_cdna_ubuntu24.04_py3.14_pytorch_2.11.0_vllm_0.23.0",
+    "sglang": "rocm/sgl-dev:v0.5.13.post1-ubuntu24.04-py3.14-rocm7.14",
+}
 
 #: Engine binaries that are not on PATH inside their official image: llama.cpp's server image puts the binary at
 #: /app/llama-server and sets it as ENTRYPOINT (ggml-org/llama.cpp .devops/cuda.Dockerfile at 00d69466401f).
@@ -102,6 +112,8 @@ class RenderContext:
     def image(self) -> str:
         if self.cand.engine == "vllm-ascend" and self.gpu is not None:
             return vllm_ascend_image(self.gpu.architecture)  # the Atlas 300I (310P) image differs from the 910B's
+        if self.vendor == "amd" and self.gpu is not None and self.gpu.gpu_class == "datacenter":
+            return ROCM_INSTINCT_IMAGES.get(self.cand.engine, ENGINE_IMAGES.get(self.cand.engine, "python:3.11-slim"))
         return ENGINE_IMAGES.get(self.cand.engine, "python:3.11-slim")
 
     @property

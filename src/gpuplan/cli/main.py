@@ -96,9 +96,29 @@ def _wanted_command(argv: list[str] | None) -> str | None:
     return None
 
 
+def _refuse_nul_in_path_options() -> None:
+    """Every Path-typed option and argument (cost PLAN_FILE, --calibration, --dataset, --out, …) crashed with
+    "ValueError: embedded null byte" on a value holding NUL: typer's TyperPath.convert calls os.stat and catches only
+    OSError. The value is refused as a usage error instead (one sentence, exit 2), before typer stats it."""
+    from typer.models import TyperPath
+
+    if getattr(TyperPath.convert, "_gpuplan_nul_safe", False):
+        return
+    original = TyperPath.convert
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail(t("safety.nul_in_path", path=value.replace("\x00", "\\x00")[:200]), param, ctx)
+        return original(self, value, param, ctx)
+
+    convert._gpuplan_nul_safe = True  # type: ignore[attr-defined]
+    TyperPath.convert = convert  # type: ignore[method-assign]
+
+
 def build_app(argv: list[str] | None = None) -> typer.Typer:
     """The typer app. With ``argv`` naming a command, only that command's module is imported (fast start);
     without it (tests, ``--help``) every command is registered."""
+    _refuse_nul_in_path_options()
     app = typer.Typer(
         cls=_Group,
         name="gpuplan",

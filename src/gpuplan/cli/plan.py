@@ -68,10 +68,6 @@ def _plan(opts: dict) -> None:
         from gpuplan.errors import InvalidInputError
 
         raise InvalidInputError("safety.empty_option", option="-o", allowed=t("qa.allowed_path"))  # was ignored
-    if opts.get("users") and opts.get("rate"):
-        from gpuplan.errors import InvalidInputError
-
-        raise InvalidInputError("qa.plan_users_and_rate", users=opts["users"], rate=opts["rate"])  # rate used to win
     req = build_request(opts)
     user_cal = user_calibration_path(opts.get("calibration"))
     plan = search(req, calibration=load_calibration(user_cal) if user_cal else None)
