@@ -673,62 +673,61 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     for gpu in pool:
         for nodes, per_node in _node_shapes(gpu, req):
             count = per_node * nodes
-            if True:
-                for fmt in formats:
-                    whole = wholes[fmt] if fmt in wholes else wholes.setdefault(fmt, _whole_weights_bytes(model, fmt))
-                    if whole is None:
-                        continue
-                    tier, allowed = tiers[fmt] if fmt in tiers else tiers.setdefault(fmt, _tier(fmt, native, req))
-                    fmt_rejects = deferred if allowed else lower_deferred
-                    if whole / count > gpu.memory_bytes:
+            for fmt in formats:
+                whole = wholes[fmt] if fmt in wholes else wholes.setdefault(fmt, _whole_weights_bytes(model, fmt))
+                if whole is None:
+                    continue
+                tier, allowed = tiers[fmt] if fmt in tiers else tiers.setdefault(fmt, _tier(fmt, native, req))
+                fmt_rejects = deferred if allowed else lower_deferred
+                if whole / count > gpu.memory_bytes:
+                    considered += 1
+                    seq[0] += 1
+                    fmt_rejects.add("weights", -whole / count / gpu.memory_bytes,
+                                partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
+                                  need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
+                    continue
+                if fmt == "fp16" and native == "bf16" and not req.weight_formats and _has_bf16(gpu):
+                    continue  # the cast is for GPUs without BF16; elsewhere it would copy every candidate
+                for engine in engines:
+                    if engine in ("llama.cpp", "ollama") and not req.engines and (
+                            users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
+                        continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
+                    if engine == "trtllm" and nodes > 1:
+                        continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
+                    key = (fmt, engine, gpu.id)
+                    reason = compatible[key] if key in compatible else compatible.setdefault(
+                        key, _compatible(fmt, engine, gpu))
+                    if reason:
                         considered += 1
                         seq[0] += 1
-                        fmt_rejects.add("weights", -whole / count / gpu.memory_bytes,
-                                    partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
-                                      need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
+                        fmt_rejects.add(reason, -1, "")
                         continue
-                    if fmt == "fp16" and native == "bf16" and not req.weight_formats and _has_bf16(gpu):
-                        continue  # the cast is for GPUs without BF16; elsewhere it would copy every candidate
-                    for engine in engines:
-                        if engine in ("llama.cpp", "ollama") and not req.engines and (
-                                users > LLAMACPP_MAX_USERS or gpu.gpu_class == "datacenter" or not fmt.startswith("gguf-")):
-                            continue  # llama.cpp is planned for personal machines with GGUF files, unless asked for
-                        if engine == "trtllm" and nodes > 1:
-                            continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
-                        key = (fmt, engine, gpu.id)
-                        reason = compatible[key] if key in compatible else compatible.setdefault(
-                            key, _compatible(fmt, engine, gpu))
-                        if reason:
+                    checkpoint = checkpoints.get(key[:2], False)
+                    if checkpoint is False:
+                        checkpoint = checkpoint_for(model, fmt, engine)
+                        if checkpoint is None and req.self_quantize:
+                            checkpoint = quantize_step_checkpoint(model, fmt, engine)
+                        checkpoints[key[:2]] = checkpoint
+                    if checkpoint is None:
+                        considered += 1
+                        seq[0] += 1
+                        fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
+                                                                     engine=engine, model=model.id))
+                        continue
+                    shape = (per_node, nodes, engine)
+                    layouts = shapes[shape] if shape in shapes else shapes.setdefault(
+                        shape, _layouts(model, per_node, nodes, engine))
+                    for layout in layouts:
+                        considered += 1
+                        seq[0] += 1
+                        jobs.append((seq[0], gpu, count, nodes, per_node, fmt, engine, layout, checkpoint, tier,
+                                     allowed))
+                    if req.capacity_mode and engine == "sglang" and nodes >= 2:
+                        for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices,
+                                                           _Deferred(fmt_rejects.target, log, seq, 0.5)):
                             considered += 1
-                            seq[0] += 1
-                            fmt_rejects.add(reason, -1, "")
-                            continue
-                        checkpoint = checkpoints.get(key[:2], False)
-                        if checkpoint is False:
-                            checkpoint = checkpoint_for(model, fmt, engine)
-                            if checkpoint is None and req.self_quantize:
-                                checkpoint = quantize_step_checkpoint(model, fmt, engine)
-                            checkpoints[key[:2]] = checkpoint
-                        if checkpoint is None:
-                            considered += 1
-                            seq[0] += 1
-                            fmt_rejects.add("no_checkpoint", -1, partial(t, "checkpoint.near_none", fmt=fmt,
-                                                                         engine=engine, model=model.id))
-                            continue
-                        shape = (per_node, nodes, engine)
-                        layouts = shapes[shape] if shape in shapes else shapes.setdefault(
-                            shape, _layouts(model, per_node, nodes, engine))
-                        for layout in layouts:
-                            considered += 1
-                            seq[0] += 1
-                            jobs.append((seq[0], gpu, count, nodes, per_node, fmt, engine, layout, checkpoint, tier,
-                                         allowed))
-                        if req.capacity_mode and engine == "sglang" and nodes >= 2:
-                            for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices,
-                                                               _Deferred(fmt_rejects.target, log, seq, 0.5)):
-                                considered += 1
-                                found.append((seq[0] + 0.5, allowed,
-                                              pd.model_copy(update={"checkpoint": checkpoint, "quality": tier})))
+                            found.append((seq[0] + 0.5, allowed,
+                                          pd.model_copy(update={"checkpoint": checkpoint, "quality": tier})))
     est_fn = _estimator(calibration)  # memoized: a repeated search reuses estimates; no per-operator breakdown
 
     def evaluate(job: tuple, sink: _Deferred) -> Candidate | None:
