@@ -3,10 +3,12 @@ with the computations they replace. Nothing here hard-codes a figure of the spee
 with the plain computation in the same code, so a refit of the model moves both sides together. Speed itself is
 measured by benchmarks/bench_plan.py, not here.
 
-The shortcuts: users_bound finds the largest batch of a layout once and caps it per KV capacity (plan.bounds); a
-lower-quality job is sized only when the search reaches it (plan.search._best_capacity_keys); the aggregated
-capacity closes its bracket by regula falsi on the SLO slack instead of bisecting it, and an xPyD layout's decode
-batch is searched once, not once per prefill chunk (plan.capacity)."""
+The shortcuts: users_bound finds the largest batch of a layout once (by regula falsi on the bounds' slack, not by
+doubling and bisection) and caps it per KV capacity (plan.bounds), which the planner reads off the memory model
+without building its answer (memory.inference.kv_capacity); lower-quality jobs run from the cheapest up only while
+one may be the --quality alternative (plan.search._run_lower_jobs); the aggregated capacity closes its bracket by
+regula falsi on the SLO slack instead of bisecting it, and an xPyD layout's decode batch is searched once, not once
+per prefill chunk (plan.capacity)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,12 @@ CASES = {
     # nothing fits at the released quality: the answer is the lower-quality alternative
     "llama70b-4x4090": PlanRequest(model="deepseek-r1-distill-llama-70b", gpus=("rtx-4090",), max_gpus=4,
                                    tpot_s=0.08),
+    # the whole catalog on an MoE model and on a TTFT alone, where a cheaper lower-quality alternative is shown
+    "v3-16-gpus-alternative": PlanRequest(model="deepseek-v3", gpu_count=16, ttft_s=3.0, tpot_s=0.05),
+    "qwen7b-ttft-alternative": PlanRequest(model="qwen2.5-7b", ttft_s=0.5),
+    # ranked by speed: lower-quality jobs have no price to be ordered by, all of them run
+    "per-token-consumer": PlanRequest(model="qwen2.5-7b", tpot_s=0.03, objective="per_token", max_gpus=2,
+                                      classes=("consumer", "workstation"), quality="released"),
 }
 
 
@@ -46,32 +54,83 @@ def _dump(plan) -> dict:
 
 def _plain_users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, per_replica_limit, input_tokens,
                        output_tokens, tpot_s, calibration=None, ttft_s=None, cached_fraction=0.0):
-    """users_bound as before its memo: one doubling-and-bisection per call, under the call's own limit."""
+    """users_bound as before its memo and its secant search: one doubling-and-bisection per call, under the call's
+    own limit."""
     from gpuplan.plan import bounds
 
     limit = math.inf if per_replica_limit is None else float(per_replica_limit)
     if not (tpot_s or ttft_s):
         return limit
-    return bounds._users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dp if dpa else 1, limit, input_tokens,
-                               output_tokens, tpot_s, calibration, ttft_s, cached_fraction)
+    dp_att = dp if dpa else 1
+    setup = bounds._setup(model, gpu, engine, fmt, kv_dtype, tp, ep, dp_att, calibration)
+    if setup is None:
+        return limit
+    ctx = input_tokens + output_tokens / 2
+    new = max(input_tokens - input_tokens * cached_fraction, 1.0)
+    out = max(float(output_tokens), 1.0)
+    chunks = max(1.0, math.ceil(new / setup[6]))
+    alone = bounds._prefill_bound(setup, 1.0, new)
+
+    def meets(b):
+        if tpot_s and bounds._decode_bound(setup, b, ctx, dp_att) + (b - 1) / b * bounds._prefill_bound(
+                setup, b, new) / out > tpot_s * (1 + 1e-9):
+            return False
+        return not (ttft_s and alone + (chunks * bounds._decode_bound(setup, b - 1, ctx, dp_att) if b > 1 else 0.0)
+                    > ttft_s * (1 + 1e-9))
+
+    if not meets(1.0):
+        return 0.0
+    hi = limit if limit != math.inf else 2.0
+    while limit == math.inf and meets(hi) and hi < 1e9:
+        hi *= 2
+    if meets(hi):
+        return hi
+    lo = 1.0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if meets(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _plain_lower_jobs(jobs, evaluate, lower_rejects, seq, req, prices):
+    """plan.search._run_lower_jobs without its cut: every lower-quality job evaluated."""
+    out = []
+    for job in jobs:
+        seq[0] = job[0]
+        cand = evaluate(job, lower_rejects)
+        if cand is not None:
+            out.append((job[0], False, cand))
+    return out
 
 
 def _plain_capacity(monkeypatch) -> None:
-    """Undo the shortcuts: every job's key exact before the search runs (lower-quality jobs sized up front), the
-    users bound recomputed per call, the aggregated capacity bisected over [1, KV capacity]."""
+    """Undo the shortcuts: every lower-quality job evaluated, the users bound recomputed per call by doubling and
+    bisection and capped by each job's KV capacity from size_inference, the aggregated capacity bisected over
+    [1, KV capacity]."""
     from gpuplan.plan import bounds, capacity
 
-    keys = SEARCH._best_capacity_keys
+    def plain_key(job, model, req, context, calibration, value, most=None):
+        from gpuplan.perf.serving import _engine_capped
 
-    def exact_keys(jobs, model, req, prices, context, calibration):
-        out = keys(jobs, model, req, prices, context, calibration)
-        lazy = out.pop()
-        for i in lazy:
-            out[i] = (SEARCH._capacity_key(jobs[i], model, req, context, calibration, out[i][0][1])
-                      or ((-math.inf, -math.inf), math.inf))
-        return [*out, set()]
+        _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
+        dep = SEARCH._deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
+        try:
+            mem = SEARCH._size_inference_uncached(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
+        except SEARCH.GpuplanError:
+            return None
+        if not mem.fits:
+            return None
+        most = (dp if not dpa else 1) * _plain_users_bound(
+            model, gpu, engine, fmt, SEARCH._kv_dtype(fmt, engine), tp, ep, dpa, dp,
+            _engine_capped(dep, mem.max_concurrency), req.input_tokens, req.output_tokens, req.tpot_s, calibration,
+            req.ttft_s)
+        return (-most, value), most
 
-    monkeypatch.setattr(SEARCH, "_best_capacity_keys", exact_keys)
+    monkeypatch.setattr(SEARCH, "_run_lower_jobs", _plain_lower_jobs)
+    monkeypatch.setattr(SEARCH, "_capacity_key", plain_key)
     monkeypatch.setattr(bounds, "users_bound", _plain_users_bound)
     monkeypatch.setattr(capacity, "aggregated_capacity", _plain_aggregated_capacity)
     monkeypatch.setattr(capacity, "disaggregated_capacity", _plain_disaggregated_capacity)
@@ -184,6 +243,31 @@ def test_users_bound_memo_is_the_bound_under_each_limit(limit):
         for ttft, tpot in ((None, 0.05), (2.0, None), (2.0, 0.05), (0.3, 0.02), (100.0, None)):
             args = (model, gpu, engine, fmt, kv, tp, ep, dpa, dp, limit, 2000, 500, tpot, None, ttft)
             assert bounds.users_bound(*args) == _plain_users_bound(*args), (model_id, gpu_id, ttft, tpot, limit)
+
+
+@pytest.mark.parametrize("model_id", ["deepseek-r1-distill-qwen-32b", "deepseek-v3", "qwen3-30b-a3b"])
+def test_users_bound_search_ends_where_the_bisection_ends_over_the_catalog(model_id):
+    """The secant search of the largest batch (plan.bounds._users_bound) returns the doubling-and-bisection's on every
+    catalog GPU, engine, format and TP (dense and MoE models), unlimited and under KV limits, with TPOT, TTFT, both and
+    loose targets."""
+    from gpuplan.catalog import list_gpus
+    from gpuplan.plan import bounds
+
+    model = get_model(model_id)
+    checked = 0
+    for gpu in list_gpus():
+        for engine, fmt, tp in ((e, f, tp) for e in ("vllm", "sglang", "llama.cpp") for f in ("bf16", "fp8", "awq-int4",
+                                                                                           "gguf-q4_k_m")
+                                for tp in (1, 2, 8)):
+            kv = SEARCH._kv_dtype(fmt, engine)
+            for ttft, tpot in ((2.0, 0.05), (None, 0.02), (0.4, None), (30.0, 1.0)):
+                for limit in (math.inf, 3.0, 117.0):
+                    args = (model, gpu, engine, fmt, kv, tp, 1, 1, limit, 2000, 500, tpot, None, ttft, 0.0)
+                    want = _plain_users_bound(model, gpu, engine, fmt, kv, tp, 1, False, 1,
+                                              None if limit == math.inf else limit, 2000, 500, tpot, None, ttft)
+                    assert bounds._users_bound(*args) == want, (gpu.id, engine, fmt, tp, ttft, tpot, limit)
+                    checked += want not in (0.0, limit)
+    assert checked > 100  # most layouts end inside the bracket, not at one of its ends
 
 
 @pytest.mark.parametrize("shape", ["linear", "convex", "concave", "steps", "ttft-wall"])

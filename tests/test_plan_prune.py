@@ -36,6 +36,11 @@ CASES = {
     # capacity mode (most users first): ordered by a bound on the users (KV capacity, TPOT), xPyD candidates beside
     "capacity": PlanRequest(model="deepseek-r1-distill-qwen-32b", ttft_s=2.0, tpot_s=0.05, max_nodes=1),
     "capacity-16-gpus": PlanRequest(model="deepseek-v3", gpu_count=16, ttft_s=3.0, tpot_s=0.05),
+    # capacity mode with a cheaper lower-quality alternative shown (its jobs run apart, cheapest first), ranked by
+    # throughput (the alternative found among every lower-quality job)
+    "capacity-alternative": PlanRequest(model="qwen2.5-7b", ttft_s=0.5, max_nodes=1),
+    "capacity-throughput": PlanRequest(model="deepseek-r1-distill-qwen-32b", tpot_s=0.05, objective="throughput",
+                                       max_nodes=1),
 }
 
 # Rejected before any sizing or estimate (enumeration order): the pruned search counts them exactly as before.

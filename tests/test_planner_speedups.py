@@ -83,3 +83,42 @@ def test_estimate_with_the_planners_kv_capacity_equals_sizing_it_again(model_id,
     work = Workload(input_tokens=2000, output_tokens=1000, concurrency=16)
     assert estimate_serving(entry, one, work, detail=False, kv_max_concurrency=mem.max_concurrency) == \
         estimate_serving(entry, one, work, detail=False)
+
+
+@pytest.mark.parametrize("model_id", ["deepseek-r1-distill-qwen-32b", "deepseek-v3", "gpt-oss-120b"])
+def test_kv_capacity_is_size_inferences_verdict_on_one_sequence(model_id):
+    """memory.inference.kv_capacity (what the planner asks of every layout it orders in capacity mode) returns
+    size_inference's ``fits`` and ``max_concurrency`` for one sequence, or raises its error, on every catalog GPU,
+    engine, format and layout the planner enumerates (memory rejections, layout errors and fits alike)."""
+    from gpuplan.catalog import list_gpus
+    from gpuplan.errors import GpuplanError
+    from gpuplan.memory import size_inference
+    from gpuplan.memory.inference import kv_capacity
+
+    search_mod = sys.modules["gpuplan.plan.search"]
+    model = get_model(model_id)
+    req = PlanRequest(model=model_id, ttft_s=2.0, tpot_s=0.05)
+    seen = {"fits": 0, "no": 0, "error": 0}
+    for gpu in list_gpus():
+        for per_node, nodes in ((1, 1), (2, 1), (8, 1), (8, 2)):
+            for engine in ("vllm", "sglang", "trtllm", "llama.cpp"):
+                for fmt in ("bf16", "fp8", "awq-int4", "gguf-q4_k_m"):
+                    for tp, pp, dp, ep, dpa in search_mod._layouts(model, per_node, nodes, engine):
+                        kv = search_mod._kv_dtype(fmt, engine)
+                        dep = search_mod._deployment(gpu, per_node * nodes, nodes, fmt, engine, tp, pp, dp, ep, dpa,
+                                                     req)
+                        try:
+                            mem = size_inference(model, dep, context_tokens=2500, concurrency=1, gpu=gpu)
+                        except GpuplanError as exc:
+                            with pytest.raises(type(exc)):
+                                kv_capacity(model, gpu, engine=engine, weight_format=fmt, kv_dtype=kv, tp=tp, pp=pp,
+                                            ep=ep, dp_att=dp if dpa else 1, gpu_count=per_node * nodes,
+                                            context_tokens=2500)
+                            seen["error"] += 1
+                            continue
+                        got = kv_capacity(model, gpu, engine=engine, weight_format=fmt, kv_dtype=kv, tp=tp, pp=pp,
+                                          ep=ep, dp_att=dp if dpa else 1, gpu_count=per_node * nodes,
+                                          context_tokens=2500)
+                        assert got == (mem.fits, mem.max_concurrency), (gpu.id, engine, fmt, tp, pp, dp, ep, dpa)
+                        seen["fits" if mem.fits else "no"] += 1
+    assert seen["fits"] and seen["no"], seen

@@ -104,8 +104,8 @@ def _kv_layout_cached(model_id: str, kv_dtype: str, tp: int, pp: int):
     return kv_layout(entry(model_id).arch, kv_dtype, tp=tp, pp=pp, per_gpu=True)
 
 
-def _check_layout(arch: ModelArch, dep: Deployment, model_max_context: int | None, context_tokens: int) -> None:
-    tp, pp, ep = dep.tensor_parallel_size, dep.pipeline_parallel_size, dep.expert_parallel_size
+def _check_layout(arch: ModelArch, tp: int, pp: int, ep: int, gpu_count: int, model_max_context: int | None,
+                  context_tokens: int) -> None:
     heads = arch.num_attention_heads
     if heads % tp:
         valid = [d for d in range(1, heads + 1) if heads % d == 0 and d <= 64]
@@ -121,8 +121,8 @@ def _check_layout(arch: ModelArch, dep: Deployment, model_max_context: int | Non
             raise InvalidInputError("memory.ep_experts", ep=ep, experts=experts, valid=", ".join(map(str, valid)))
     if model_max_context and context_tokens > model_max_context:
         raise InvalidInputError("memory.context_too_long", given=context_tokens, allowed=model_max_context)
-    if tp * pp > dep.gpu_count:
-        raise InvalidInputError("memory.layout_gpus", tp=tp, pp=pp, gpus=dep.gpu_count)
+    if tp * pp > gpu_count:
+        raise InvalidInputError("memory.layout_gpus", tp=tp, pp=pp, gpus=gpu_count)
 
 
 def _activation_bytes(arch: ModelArch, engine: str, tp: int, batched_tokens: int, facts: dict[str, Any]) -> int:
@@ -166,95 +166,15 @@ def size_inference(
     arch = model.arch
     gpu = gpu or get_gpu(dep.gpu_id)
     engine = dep.engine
-    facts = engine_facts(engine)
-    kv_dtype = resolve_kv_dtype(dep.kv_dtype, engine, arch, compute_capability=gpu.compute_capability)
-    _check_layout(arch, dep, model.max_context_tokens, context_tokens)
-    tp, pp, ep = dep.tensor_parallel_size, dep.pipeline_parallel_size, dep.expert_parallel_size
     dp_att = dep.data_parallel_size if dep.enable_dp_attention else 1
-    assumptions: list[str] = []
-    if kv_dtype == "fp8_ds_mla" and engine in ("vllm", "sglang"):
-        assumptions.append("v32kv.assume_fp8_ds_mla" if engine == "vllm" else "v32kv.assume_fp8_ds_mla_sglang")
-
-    tb = model_tensor_bytes(model, dep.weight_format)
+    (kv_dtype, weights_gpu, activation, overhead, budget, kv_pool, capacity, seq_bytes_gpu, per_tok_gpu, block,
+     host_bytes, engine_args, assumptions) = _pool(
+        model, gpu, engine, dep.weight_format, dep.kv_dtype, dep.tensor_parallel_size, dep.pipeline_parallel_size,
+        dep.expert_parallel_size, dp_att, dep.gpu_count, context_tokens, dep.offload, dep.cpu_moe_layers,
+        dep.gpu_layers, dep.gpu_memory_utilization, dep.max_num_batched_tokens)
     whole_weights, by_comp = _whole_weights(model.id, dep.weight_format)
-
-    # Hybrid placement: routed experts (KTransformers, llama.cpp --n-cpu-moe) or whole layers (-ngl) in host RAM.
-    host_bytes = 0
-    gpu_tb = tb
-    if dep.offload == "experts":
-        gpu_tb = [(t, n) for t, n in tb if t.component != "routed_experts"]
-        host_bytes = whole_weights - sum(n for _, n in gpu_tb)
-        if dep.cpu_moe_layers is not None:
-            keep = set(arch.moe_layers[dep.cpu_moe_layers:]) if dep.cpu_moe_layers < len(arch.moe_layers) else set()
-            gpu_tb = [(t, n) for t, n in tb if t.component != "routed_experts" or t.layer in keep]
-            host_bytes = whole_weights - sum(n for _, n in gpu_tb)
-    elif dep.offload == "layers":
-        n_gpu = arch.num_layers if dep.gpu_layers is None else min(dep.gpu_layers, arch.num_layers)
-        first_gpu_layer = arch.num_layers - n_gpu  # llama.cpp offloads the last n layers
-        gpu_tb = [(t, n) for t, n in tb if t.layer is None and t.component == "lm_head" or
-                  (t.layer is not None and t.layer >= first_gpu_layer) or t.component == "norm" and t.layer is None]
-        host_bytes = whole_weights - sum(n for _, n in gpu_tb)
-
-    if dep.offload == "none":
-        weights_gpu = _sharded_bytes(model.id, dep.weight_format, tp, pp, ep, dp_att)
-    else:
-        weights_gpu = shard_weights(arch, gpu_tb, tp=tp, pp=pp, ep=ep, dp_attention=dp_att).per_gpu_bytes
-
-    block = int(facts.get("block_size_tokens", facts.get("page_size_tokens", 1)) or 1)
-    gpu_layer_fraction = 1.0
-    if dep.offload == "layers" and dep.gpu_layers is not None:
-        gpu_layer_fraction = min(dep.gpu_layers, arch.num_layers) / arch.num_layers
-    layout = _kv_layout_cached(model.id, kv_dtype, tp, pp)
-    padded = math.ceil(context_tokens / block) * block
-    seq_bytes_gpu = math.ceil(layout.bytes_for_sequence(padded) * gpu_layer_fraction)
-    per_tok_gpu = math.ceil(layout.bytes_per_token * gpu_layer_fraction)
     # DP-attention splits sequences over DP ranks: each GPU holds its share of the concurrent sequences.
     seqs_per_gpu = math.ceil(concurrency / dp_att)
-
-    capacity = gpu.memory_bytes
-    if gpu.is_unified_memory:
-        capacity = int(gpu.memory_bytes * UNIFIED_GPU_FRACTION)
-        assumptions.append("memory.assume_unified")
-
-    rule = facts["budget_rule"]
-    engine_args: dict[str, Any] = {}
-    if rule == "fraction_of_total":
-        if dep.gpu_memory_utilization is None and "gpu_memory_utilization" not in facts:
-            raise UnsupportedError("ascend.no_default_fraction", engine=engine)  # MindIE: default not published
-        util = dep.gpu_memory_utilization or float(facts["gpu_memory_utilization"])
-        budget = int(util * capacity)
-        weights_gpu += rope_cache_bytes(arch)
-        batched = dep.max_num_batched_tokens or int(facts["max_num_batched_tokens"])
-        activation = _activation_bytes(arch, engine, tp, batched, facts)
-        overhead = int(engines_fitted(facts).get("non_torch_bytes_single_gpu", 0))
-        kv_pool = budget - weights_gpu - activation - overhead
-        engine_args = {"gpu_memory_utilization": util, "max_num_batched_tokens": batched, "block_size": block}
-        assumptions.append("memory.assume_vllm")
-    elif rule == "mem_fraction_static":
-        frac = dep.gpu_memory_utilization or sglang_mem_fraction_static(tp * pp)
-        budget = int(frac * capacity)
-        activation = 0
-        overhead = capacity - budget  # reserved for activations and CUDA graphs by the engine's own rule
-        kv_pool = budget - weights_gpu
-        engine_args = {"mem_fraction_static": frac}
-        assumptions.append("memory.assume_sglang")
-    elif rule == "fraction_of_free":
-        frac = dep.gpu_memory_utilization or float(facts["kv_cache_free_gpu_memory_fraction"])
-        batched = dep.max_num_batched_tokens or 8192
-        activation = _activation_bytes(arch, engine, tp, batched, engine_facts("vllm"))  # vLLM's fitted factor
-        overhead = CUDA_CONTEXT_BYTES
-        free = capacity - weights_gpu - activation - overhead
-        kv_pool = int(frac * free)
-        budget = capacity - int((1 - frac) * max(free, 0))
-        engine_args = {"kv_cache_free_gpu_memory_fraction": frac}
-        assumptions.append("memory.assume_trtllm")
-    else:  # exact (llama.cpp, ollama, ktransformers)
-        ubatch = int(facts.get("n_ubatch_default", 512))
-        activation = ubatch * (arch.vocab_size + 4 * max(arch.hidden_size, max(m.intermediate_size for m in arch.mlp))) * 4
-        overhead = CUDA_CONTEXT_BYTES if gpu.vendor == "nvidia" else 0
-        budget = capacity
-        kv_pool = budget - weights_gpu - activation - overhead
-        assumptions.append("memory.assume_exact")
 
     kv_needed = seq_bytes_gpu * seqs_per_gpu
     total = weights_gpu + kv_needed + activation + overhead
@@ -290,6 +210,114 @@ def size_inference(
     )
 
 
+def kv_capacity(model: ModelEntry, gpu: GpuSpec, *, engine: str, weight_format: str, kv_dtype: str, tp: int, pp: int,
+                ep: int, dp_att: int, gpu_count: int, context_tokens: int) -> tuple[bool, int | None]:
+    """What ``size_inference`` says of one sequence on this layout (no offload, the engine's default budget), without
+    building its answer: (``fits``, ``max_concurrency``). The planner asks this of every layout it orders
+    (plan.search); raises as ``size_inference`` does."""
+    pool = _pool(model, gpu, engine, weight_format, kv_dtype, tp, pp, ep, dp_att, gpu_count, context_tokens)
+    kv_pool, seq_bytes_gpu = pool[5], pool[7]
+    seqs_per_gpu = math.ceil(1 / dp_att)
+    fits = kv_pool >= seq_bytes_gpu * seqs_per_gpu and kv_pool > 0
+    return fits, (max(0, kv_pool // seq_bytes_gpu) * dp_att if seq_bytes_gpu > 0 else None)
+
+
+def _pool(model: ModelEntry, gpu: GpuSpec, engine: str, weight_format: str, kv_dtype_asked: str, tp: int, pp: int,
+          ep: int, dp_att: int, gpu_count: int, context_tokens: int, offload: str = "none",
+          cpu_moe_layers: int | None = None, gpu_layers: int | None = None,
+          gpu_memory_utilization: float | None = None, max_num_batched_tokens: int | None = None) -> tuple:
+    """The concurrency-independent part of ``size_inference``: (KV dtype, weights per GPU, activations, overhead,
+    budget, KV pool, capacity, KV bytes of one sequence per GPU, per token per GPU, block, host bytes, engine args,
+    assumptions)."""
+    arch = model.arch
+    facts = engine_facts(engine)
+    kv_dtype = resolve_kv_dtype(kv_dtype_asked, engine, arch, compute_capability=gpu.compute_capability)
+    _check_layout(arch, tp, pp, ep, gpu_count, model.max_context_tokens, context_tokens)
+    assumptions: list[str] = []
+    if kv_dtype == "fp8_ds_mla" and engine in ("vllm", "sglang"):
+        assumptions.append("v32kv.assume_fp8_ds_mla" if engine == "vllm" else "v32kv.assume_fp8_ds_mla_sglang")
+
+    # Hybrid placement: routed experts (KTransformers, llama.cpp --n-cpu-moe) or whole layers (-ngl) in host RAM.
+    host_bytes = 0
+    if offload == "none":
+        model_tensor_bytes(model, weight_format)  # registers the entry (and raises for a format it cannot take)
+        weights_gpu = _sharded_bytes(model.id, weight_format, tp, pp, ep, dp_att)
+    else:
+        tb = model_tensor_bytes(model, weight_format)
+        whole_weights = _whole_weights(model.id, weight_format)[0]
+        gpu_tb = tb
+        if offload == "experts":
+            gpu_tb = [(t, n) for t, n in tb if t.component != "routed_experts"]
+            host_bytes = whole_weights - sum(n for _, n in gpu_tb)
+            if cpu_moe_layers is not None:
+                keep = set(arch.moe_layers[cpu_moe_layers:]) if cpu_moe_layers < len(arch.moe_layers) else set()
+                gpu_tb = [(t, n) for t, n in tb if t.component != "routed_experts" or t.layer in keep]
+                host_bytes = whole_weights - sum(n for _, n in gpu_tb)
+        elif offload == "layers":
+            n_gpu = arch.num_layers if gpu_layers is None else min(gpu_layers, arch.num_layers)
+            first_gpu_layer = arch.num_layers - n_gpu  # llama.cpp offloads the last n layers
+            gpu_tb = [(t, n) for t, n in tb if t.layer is None and t.component == "lm_head" or
+                      (t.layer is not None and t.layer >= first_gpu_layer) or t.component == "norm" and t.layer is None]
+            host_bytes = whole_weights - sum(n for _, n in gpu_tb)
+        weights_gpu = shard_weights(arch, gpu_tb, tp=tp, pp=pp, ep=ep, dp_attention=dp_att).per_gpu_bytes
+
+    block = int(facts.get("block_size_tokens", facts.get("page_size_tokens", 1)) or 1)
+    gpu_layer_fraction = 1.0
+    if offload == "layers" and gpu_layers is not None:
+        gpu_layer_fraction = min(gpu_layers, arch.num_layers) / arch.num_layers
+    layout = _kv_layout_cached(model.id, kv_dtype, tp, pp)
+    padded = math.ceil(context_tokens / block) * block
+    seq_bytes_gpu = math.ceil(layout.bytes_for_sequence(padded) * gpu_layer_fraction)
+    per_tok_gpu = math.ceil(layout.bytes_per_token * gpu_layer_fraction)
+
+    capacity = gpu.memory_bytes
+    if gpu.is_unified_memory:
+        capacity = int(gpu.memory_bytes * UNIFIED_GPU_FRACTION)
+        assumptions.append("memory.assume_unified")
+
+    rule = facts["budget_rule"]
+    engine_args: dict[str, Any] = {}
+    if rule == "fraction_of_total":
+        if gpu_memory_utilization is None and "gpu_memory_utilization" not in facts:
+            raise UnsupportedError("ascend.no_default_fraction", engine=engine)  # MindIE: default not published
+        util = gpu_memory_utilization or float(facts["gpu_memory_utilization"])
+        budget = int(util * capacity)
+        weights_gpu += rope_cache_bytes(arch)
+        batched = max_num_batched_tokens or int(facts["max_num_batched_tokens"])
+        activation = _activation_bytes(arch, engine, tp, batched, facts)
+        overhead = int(engines_fitted(facts).get("non_torch_bytes_single_gpu", 0))
+        kv_pool = budget - weights_gpu - activation - overhead
+        engine_args = {"gpu_memory_utilization": util, "max_num_batched_tokens": batched, "block_size": block}
+        assumptions.append("memory.assume_vllm")
+    elif rule == "mem_fraction_static":
+        frac = gpu_memory_utilization or sglang_mem_fraction_static(tp * pp)
+        budget = int(frac * capacity)
+        activation = 0
+        overhead = capacity - budget  # reserved for activations and CUDA graphs by the engine's own rule
+        kv_pool = budget - weights_gpu
+        engine_args = {"mem_fraction_static": frac}
+        assumptions.append("memory.assume_sglang")
+    elif rule == "fraction_of_free":
+        frac = gpu_memory_utilization or float(facts["kv_cache_free_gpu_memory_fraction"])
+        batched = max_num_batched_tokens or 8192
+        activation = _activation_bytes(arch, engine, tp, batched, engine_facts("vllm"))  # vLLM's fitted factor
+        overhead = CUDA_CONTEXT_BYTES
+        free = capacity - weights_gpu - activation - overhead
+        kv_pool = int(frac * free)
+        budget = capacity - int((1 - frac) * max(free, 0))
+        engine_args = {"kv_cache_free_gpu_memory_fraction": frac}
+        assumptions.append("memory.assume_trtllm")
+    else:  # exact (llama.cpp, ollama, ktransformers)
+        ubatch = int(facts.get("n_ubatch_default", 512))
+        activation = ubatch * (arch.vocab_size + 4 * max(arch.hidden_size, max(m.intermediate_size for m in arch.mlp))) * 4
+        overhead = CUDA_CONTEXT_BYTES if gpu.vendor == "nvidia" else 0
+        budget = capacity
+        kv_pool = budget - weights_gpu - activation - overhead
+        assumptions.append("memory.assume_exact")
+    return (kv_dtype, weights_gpu, activation, overhead, budget, kv_pool, capacity, seq_bytes_gpu, per_tok_gpu, block,
+            host_bytes, engine_args, assumptions)
+
+
 def size_model_only(model: ModelEntry, weight_format: str, kv_dtype: str = "auto", engine: str = "vllm",
                     context_tokens: int = 4096, concurrency: int = 1) -> InferenceMemory:
     """Whole-model figures without a GPU (``gpuplan size MODEL`` with no ``--gpu``)."""
@@ -308,4 +336,4 @@ def size_model_only(model: ModelEntry, weight_format: str, kv_dtype: str = "auto
     )
 
 
-__all__ = ["GIB", "InferenceMemory", "PerGpuMemory", "size_inference", "size_model_only"]
+__all__ = ["GIB", "InferenceMemory", "PerGpuMemory", "kv_capacity", "size_inference", "size_model_only"]

@@ -198,9 +198,12 @@ def _engine_capped(dep: Deployment, kv_max_concurrency: int | None) -> int | Non
     """The memory model's capacity in sequences capped by the engine's max_num_seqs."""
     if kv_max_concurrency is None:
         return None
-    facts = engine_facts(dep.engine)
-    cap = dep.max_num_seqs or int(facts.get("max_num_seqs", 10**6))
-    return min(kv_max_concurrency, cap)
+    return min(kv_max_concurrency, engine_seq_cap(dep.engine, dep.max_num_seqs))
+
+
+def engine_seq_cap(engine: str, max_num_seqs: int | None = None) -> int:
+    """The most sequences the engine runs at once: ``max_num_seqs`` when given, else its default (engines.toml)."""
+    return max_num_seqs or int(engine_facts(engine).get("max_num_seqs", 10**6))
 
 
 CACHE_CLEARERS.append(_capacity.cache_clear)

@@ -194,6 +194,22 @@ def users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype
     return min(limit, most)
 
 
+def capped_users_bound(most: float, model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtype: str, tp: int,
+                       ep: int, dpa: bool, dp: int, per_replica_limit: int | None, input_tokens: int,
+                       output_tokens: int, tpot_s: float | None, calibration=None, ttft_s: float | None = None,
+                       cached_fraction: float = 0.0) -> float:
+    """users_bound under ``per_replica_limit`` (the shipped calibration) from ``most``, its value without a limit
+    (users_bound with None): the same number, without the lookup of the memo."""
+    if per_replica_limit is None or not (tpot_s or ttft_s):
+        return users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, per_replica_limit, input_tokens,
+                           output_tokens, tpot_s, calibration, ttft_s, cached_fraction)
+    limit = float(per_replica_limit)
+    if most >= _UNBOUNDED and limit > most:  # users_bound searches this limit itself
+        return users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, per_replica_limit, input_tokens,
+                           output_tokens, tpot_s, calibration, ttft_s, cached_fraction)
+    return min(limit, most)
+
+
 _MOST: dict = {}
 _UNBOUNDED = 1e9  # the doubling of an unlimited search stops at the first power of two from here
 
@@ -211,27 +227,50 @@ def _users_bound(model: ModelEntry, gpu: GpuSpec, engine: str, fmt: str, kv_dtyp
     chunks = max(1.0, math.ceil(new / setup[6]))
     alone = _prefill_bound(setup, 1.0, new)
 
-    def meets(b: float) -> bool:  # 1e-9: the estimator's float rounding can never beat the bounds
-        if tpot_s and _decode_bound(setup, b, ctx, dp_att) + (b - 1) / b * _prefill_bound(setup, b, new) / out > \
-                tpot_s * (1 + 1e-9):
-            return False
-        return not (ttft_s and alone + (chunks * _decode_bound(setup, b - 1, ctx, dp_att) if b > 1 else 0.0) >
-                    ttft_s * (1 + 1e-9))
+    tpot_cap = tpot_s * (1 + 1e-9) if tpot_s else 0.0  # 1e-9: the estimator's float rounding can never beat the bounds
+    ttft_cap = ttft_s * (1 + 1e-9) if ttft_s else 0.0
 
-    if not meets(1.0):
+    def meets(b: float) -> tuple[bool, float]:
+        """(B meets the targets, its slack: the larger of bound / target − 1 over the targets, > 0 about when it
+        misses them)."""
+        tpot_ok = ttft_ok = True
+        s_tpot = s_ttft = -math.inf
+        if tpot_s:
+            got = _decode_bound(setup, b, ctx, dp_att) + (b - 1) / b * _prefill_bound(setup, b, new) / out
+            tpot_ok, s_tpot = not got > tpot_cap, got / tpot_cap - 1
+        if ttft_s:
+            got = alone + (chunks * _decode_bound(setup, b - 1, ctx, dp_att) if b > 1 else 0.0)
+            ttft_ok, s_ttft = not got > ttft_cap, got / ttft_cap - 1
+        return tpot_ok and ttft_ok, max(s_tpot, s_ttft)
+
+    ok, f_lo = meets(1.0)
+    if not ok:
         return 0.0
-    hi = limit if limit != math.inf else 2.0
-    while limit == math.inf and meets(hi) and hi < _UNBOUNDED:
-        hi *= 2
-    if meets(hi):
+    # The bounds grow with B, so the B that meet the targets are [1, B*] and any bracket [lo meets, hi misses] closes
+    # on B*: an unlimited search's bracket is [1, 2**30] (the doubling from 2 this replaced stopped at the first power
+    # of two from 1e9, and returned it when it met the targets), a limited one's [1, limit] (the limit itself when it
+    # meets them). The bracket closes by regula falsi on the slack, Illinois variant, as plan.capacity's does: the
+    # bounds are about linear in B, so a few steps instead of a doubling and a bisection
+    # (tests/test_capacity_speedups.py compares the two over the catalog).
+    hi = limit if limit != math.inf else 2.0 ** 30
+    ok, f_hi = meets(hi)
+    if ok:
         return hi
     lo = 1.0  # meets; hi does not
+    w_lo = w_hi = 1.0
+    stayed = 0
     while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if meets(mid):
-            lo = mid
+        a, b = f_lo * w_lo, f_hi * w_hi
+        guess = (lo + hi) // 2
+        if math.isfinite(a) and math.isfinite(b) and a != b:
+            guess = min(max(lo + math.floor((hi - lo) * -a / (b - a)), lo + 1), hi - 1)
+        ok, f = meets(guess)
+        if ok:
+            lo, f_lo = guess, f
+            w_lo, w_hi, stayed = 1.0, (w_hi / 2 if stayed == 1 else 1.0), 1
         else:
-            hi = mid
+            hi, f_hi = guess, f
+            w_lo, w_hi, stayed = (w_lo / 2 if stayed == -1 else 1.0), 1.0, -1
     return lo
 
 

@@ -259,14 +259,12 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             if cand is not None:
                 out.append((job[0], job[-1], cand))
         return out
+    if req.capacity_mode:
+        # The lower-quality jobs apart (_run_lower_jobs): ranked by users, nothing of the allowed ones depends on them
+        out = _run_lower_jobs([job for job in jobs if not job[-1]], evaluate, lower_rejects, seq, req, prices)
+        jobs = [job for job in jobs if job[-1]]
     best_keys = _best_keys(jobs, model, req, prices, users, context, calibration)
-    # In capacity mode a lower-quality job's key starts as a bound on it (not sized yet, _best_capacity_keys) and is
-    # made exact when it comes up; the jobs still run in the order of their exact keys: each bound is at least as good
-    # as the key it bounds, and a job made exact waits in a heap merged with the sorted order.
-    lazy = best_keys.pop() if req.capacity_mode else None
     order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
-    refined: list[tuple] = []
-    pos = 0
     by_cost = req.objective != "throughput"
     groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
     limit = None                # the top-th best of those: a job that cannot reach it is not shown
@@ -274,24 +272,10 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     best_lower = math.inf       # the best objective value of a lower-quality candidate kept
     native_kept = False
     budget = req.budget_usd
-    while pos < len(order) or refined:
-        if refined and (pos == len(order) or refined[0][:2] < (best_keys[order[pos]][0], jobs[order[pos]][0])):
-            i = heapq.heappop(refined)[2]
-        else:
-            i = order[pos]
-            pos += 1
+    for i in order:
         job = jobs[i]
         key, bound = best_keys[i]
         allowed, fmt = job[-1], job[5]
-        if lazy and i in lazy:
-            lazy.discard(i)
-            if key[1] > best_lower:
-                continue  # skipped below at its exact key too: best_lower only falls
-            exact = _capacity_key(job, model, req, context, calibration, key[1])
-            if exact is not None:  # None: the memory model rejects it; a lower-quality rejection is not reported
-                best_keys[i] = exact
-                heapq.heappush(refined, (exact[0], job[0], i))
-            continue
         if allowed:
             if limit is not None and key > limit and not (budget and (
                     fmt == native and not native_kept
@@ -321,65 +305,102 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     return out
 
 
+def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: list, req: PlanRequest,
+                    prices) -> list[tuple[int, bool, Candidate]]:
+    """Capacity mode: the lower-quality jobs, which only give the --quality alternative — the cheapest of them on the
+    objective (_lower_quality_option), whatever the users each serves. They run from the cheapest shape up (catalog
+    order among equal prices) while one may be that cheapest: a job whose price is above a lower-quality candidate
+    already kept cannot be, and every later one is not either (their rejections are not reported). Ranked by speed
+    (no price to order them by), every one runs. The alternative is the one the exhaustive search finds: its price is
+    the lowest of all, so it runs, as does every job that ties with it."""
+    by_price = req.objective in PRICE_OBJECTIVES
+    values: dict[tuple, float] = {}
+    keyed = []
+    for job in jobs:
+        value = -math.inf
+        if by_price:
+            shape = (job[1].id, job[2], job[3])
+            value = values.get(shape, math.nan)
+            if value != value:
+                value = values[shape] = _price_key(_base_cost(job[1], job[2], job[3], req, prices)[0],
+                                                   req.objective)[1]
+        keyed.append((value, job[0], job))
+    keyed.sort(key=lambda k: k[:2])
+    out: list[tuple[int, bool, Candidate]] = []
+    best = math.inf
+    for value, _, job in keyed:
+        if value > best:
+            break
+        seq[0] = job[0]
+        cand = evaluate(job, lower_rejects)
+        if cand is not None:
+            out.append((job[0], False, cand))
+            best = min(best, _objective_value(cand, req.objective))
+    return out
+
+
 def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
                         calibration) -> list:
-    """Capacity mode (rank_by_capacity: most users first, then the objective): users at most the replicas times the
-    TTFT/TPOT bound (plan.bounds.users_bound) and the KV capacity (the memory model, sized here once for the search
-    unless the targets already exclude one user); the objective value at best its price (price objectives) or
-    unbounded. A job the memory model rejects comes first (its rejection is cheap and stays under its own reason).
+    """Capacity mode (rank_by_capacity: most users first, then the objective), for the allowed jobs (the
+    lower-quality ones run apart, _run_lower_jobs): users at most the replicas times the TTFT/TPOT bound
+    (plan.bounds.users_bound) and the KV capacity (the memory model, asked here once for the search unless the targets
+    already exclude one user); the objective value at best its price (price objectives) or unbounded. A job the
+    memory model rejects comes first (its rejection is cheap and stays under its own reason).
 
-    A lower-quality job is not sized here: its key is the bound without the KV capacity (at least as good as its
-    key), made exact by _capacity_key when _run_jobs comes to it — most never are (the --quality alternative is the
-    cheapest of them), and the memory model's rejection of one is not reported. The last item of the list is the
-    set of those jobs' indices."""
+    The bound without the KV capacity is the same for every hardware shape of a (GPU, engine, format, TP, EP,
+    DP-attention) layout: it is found once per layout here and each job's KV capacity caps it."""
     from gpuplan.plan.bounds import users_bound
 
     out: list = []
-    lazy: set[int] = set()
     values: dict[tuple, float] = {}  # (gpu, count, nodes) → price
-    for i, job in enumerate(jobs):
+    bounds: dict[tuple, float] = {}  # (gpu, engine, format, TP, EP, DP-attention ranks) → users_bound, no KV limit
+    by_price = req.objective in PRICE_OBJECTIVES
+    for job in jobs:
         _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
         value = -math.inf
-        if req.objective in PRICE_OBJECTIVES:
+        if by_price:
             shape = (gpu.id, count, nodes)
             value = values.get(shape, math.nan)
             if value != value:  # not priced yet
                 value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
         # the bound without the KV capacity first (no sizing): a job whose bounds miss the targets with one user (0)
         # is not sized at all
-        most = users_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, None, req.input_tokens,
-                           req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+        layout = (gpu.id, engine, fmt, tp, ep, dp if dpa else 1)
+        most = bounds.get(layout)
+        if most is None:
+            most = bounds[layout] = users_bound(
+                model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, None, req.input_tokens,
+                req.output_tokens, req.tpot_s, calibration, req.ttft_s)
         if most == 0:
             out.append(((0.0, value), 0.0))
             continue
-        if not job[-1]:
-            most = (dp if not dpa else 1) * most if most < 1e9 else math.inf  # 1e9: users_bound's own cap
-            out.append(((-most, value), most))
-            lazy.add(i)
-            continue
-        out.append(_capacity_key(job, model, req, context, calibration, value) or ((-math.inf, -math.inf), math.inf))
-    out.append(lazy)
+        out.append(_capacity_key(job, model, req, context, calibration, value, most)
+                   or ((-math.inf, -math.inf), math.inf))
     return out
 
 
 def _capacity_key(job: tuple, model: ModelEntry, req: PlanRequest, context: int, calibration,
-                  value: float) -> tuple[tuple, float] | None:
-    """A job's capacity-mode key and users bound with its KV capacity (sized with one user); None when the memory
-    model rejects the job."""
-    from gpuplan.perf.serving import _engine_capped
-    from gpuplan.plan.bounds import users_bound
+                  value: float, most: float | None = None) -> tuple[tuple, float] | None:
+    """A job's capacity-mode key and users bound with its KV capacity (the memory model's, sized with one user); None
+    when the memory model rejects the job. ``most``: the job's users bound without the KV capacity, when known."""
+    from gpuplan.memory.inference import kv_capacity
+    from gpuplan.perf.serving import engine_seq_cap
+    from gpuplan.plan.bounds import capped_users_bound, users_bound
 
     _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
-    dep = _deployment(gpu, count, nodes, fmt, engine, tp, pp, dp, ep, dpa, req)
-    try:
-        mem = size_inference(model, dep, context_tokens=context, concurrency=1, gpu=gpu)
+    kv = _kv_dtype(fmt, engine)
+    try:  # size_inference's verdict on one sequence (tests/test_planner_speedups.py compares the two)
+        fits, max_concurrency = kv_capacity(model, gpu, engine=engine, weight_format=fmt, kv_dtype=kv, tp=tp, pp=pp,
+                                            ep=ep, dp_att=dp if dpa else 1, gpu_count=count, context_tokens=context)
     except GpuplanError:
         return None
-    if not mem.fits:
+    if not fits:
         return None
-    most = (dp if not dpa else 1) * users_bound(
-        model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, _engine_capped(dep, mem.max_concurrency),
-        req.input_tokens, req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+    limit = None if max_concurrency is None else min(max_concurrency, engine_seq_cap(engine))
+    args = (model, gpu, engine, fmt, kv, tp, ep, dpa, dp, limit, req.input_tokens, req.output_tokens, req.tpot_s,
+            calibration, req.ttft_s)
+    most = (dp if not dpa else 1) * (users_bound(*args) if most is None or calibration is not None
+                                     else capped_users_bound(most, *args))
     return (-most, value), most
 
 
@@ -395,8 +416,7 @@ def _kv_dtype(fmt: str, engine: str) -> str:
 def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int, context: int,
                calibration) -> list:
     """Per job: the best rank key it could reach — (unpriced, objective value), or in capacity mode (−users,
-    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price). In capacity
-    mode the list ends with the set of jobs whose key is still a bound on it (_best_capacity_keys)."""
+    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price)."""
     from gpuplan.plan.bounds import output_tokens_per_s_bound
 
     if req.capacity_mode:
