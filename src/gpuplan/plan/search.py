@@ -8,6 +8,7 @@ only the candidates that can still rank among the ``top`` shown are sized and es
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import time
@@ -226,12 +227,6 @@ class _Deferred:
 PRICE_OBJECTIVES = ("tco", "capex", "cloud")
 
 
-def _price_key(cost: CostSummary, objective: str) -> tuple[bool, float]:
-    """The first two fields of _rank's sort key for a candidate priced ``cost``: (unpriced, objective value)."""
-    value = {"capex": cost.capex_usd, "tco": cost.tco_usd, "cloud": cost.cloud_usd_per_hour}[objective]
-    return cost.capex_usd is None, value if value is not None else math.inf
-
-
 def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _Deferred, seq: list,
               model: ModelEntry, req: PlanRequest, prices, native: str, users: int, context: int,
               calibration=None) -> list[tuple[int, bool, Candidate]]:
@@ -279,7 +274,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         if allowed:
             if limit is not None and key > limit and not (budget and (
                     fmt == native and not native_kept
-                    or _base_cost(job[1], job[2], job[3], req, prices)[0].capex_usd is None)):
+                    or _base_price(job[1], job[2], job[3], req, prices)[0] is None)):
                 _not_evaluated(rejects, job, key, limit, bound, req, prices)
                 continue
         elif key[1] > best_lower or (not req.capacity_mode and best_allowed is not None and not best_allowed[0]
@@ -322,8 +317,7 @@ def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: 
             shape = (job[1].id, job[2], job[3])
             value = values.get(shape, math.nan)
             if value != value:
-                value = values[shape] = _price_key(_base_cost(job[1], job[2], job[3], req, prices)[0],
-                                                   req.objective)[1]
+                value = values[shape] = _shape_price_key(job[1], job[2], job[3], req, prices)[1]
         keyed.append((value, job[0], job))
     keyed.sort(key=lambda k: k[:2])
     out: list[tuple[int, bool, Candidate]] = []
@@ -362,7 +356,7 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
             shape = (gpu.id, count, nodes)
             value = values.get(shape, math.nan)
             if value != value:  # not priced yet
-                value = values[shape] = _price_key(_base_cost(gpu, count, nodes, req, prices)[0], req.objective)[1]
+                value = values[shape] = _shape_price_key(gpu, count, nodes, req, prices)[1]
         # the bound without the KV capacity first (no sizing): a job whose bounds miss the targets with one user (0)
         # is not sized at all
         layout = (gpu.id, engine, fmt, tp, ep, dp if dpa else 1)
@@ -429,9 +423,9 @@ def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, u
         shape = (gpu.id, count, nodes)
         hit = shapes.get(shape)
         if hit is None:
-            cost, owned = _base_cost(gpu, count, nodes, req, prices)
-            hit = shapes[shape] = (_price_key(cost, req.objective) if req.objective in PRICE_OBJECTIVES else None,
-                                   owned, cost.capex_usd is None)
+            price = _base_price(gpu, count, nodes, req, prices)
+            hit = shapes[shape] = (_shape_price_key(gpu, count, nodes, req, prices)
+                                   if req.objective in PRICE_OBJECTIVES else None, price[3], price[0] is None)
         if hit[0] is not None:
             out.append((hit[0], 0.0))
             continue
@@ -467,15 +461,15 @@ def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limi
     if key[0] or key[1] == math.inf or limit[1] == math.inf:
         rejects.add("not_evaluated", -1e300, partial(t, "prune.near_unpriced", cand=label, top=req.top))
         return
-    rate = _base_cost(gpu, count, job[3], req, prices)[0].exchange_rate
-    cny = rate.cny_per_usd if rate else None
+    cny = _base_price(gpu, count, job[3], req, prices)[4]
 
     def money(usd: float) -> str:
         text = fmt_money(in_currency(usd, req.currency, cny), req.currency)
         return text if req.objective != "cloud" else t("prune.per_hour", cost=text)
 
-    rejects.add("not_evaluated", -key[1], partial(t, "prune.near", cand=label, objective=t(f"prune.objective_{req.objective}"),
-                                                  cost=money(key[1]), top=req.top, limit=money(limit[1])))
+    rejects.add("not_evaluated", -key[1], lambda: t(  # rendered only for the group's nearest miss
+        "prune.near", cand=label, objective=t(f"prune.objective_{req.objective}"), cost=money(key[1]), top=req.top,
+        limit=money(limit[1])))
 
 
 def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
@@ -632,7 +626,22 @@ def search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     """Run the planner; returns a PlanFile with ranked candidates, the Pareto frontier and grouped rejections.
 
     ``calibration`` (a perf CalibrationSet, e.g. with a user's ``gpuplan calibrate`` file) replaces the shipped one.
+
+    The cyclic garbage collector pauses while it runs: a search allocates tens of thousands of short-lived, acyclic
+    objects, and the collections they triggered (each also walking every object of the imported modules) took a tenth
+    of a full-catalog search; whatever cycles it leaves are collected once the collector runs again.
     """
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _search(req, prices, calibration)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     started = time.perf_counter()
     if req.objective not in OBJECTIVES:
         raise InvalidInputError("plan.bad_objective", given=req.objective, allowed=", ".join(OBJECTIVES))
@@ -1081,21 +1090,46 @@ def _with_bom(c: Candidate, model: ModelEntry, req: PlanRequest, prices, native_
 _BASE_COSTS: dict = {}
 
 
-def _base_cost(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -> tuple[CostSummary, float | None]:
-    """Capex/TCO/cloud of a hardware shape, without throughput (the same for every layout on it): cached per search
-    shape. Returns the summary and the owned cost per year (for per-token ranking)."""
-    from gpuplan.cost import cost_of, to_cost_summary
+def _base_price(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -> list:
+    """The cost model's price of a hardware shape, without throughput (the same for every layout on it), cached per
+    search shape: [capex, TCO, cloud per hour (USD; None when unknown), owned cost per year, CNY per USD of the
+    plan's rate (None without one), the CostResult, its summary (made when first asked, _base_cost)]. Ordering the
+    jobs needs the figures only; the summary is made for the shapes a candidate is built on."""
+    from gpuplan.cost import cost_of
 
     key = (gpu.id, count, nodes, req.years, id(prices), req.currency, req.purchase, req.electricity_region,
            req.utilization_fraction)
     hit = _BASE_COSTS.get(key)
     if hit is None:
         res = cost_of(_cost_inputs(gpu, count, nodes, req), prices or default_prices(), monthly=False)
-        hit = (to_cost_summary(res), res.owned_usd_per_year)
+        cny = res.usd_to_cny if res.usd_to_cny is not None and res.usd_to_cny_date and res.usd_to_cny_source \
+            else None  # the summary's exchange_rate (cost.summary.to_cost_summary)
+        hit = [res.capex_usd, res.tco_usd, res.cloud_usd_per_hour, res.owned_usd_per_year, cny, res, None]
         if len(_BASE_COSTS) > 20000:
             _BASE_COSTS.clear()
         _BASE_COSTS[key] = hit
     return hit
+
+
+def _base_cost(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -> tuple[CostSummary, float | None]:
+    """Capex/TCO/cloud of a hardware shape, without throughput (the same for every layout on it): cached per search
+    shape. Returns the summary and the owned cost per year (for per-token ranking)."""
+    hit = _base_price(gpu, count, nodes, req, prices)
+    if hit[6] is None:
+        from gpuplan.cost import to_cost_summary
+
+        hit[6] = (to_cost_summary(hit[5]), hit[3])
+    return hit[6]
+
+
+_PRICE_FIELD = {"capex": 0, "tco": 1, "cloud": 2}
+
+
+def _shape_price_key(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices) -> tuple[bool, float]:
+    """_price_key of the shape's summary, from its price alone."""
+    hit = _base_price(gpu, count, nodes, req, prices)
+    value = hit[_PRICE_FIELD[req.objective]]
+    return hit[0] is None, value if value is not None else math.inf
 
 
 def default_prices():
