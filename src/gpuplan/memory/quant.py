@@ -225,12 +225,19 @@ def tensor_bytes(arch_tensors: Sequence[TensorLike], fmt_id: str, *, n_layers: i
             for r in gguf_tensor_types(arch_tensors, fmt.gguf_ftype, ctx)
         )
     out = []
+    # a tensor's storage depends on its component and shape only (dense_tensor_bits): worked out once per pair, not
+    # once per layer
+    seen: dict[tuple, tuple[str, float, int]] = {}
     for t in arch_tensors:
-        bits = dense_tensor_bits(t, fmt)
-        quantized = effective_component(t) in fmt.quantized_components
-        n = prod(t.shape)
-        out.append(TensorBytes(tensor=t, type_name=fmt.id if quantized else "bf16",
-                               bits_per_element=bits / n if n else 0.0, num_bytes=math.ceil(bits / 8)))
+        comp = effective_component(t)
+        key = (comp, t.shape if type(t.shape) is tuple else tuple(t.shape))
+        hit = seen.get(key)
+        if hit is None:
+            bits = dense_tensor_bits(t, fmt)
+            n = prod(t.shape)
+            hit = seen[key] = (fmt.id if comp in fmt.quantized_components else "bf16",
+                                         bits / n if n else 0.0, math.ceil(bits / 8))
+        out.append(TensorBytes(tensor=t, type_name=hit[0], bits_per_element=hit[1], num_bytes=hit[2]))
     return tuple(out)
 
 

@@ -81,6 +81,7 @@ class _Group:
 
 
 _GROUPS: dict[int, tuple[object, tuple[_Group, ...]]] = {}
+_RULES: dict[int, tuple[ModelArch, dict[int, tuple]]] = {}
 
 
 def _groups(arch: ModelArch, tensor_bytes: Sequence[tuple[TensorSpec, int]]) -> tuple[_Group, ...]:
@@ -91,8 +92,17 @@ def _groups(arch: ModelArch, tensor_bytes: Sequence[tuple[TensorSpec, int]]) -> 
         return hit[1]
     L = arch.num_layers
     acc: dict[tuple[str, str, int], list] = {}
+    rules = _RULES.get(id(arch))
+    if rules is None or rules[0] is not arch:
+        if len(_RULES) > 64:
+            _RULES.clear()
+        rules = _RULES[id(arch)] = (arch, {})
+    known = rules[1]  # id(tensor) → (tensor, its rule): the same tensors come in every format's and part's table
     for t, nbytes in tensor_bytes:
-        rule, nkv = _rule(t, arch)
+        hit = known.get(id(t))
+        if hit is None or hit[0] is not t:
+            hit = known[id(t)] = (t, _rule(t, arch))
+        rule, nkv = hit[1]
         g = acc.setdefault((t.component, rule, nkv), [[0] * L, 0, 0])
         if t.layer is None:
             g[1 if t.component == "embed" else 2] += nbytes

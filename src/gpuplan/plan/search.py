@@ -417,6 +417,7 @@ def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, u
         return _best_capacity_keys(jobs, model, req, prices, context, calibration)
 
     shapes: dict[tuple, tuple] = {}  # (gpu, count, nodes) → price key, owned cost per year, unpriced
+    bounds: dict[tuple, float] = {}
     out = []
     for job in jobs:
         _, gpu, count, nodes, _, fmt, engine, (tp, _, dp, ep, dpa) = job[:8]
@@ -430,9 +431,14 @@ def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, u
             out.append((hit[0], 0.0))
             continue
         replicas = dp if not dpa else 1
-        bound = output_tokens_per_s_bound(model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, replicas,
-                                          math.ceil(users / replicas), req.input_tokens, req.output_tokens,
-                                          calibration)
+        # the bound of a (GPU, engine, format, TP, EP, DP-attention) layout at a replica count: the same for every
+        # node count (pipeline stages do not enter it)
+        layout = (gpu.id, engine, fmt, tp, ep, dpa, dp, replicas)
+        bound = bounds.get(layout)
+        if bound is None:
+            bound = bounds[layout] = output_tokens_per_s_bound(
+                model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, replicas,
+                math.ceil(users / replicas), req.input_tokens, req.output_tokens, calibration)
         if req.objective == "throughput":
             out.append(((False, -bound), bound))
         else:  # per_token: owned cost per year over output tokens/s (the candidate's score), unknown → last
@@ -449,17 +455,18 @@ def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limi
 
     seq, gpu, count, _, _, fmt, engine = job[:7]
     rejects.seq[0] = seq
-    label = _describe(gpu, count, engine, fmt)
+    # the texts are rendered only for the group's nearest miss (thousands of jobs are skipped)
     if req.capacity_mode:
-        rejects.add("not_evaluated", -key[0], partial(t, "prune.near_users", cand=label, users=f"{bound:,.0f}",
-                                                      top=req.top))
+        rejects.add("not_evaluated", -key[0], lambda: t(
+            "prune.near_users", cand=_describe(gpu, count, engine, fmt), users=f"{bound:,.0f}", top=req.top))
         return
     if req.objective not in PRICE_OBJECTIVES:
-        rejects.add("not_evaluated", -key[1] if not key[0] else -1e300, partial(
-            t, "prune.near_speed", cand=label, tps=f"{bound:,.0f}", top=req.top))
+        rejects.add("not_evaluated", -key[1] if not key[0] else -1e300, lambda: t(
+            "prune.near_speed", cand=_describe(gpu, count, engine, fmt), tps=f"{bound:,.0f}", top=req.top))
         return
     if key[0] or key[1] == math.inf or limit[1] == math.inf:
-        rejects.add("not_evaluated", -1e300, partial(t, "prune.near_unpriced", cand=label, top=req.top))
+        rejects.add("not_evaluated", -1e300, lambda: t("prune.near_unpriced", cand=_describe(gpu, count, engine, fmt),
+                                                      top=req.top))
         return
     cny = _base_price(gpu, count, job[3], req, prices)[4]
 
@@ -467,8 +474,8 @@ def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limi
         text = fmt_money(in_currency(usd, req.currency, cny), req.currency)
         return text if req.objective != "cloud" else t("prune.per_hour", cost=text)
 
-    rejects.add("not_evaluated", -key[1], lambda: t(  # rendered only for the group's nearest miss
-        "prune.near", cand=label, objective=t(f"prune.objective_{req.objective}"), cost=money(key[1]), top=req.top,
+    rejects.add("not_evaluated", -key[1], lambda: t(
+        "prune.near", cand=_describe(gpu, count, engine, fmt), objective=t(f"prune.objective_{req.objective}"), cost=money(key[1]), top=req.top,
         limit=money(limit[1])))
 
 
