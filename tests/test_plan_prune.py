@@ -5,6 +5,7 @@ benchmarks/bench_plan.py, not from here)."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import pytest
@@ -237,3 +238,60 @@ def test_throughput_bound_holds_with_a_separate_expert_factor():
                                detail=False)
         bound = output_tokens_per_s_bound(entry, gpu, "vllm", "fp8-block", "fp8", tp, 1, False, 1, 1, users, 2000, 500)
         assert est.output_tokens_per_s <= bound < 10 * est.output_tokens_per_s
+
+
+@pytest.mark.parametrize("objective", ["capex", "tco", "per_token"])
+@pytest.mark.parametrize("currency,market", [("USD", None), ("CNY", None), ("USD", "used")])
+def test_price_floor_is_never_above_the_price(objective, currency, market):
+    """The planner orders jobs by a floor under their shape's price (the GPUs' purchase price alone, or for cost per
+    token that over the depreciation years) and prices a shape only when its floor comes up (_floor_value): on every
+    catalog GPU and shape, the floor is at most the cost model's value, and equal to it (infinite) exactly when the
+    shape is unpriced."""
+    from gpuplan.catalog import list_gpus
+
+    search_mod = sys.modules["gpuplan.plan.search"]
+    req = PlanRequest(model="qwen2.5-7b", users=1, objective=objective, currency=currency, market=market)
+    checked = 0
+    for gpu in list_gpus():
+        for nodes, per_node in search_mod._node_shapes(gpu, req):
+            count = nodes * per_node
+            floor, exact = search_mod._floor_value(gpu, count, req, None)
+            price = search_mod._base_price(gpu, count, nodes, req, None)
+            value = {"capex": price[0], "tco": price[1], "per_token": price[3]}[objective]
+            value = math.inf if value is None else value
+            assert floor <= value, (gpu.id, count, nodes, floor, value)
+            if exact:
+                assert floor == value == math.inf and price[0] is None, (gpu.id, count)
+            checked += floor < value
+    assert checked > 10  # priced shapes (few GPUs have a used-market price)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_price_floors_answer_the_plan_of_exact_prices(name, monkeypatch):
+    """Ordering jobs by price floors and pricing a shape only when its floor comes up (plan.search._floor_value)
+    answers the plan — candidates, figures, rejection counts and nearest misses, the not_evaluated one included — that
+    ordering them by their exact prices answers."""
+    search_mod = sys.modules["gpuplan.plan.search"]
+    req = CASES[name]
+    fast = search(req).model_dump(mode="json")
+
+    keys = search_mod._best_keys
+
+    def exact_keys(jobs, model, req, prices, users, context, calibration):
+        out, floors = keys(jobs, model, req, prices, users, context, calibration)
+        for i in floors:
+            out[i] = search_mod._exact_key(jobs[i], out[i][0], out[i][1], req, prices), out[i][1]
+        return out, set()
+
+    def exact_value(gpu, count, nodes, req, prices, values):
+        if req.objective in ("capex", "tco"):
+            return search_mod._shape_price_key(gpu, count, nodes, req, prices)[1], True
+        return shape_value(gpu, count, nodes, req, prices, values)
+
+    shape_value = search_mod._shape_value
+    monkeypatch.setattr(search_mod, "_best_keys", exact_keys)
+    monkeypatch.setattr(search_mod, "_shape_value", exact_value)
+    plain = search(req).model_dump(mode="json")
+    fast["search"].pop("seconds")
+    plain["search"].pop("seconds")
+    assert fast == plain

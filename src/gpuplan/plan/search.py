@@ -258,8 +258,14 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         # The lower-quality jobs apart (_run_lower_jobs): ranked by users, nothing of the allowed ones depends on them
         out = _run_lower_jobs([job for job in jobs if not job[-1]], evaluate, lower_rejects, seq, req, prices)
         jobs = [job for job in jobs if job[-1]]
-    best_keys = _best_keys(jobs, model, req, prices, users, context, calibration)
-    order = sorted(range(len(jobs)), key=lambda i: (best_keys[i][0], jobs[i][0]))
+    best_keys, floors = _best_keys(jobs, model, req, prices, users, context, calibration)
+    # The jobs run in the order of their keys. A key in ``floors`` is at most the job's (its GPUs' price in place of
+    # the shape's, _gpus_price_floor): it comes up no later than the key would, and is made exact then — unless it
+    # already shows the job skipped (the key is only worse, and the limit only falls), which spares pricing the
+    # shapes of most skipped jobs. A job made exact waits in the heap for its own place.
+    heap = [(best_keys[i][0], job[0], i) for i, job in enumerate(jobs)]
+    heapq.heapify(heap)
+    skipped: list[tuple[int, tuple]] = []  # allowed jobs skipped on a floor, with the limit then (logged at the end)
     by_cost = req.objective != "throughput"
     groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
     limit = None                # the top-th best of those: a job that cannot reach it is not shown
@@ -267,18 +273,32 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     best_lower = math.inf       # the best objective value of a lower-quality candidate kept
     native_kept = False
     budget = req.budget_usd
-    for i in order:
+    while heap:
+        key, _, i = heapq.heappop(heap)
         job = jobs[i]
-        key, bound = best_keys[i]
+        bound = best_keys[i][1]
         allowed, fmt = job[-1], job[5]
+        if i in floors:
+            if allowed and limit is not None and key > limit and not budget:
+                if req.capacity_mode:  # its nearest-miss text and closeness need no price
+                    _not_evaluated(rejects, job, key, limit, bound, req, prices)
+                else:
+                    skipped.append((i, limit))
+                continue
+            if not allowed and _lower_skipped(key, best_lower, best_allowed, req):
+                continue
+            floors.discard(i)
+            exact = _exact_key(job, key, bound, req, prices)
+            best_keys[i] = (exact, bound)
+            heapq.heappush(heap, (exact, job[0], i))
+            continue
         if allowed:
             if limit is not None and key > limit and not (budget and (
                     fmt == native and not native_kept
                     or _base_price(job[1], job[2], job[3], req, prices)[0] is None)):
                 _not_evaluated(rejects, job, key, limit, bound, req, prices)
                 continue
-        elif key[1] > best_lower or (not req.capacity_mode and best_allowed is not None and not best_allowed[0]
-                                     and key[1] >= best_allowed[1]):
+        elif _lower_skipped(key, best_lower, best_allowed, req):
             continue  # not the best lower-quality candidate, or cannot undercut the plan's first: not the alternative
         seq[0] = job[0]
         cand = evaluate(job, rejects if allowed else lower_rejects)
@@ -297,7 +317,52 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
                 groups[group] = got
                 if len(groups) >= req.top:
                     limit = heapq.nsmallest(req.top, groups.values())[-1]
+    _log_skipped(skipped, jobs, best_keys, rejects, req, prices)
     return out
+
+
+def _lower_skipped(key: tuple, best_lower: float, best_allowed: tuple | None, req: PlanRequest) -> bool:
+    """A lower-quality job that cannot be the --quality alternative: not cheaper than one kept, or (ranked by cost,
+    users mode) not cheaper than the plan's first. True of its floor only when true of its key."""
+    return key[1] > best_lower or (not req.capacity_mode and best_allowed is not None and not best_allowed[0]
+                                   and key[1] >= best_allowed[1])
+
+
+def _exact_key(job: tuple, floor: tuple, bound: float, req: PlanRequest, prices) -> tuple:
+    """The rank key of a job whose key was a floor (_best_keys): priced by the cost model now."""
+    gpu, count, nodes = job[1:4]
+    if req.capacity_mode:
+        return floor[0], _shape_price_key(gpu, count, nodes, req, prices)[1]
+    if req.objective == "per_token":
+        price = _base_price(gpu, count, nodes, req, prices)
+        return price[0] is None, price[3] / bound if price[3] else math.inf
+    return _shape_price_key(gpu, count, nodes, req, prices)
+
+
+def _log_skipped(skipped: list[tuple[int, tuple]], jobs: list[tuple], best_keys: list, rejects: _Deferred,
+                 req: PlanRequest, prices) -> None:
+    """Log the allowed jobs skipped on a floor (users mode). Their group's nearest miss is the one closest to ranking
+    (_not_evaluated's closeness, from the job's price): the floors bound each closeness from above, so the jobs are
+    made exact from the highest bound down while one may still reach the closest found (ties included: the first in
+    catalog order wins); the others are logged on their floors, strictly further than it, which only counts them."""
+    if not skipped:
+        return
+
+    def closeness(key: tuple, limit: tuple) -> float:  # _not_evaluated's, nondecreasing as the key falls
+        if req.objective not in PRICE_OBJECTIVES:
+            return -key[1] if not key[0] else -1e300
+        return -1e300 if key[0] or key[1] == math.inf or limit[1] == math.inf else -key[1]
+
+    skipped.sort(key=lambda s: -closeness(best_keys[s[0]][0], s[1]))
+    best = -math.inf
+    for i, limit in skipped:
+        key, bound = best_keys[i]
+        if closeness(key, limit) < best:
+            break
+        best_keys[i] = key = _exact_key(jobs[i], key, bound, req, prices), bound
+        best = max(best, closeness(key[0], limit))
+    for i, limit in skipped:
+        _not_evaluated(rejects, jobs[i], best_keys[i][0], limit, best_keys[i][1], req, prices)
 
 
 def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: list, req: PlanRequest,
@@ -305,26 +370,25 @@ def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: 
     """Capacity mode: the lower-quality jobs, which only give the --quality alternative — the cheapest of them on the
     objective (_lower_quality_option), whatever the users each serves. They run from the cheapest shape up (catalog
     order among equal prices) while one may be that cheapest: a job whose price is above a lower-quality candidate
-    already kept cannot be, and every later one is not either (their rejections are not reported). Ranked by speed
-    (no price to order them by), every one runs. The alternative is the one the exhaustive search finds: its price is
-    the lowest of all, so it runs, as does every job that ties with it."""
-    by_price = req.objective in PRICE_OBJECTIVES
-    values: dict[tuple, float] = {}
-    keyed = []
+    already kept cannot be, and every later one is not either (their rejections are not reported). A shape's price
+    starts as its floor (_floor_value) and is made exact when the floor comes up. Ranked by speed (no price to order
+    them by), every one runs. The alternative is the one the exhaustive search finds: its price is the lowest of all,
+    so it runs, as does every job that ties with it."""
+    values: dict[tuple, tuple] = {}
+    heap = []
     for job in jobs:
-        value = -math.inf
-        if by_price:
-            shape = (job[1].id, job[2], job[3])
-            value = values.get(shape, math.nan)
-            if value != value:
-                value = values[shape] = _shape_price_key(job[1], job[2], job[3], req, prices)[1]
-        keyed.append((value, job[0], job))
-    keyed.sort(key=lambda k: k[:2])
+        value, exact = _shape_value(job[1], job[2], job[3], req, prices, values)
+        heap.append((value, job[0], exact, job))
+    heapq.heapify(heap)
     out: list[tuple[int, bool, Candidate]] = []
     best = math.inf
-    for value, _, job in keyed:
+    while heap:
+        value, position, exact, job = heapq.heappop(heap)
         if value > best:
-            break
+            break  # every job left is at least as dear
+        if not exact:
+            heapq.heappush(heap, (_shape_price_key(job[1], job[2], job[3], req, prices)[1], position, True, job))
+            continue
         seq[0] = job[0]
         cand = evaluate(job, lower_rejects)
         if cand is not None:
@@ -346,17 +410,14 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
     from gpuplan.plan.bounds import users_bound
 
     out: list = []
-    values: dict[tuple, float] = {}  # (gpu, count, nodes) → price
+    values: dict[tuple, tuple] = {}  # (gpu, count, nodes) → price or its floor, exact
     bounds: dict[tuple, float] = {}  # (gpu, engine, format, TP, EP, DP-attention ranks) → users_bound, no KV limit
-    by_price = req.objective in PRICE_OBJECTIVES
-    for job in jobs:
+    floors: set[int] = set()
+    for i, job in enumerate(jobs):
         _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
-        value = -math.inf
-        if by_price:
-            shape = (gpu.id, count, nodes)
-            value = values.get(shape, math.nan)
-            if value != value:  # not priced yet
-                value = values[shape] = _shape_price_key(gpu, count, nodes, req, prices)[1]
+        value, exact = _shape_value(gpu, count, nodes, req, prices, values)
+        if not exact:
+            floors.add(i)
         # the bound without the KV capacity first (no sizing): a job whose bounds miss the targets with one user (0)
         # is not sized at all
         layout = (gpu.id, engine, fmt, tp, ep, dp if dpa else 1)
@@ -368,9 +429,28 @@ def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, 
         if most == 0:
             out.append(((0.0, value), 0.0))
             continue
-        out.append(_capacity_key(job, model, req, context, calibration, value, most)
-                   or ((-math.inf, -math.inf), math.inf))
-    return out
+        key = _capacity_key(job, model, req, context, calibration, value, most)
+        if key is None:  # the memory model rejects it: first, exactly
+            floors.discard(i)
+            key = ((-math.inf, -math.inf), math.inf)
+        out.append(key)
+    return out, floors
+
+
+def _shape_value(gpu: GpuSpec, count: int, nodes: int, req: PlanRequest, prices, values: dict) -> tuple[float, bool]:
+    """Capacity mode: (the objective value of a shape at best — its price for capex and TCO, or a floor under it
+    (_floor_value) —, whether it is exact); memoized in ``values``."""
+    shape = (gpu.id, count, nodes)
+    hit = values.get(shape)
+    if hit is None:
+        if req.objective in ("capex", "tco"):
+            hit = _floor_value(gpu, count, req, prices)
+        elif req.objective in PRICE_OBJECTIVES:
+            hit = _shape_price_key(gpu, count, nodes, req, prices)[1], True
+        else:
+            hit = -math.inf, True  # ranked by speed: no price bounds the objective
+        values[shape] = hit
+    return hit
 
 
 def _capacity_key(job: tuple, model: ModelEntry, req: PlanRequest, context: int, calibration,
@@ -408,25 +488,41 @@ def _kv_dtype(fmt: str, engine: str) -> str:
 
 
 def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, users: int, context: int,
-               calibration) -> list:
+               calibration) -> tuple[list, set[int]]:
     """Per job: the best rank key it could reach — (unpriced, objective value), or in capacity mode (−users,
-    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price)."""
+    objective value) — and the bound behind it (throughput, or users in capacity mode; 0 for a price); and the set of
+    jobs whose key is a floor under that key, its GPUs' price standing for the shape's (_floor_value), made exact by
+    _run_jobs when it comes up (_exact_key)."""
     from gpuplan.plan.bounds import output_tokens_per_s_bound
 
     if req.capacity_mode:
         return _best_capacity_keys(jobs, model, req, prices, context, calibration)
 
-    shapes: dict[tuple, tuple] = {}  # (gpu, count, nodes) → price key, owned cost per year, unpriced
+    shapes: dict[tuple, tuple] = {}  # (gpu, count, nodes) → price key or None, owned cost per year, unpriced, floor
     bounds: dict[tuple, float] = {}
+    floors: set[int] = set()
     out = []
-    for job in jobs:
+    objective = req.objective
+    for i, job in enumerate(jobs):
         _, gpu, count, nodes, _, fmt, engine, (tp, _, dp, ep, dpa) = job[:8]
         shape = (gpu.id, count, nodes)
         hit = shapes.get(shape)
         if hit is None:
-            price = _base_price(gpu, count, nodes, req, prices)
-            hit = shapes[shape] = (_shape_price_key(gpu, count, nodes, req, prices)
-                                   if req.objective in PRICE_OBJECTIVES else None, price[3], price[0] is None)
+            if objective == "throughput":  # speed alone: no price
+                hit = (None, None, False, False)
+            elif objective in ("capex", "tco", "per_token"):
+                value, exact = _floor_value(gpu, count, req, prices)
+                if objective == "per_token":  # the owned cost per year at least the GPUs over the depreciation years
+                    hit = (None, None if exact else value, exact, not exact)
+                else:
+                    hit = ((exact, value), None, exact, not exact)
+            else:
+                price = _base_price(gpu, count, nodes, req, prices)
+                hit = (_shape_price_key(gpu, count, nodes, req, prices) if objective in PRICE_OBJECTIVES else None,
+                       price[3], price[0] is None, False)
+            shapes[shape] = hit
+        if hit[3]:
+            floors.add(i)
         if hit[0] is not None:
             out.append((hit[0], 0.0))
             continue
@@ -439,12 +535,42 @@ def _best_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, u
             bound = bounds[layout] = output_tokens_per_s_bound(
                 model, gpu, engine, fmt, _kv_dtype(fmt, engine), tp, ep, dpa, dp, replicas,
                 math.ceil(users / replicas), req.input_tokens, req.output_tokens, calibration)
-        if req.objective == "throughput":
+        if objective == "throughput":
             out.append(((False, -bound), bound))
+        elif hit[3]:  # per_token, a floor: the owned cost's floor over the bound
+            out.append(((False, hit[1] / bound if hit[1] != math.inf else math.inf), bound))
         else:  # per_token: owned cost per year over output tokens/s (the candidate's score), unknown → last
             owned = hit[1]
             out.append(((hit[2], owned / bound if owned else math.inf), bound))
-    return out
+    return out, floors
+
+
+_GPU_UNIT_USD: dict = {}
+
+
+def _floor_value(gpu: GpuSpec, count: int, req: PlanRequest, prices) -> tuple[float, bool]:
+    """(value, exact): a floor under the shape's objective value from its GPUs' purchase price alone, computed as
+    cost_of computes that part of the capex; servers, network, power, operations and depreciation only add to it
+    (the price loader refuses negative facts). capex and TCO are at least the GPUs' price, the owned cost per year
+    (per_token) at least that over the depreciation years. A GPU without a price leaves the capex unknown: the value
+    is then exact (unpriced: infinite)."""
+    from gpuplan.cost import formulas as f
+    from gpuplan.cost.model import gpu_price_fact
+
+    book = prices or default_prices()
+    key = (gpu.id, req.purchase)
+    hit = _GPU_UNIT_USD.get(key)
+    if hit is None or hit[0] is not book:
+        if len(_GPU_UNIT_USD) > 4096:
+            _GPU_UNIT_USD.clear()
+        hit = _GPU_UNIT_USD[key] = (book, book.to_usd(gpu_price_fact(book, gpu.id, req.purchase)[1]),
+                                    book.depreciation_years)
+    gpus = f.bought_share_usd(f.gpus_capex_usd(hit[1], count), count, count)  # cost_of's capex_gpus (none owned)
+    if gpus is None:
+        return math.inf, True
+    if req.objective == "per_token":
+        return (gpus / hit[2].value if hit[2] is not None else math.inf), False
+    return gpus, False
 
 
 def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limit: tuple[bool, float],
@@ -468,9 +594,8 @@ def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limi
         rejects.add("not_evaluated", -1e300, lambda: t("prune.near_unpriced", cand=_describe(gpu, count, engine, fmt),
                                                       top=req.top))
         return
-    cny = _base_price(gpu, count, job[3], req, prices)[4]
-
     def money(usd: float) -> str:
+        cny = _base_price(gpu, count, job[3], req, prices)[4]
         text = fmt_money(in_currency(usd, req.currency, cny), req.currency)
         return text if req.objective != "cloud" else t("prune.per_hour", cost=text)
 
