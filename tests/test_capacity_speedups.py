@@ -40,9 +40,13 @@ CASES = {
     # the whole catalog on an MoE model and on a TTFT alone, where a cheaper lower-quality alternative is shown
     "v3-16-gpus-alternative": PlanRequest(model="deepseek-v3", gpu_count=16, ttft_s=3.0, tpot_s=0.05),
     "qwen7b-ttft-alternative": PlanRequest(model="qwen2.5-7b", ttft_s=0.5),
-    # ranked by speed: lower-quality jobs have no price to be ordered by, all of them run
+    # ranked by speed: lower-quality jobs ordered by a floor under their score or throughput (bounds), a cheaper or
+    # faster lower-quality alternative shown
     "per-token-consumer": PlanRequest(model="qwen2.5-7b", tpot_s=0.03, objective="per_token", max_gpus=2,
                                       classes=("consumer", "workstation"), quality="released"),
+    "per-token-alternative": PlanRequest(model="qwen2.5-7b", ttft_s=0.5, max_nodes=1, objective="per_token"),
+    "throughput-alternative": PlanRequest(model="qwen2.5-32b-instruct", tpot_s=0.04, max_gpus=8,
+                                          classes=("consumer", "workstation"), objective="throughput"),
 }
 
 
@@ -95,7 +99,7 @@ def _plain_users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, per_r
     return lo
 
 
-def _plain_lower_jobs(jobs, evaluate, lower_rejects, seq, req, prices):
+def _plain_lower_jobs(jobs, evaluate, lower_rejects, seq, req, prices, model=None, calibration=None):
     """plan.search._run_lower_jobs without its cut: every lower-quality job evaluated."""
     out = []
     for job in jobs:
@@ -339,3 +343,29 @@ def test_capacity_plan_with_the_shipped_calibration_given_explicitly(name):
 
     req = CASES[name]
     assert _dump(search(req, calibration=load_calibration())) == _dump(search(req))
+
+
+@pytest.mark.parametrize("objective", ["per_token", "throughput"])
+@pytest.mark.parametrize("kw", [dict(model="qwen2.5-7b", ttft_s=0.5, max_nodes=1),
+                                dict(model="deepseek-r1-distill-qwen-32b", ttft_s=2.0, tpot_s=0.05, max_nodes=1),
+                                dict(model="qwen3-30b-a3b", tpot_s=0.03, max_gpus=8, quality="released")])
+def test_speed_floor_is_never_above_a_lower_quality_candidates_value(objective, kw, monkeypatch):
+    """Capacity mode ranked by speed runs lower-quality jobs from the best floor under their objective value up
+    (plan.search._speed_floor: minus a throughput bound at the users bound, or the owned cost's floor over the
+    throughput bound at one user): every lower-quality job that yields a candidate has a floor, at most its value."""
+    req = PlanRequest(objective=objective, **kw)
+    pairs = []
+
+    def every_lower_job(jobs, evaluate, lower_rejects, seq, req, prices, model=None, calibration=None):
+        out = _plain_lower_jobs(jobs, evaluate, lower_rejects, seq, req, prices)
+        by_seq = {job[0]: job for job in jobs}
+        pairs.extend((by_seq[position], cand, model, prices, calibration) for position, _, cand in out)
+        return out
+
+    monkeypatch.setattr(SEARCH, "_run_lower_jobs", every_lower_job)
+    SEARCH._clear_memos()
+    search(req)
+    assert len(pairs) > 5
+    for job, cand, model, prices, calibration in pairs:
+        floor = SEARCH._speed_floor(job, model, req, prices, calibration, {})
+        assert floor is not None and floor <= SEARCH._objective_value(cand, objective), (job[:3], job[5:8])

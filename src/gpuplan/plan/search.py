@@ -256,7 +256,8 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         return out
     if req.capacity_mode:
         # The lower-quality jobs apart (_run_lower_jobs): ranked by users, nothing of the allowed ones depends on them
-        out = _run_lower_jobs([job for job in jobs if not job[-1]], evaluate, lower_rejects, seq, req, prices)
+        out = _run_lower_jobs([job for job in jobs if not job[-1]], evaluate, lower_rejects, seq, req, prices, model,
+                              calibration)
         jobs = [job for job in jobs if job[-1]]
     best_keys, floors = _best_keys(jobs, model, req, prices, users, context, calibration)
     # The jobs run in the order of their keys. A key in ``floors`` is at most the job's (its GPUs' price in place of
@@ -366,18 +367,28 @@ def _log_skipped(skipped: list[tuple[int, tuple]], jobs: list[tuple], best_keys:
 
 
 def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: list, req: PlanRequest,
-                    prices) -> list[tuple[int, bool, Candidate]]:
-    """Capacity mode: the lower-quality jobs, which only give the --quality alternative — the cheapest of them on the
-    objective (_lower_quality_option), whatever the users each serves. They run from the cheapest shape up (catalog
-    order among equal prices) while one may be that cheapest: a job whose price is above a lower-quality candidate
-    already kept cannot be, and every later one is not either (their rejections are not reported). A shape's price
-    starts as its floor (_floor_value) and is made exact when the floor comes up. Ranked by speed (no price to order
-    them by), every one runs. The alternative is the one the exhaustive search finds: its price is the lowest of all,
-    so it runs, as does every job that ties with it."""
+                    prices, model: ModelEntry, calibration=None) -> list[tuple[int, bool, Candidate]]:
+    """Capacity mode: the lower-quality jobs, which only give the --quality alternative — the best of them on the
+    objective (_lower_quality_option), whatever the users each serves. They run from the best floor under their
+    objective value up (catalog order among equal ones) while one may still be that best: a job whose floor is above
+    a lower-quality candidate already kept cannot be, nor can any later one (their rejections are not reported). The
+    floor is the shape's price (made exact when its own floor, _floor_value, comes up) for the price objectives;
+    ranked by speed, minus a bound on the throughput at the users bound (plan.bounds: no estimate has more), or for
+    cost per token (the candidate's score at one user per replica, _evaluate) the owned cost's floor over a bound on
+    that throughput; a job whose bounds miss the targets with one user is no candidate. The alternative is the one
+    the exhaustive search finds: its value is the lowest of all, so it runs, as does every job that ties with it."""
     values: dict[tuple, tuple] = {}
+    speed = req.objective in ("per_token", "throughput")
+    bounds: dict[tuple, float] = {}
     heap = []
     for job in jobs:
-        value, exact = _shape_value(job[1], job[2], job[3], req, prices, values)
+        if speed:
+            value = _speed_floor(job, model, req, prices, calibration, bounds)
+            if value is None:
+                continue  # the bounds say one user misses the targets: no candidate
+            exact = True  # the floor stands; the job's evaluation gives its value
+        else:
+            value, exact = _shape_value(job[1], job[2], job[3], req, prices, values)
         heap.append((value, job[0], exact, job))
     heapq.heapify(heap)
     out: list[tuple[int, bool, Candidate]] = []
@@ -385,7 +396,7 @@ def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: 
     while heap:
         value, position, exact, job = heapq.heappop(heap)
         if value > best:
-            break  # every job left is at least as dear
+            break  # every job left is at least as far
         if not exact:
             heapq.heappush(heap, (_shape_price_key(job[1], job[2], job[3], req, prices)[1], position, True, job))
             continue
@@ -395,6 +406,35 @@ def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: 
             out.append((job[0], False, cand))
             best = min(best, _objective_value(cand, req.objective))
     return out
+
+
+def _speed_floor(job: tuple, model: ModelEntry, req: PlanRequest, prices, calibration, bounds: dict) -> float | None:
+    """Capacity mode ranked by speed: a floor under a lower-quality job's objective value, or None when its users
+    bound (without the KV capacity) is 0. Throughput: minus output_tokens_per_s_bound at the users bound per replica
+    (the bound's B / step bound(B) only grows with B, and the capacity is at most that many users). Cost per token:
+    the owned cost's floor over the throughput bound at one user per replica (the score _evaluate gives it)."""
+    from gpuplan.plan.bounds import output_tokens_per_s_bound, users_bound
+
+    _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
+    kv = _kv_dtype(fmt, engine)
+    layout = (gpu.id, engine, fmt, tp, ep, dp if dpa else 1)
+    most = bounds.get(layout)
+    if most is None:
+        most = bounds[layout] = users_bound(model, gpu, engine, fmt, kv, tp, ep, dpa, dp, None, req.input_tokens,
+                                            req.output_tokens, req.tpot_s, calibration, req.ttft_s)
+    if most == 0:
+        return None
+    replicas = dp if not dpa else 1
+    if req.objective == "throughput":
+        return -output_tokens_per_s_bound(model, gpu, engine, fmt, kv, tp, ep, dpa, dp, replicas,
+                                          most if most < math.inf else 2 ** 62, req.input_tokens,
+                                          req.output_tokens, calibration)
+    owned, exact = _floor_value(gpu, count, req, prices)
+    if exact or owned == math.inf:
+        return math.inf  # no price (or no depreciation): no score
+    tps = output_tokens_per_s_bound(model, gpu, engine, fmt, kv, tp, ep, dpa, dp, replicas, 1, req.input_tokens,
+                                    req.output_tokens, calibration)
+    return owned / tps
 
 
 def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
