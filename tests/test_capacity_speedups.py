@@ -180,7 +180,7 @@ def _copy(spec, **changes):
     return spec.model_copy(update=changes) if hasattr(spec, "model_copy") else dataclasses.replace(spec, **changes)
 
 
-def _plain_aggregated_capacity(entry, dep, workload, slo, estimate):
+def _plain_aggregated_capacity(entry, dep, workload, slo, estimate, most=None):
     """plan.capacity.aggregated_capacity before the bracket: bisection over [1, KV capacity]."""
     from gpuplan.plan.capacity import MAX_CAPACITY_USERS, _meets
 
@@ -296,7 +296,7 @@ def test_aggregated_capacity_search_ends_where_the_bisection_ends(shape):
     total = {"fast": 0, "plain": 0}
     for cap in [*range(1, 80), *range(80, 700, 37), 10**5, 10**6]:
         for k in (1e-7, 1e-5, 3e-4, 1e-3, 7e-3):
-            calls = {"fast": 0, "plain": 0}
+            calls = {"fast": 0, "plain": 0, "bounded": 0}
 
             def counting(who, cap=cap, k=k, calls=calls):
                 def estimate(entry, dep, wl):
@@ -308,7 +308,12 @@ def test_aggregated_capacity_search_ends_where_the_bisection_ends(shape):
 
             fast = aggregated_capacity(None, None, workload, slo, counting("fast"))
             plain = _plain_aggregated_capacity(None, None, workload, slo, counting("plain"))
-            assert (fast and (fast[0], fast[1].c, fast[2])) == (plain and (plain[0], plain[1].c, plain[2])), (cap, k)
+            want = plain and (plain[0], plain[1].c, plain[2])
+            assert (fast and (fast[0], fast[1].c, fast[2])) == want, (cap, k)
+            if plain:  # given a bound on C* (the planner's users bound): the same answer, a wrong bound ignored
+                for most in (plain[0], plain[0] + 1, 2 * plain[0] + 7, plain[0] - 1, 0):
+                    got = aggregated_capacity(None, None, workload, slo, counting("bounded"), float(most))
+                    assert (got[0], got[1].c, got[2]) == want, (cap, k, most)
             assert calls["fast"] <= 2 * calls["plain"], (cap, k, calls)
             for who in total:
                 total[who] += calls[who]

@@ -50,13 +50,15 @@ def _slack(est, slo: Slo) -> float:
 
 
 def aggregated_capacity(entry: ModelEntry, dep: Deployment, workload: Workload, slo: Slo,
-                        estimate: Callable) -> tuple[int, object, str] | None:
+                        estimate: Callable, most: float | None = None) -> tuple[int, object, str] | None:
     """(C*, the estimate at C*, what stops C* + 1) or None when one user already misses the SLO.
 
     The bracket [lo meets, hi misses] closes by regula falsi on the SLO slack, Illinois variant (TTFT and TPOT grow about
     linearly with C, so the secant lands near C*; an end that stays put twice counts half, so neither end sticks).
     Meeting the SLO is monotone in C, so C* is where any bracketing search ends — in about 6 estimates instead of the
-    10-11 of a bisection over [1, capacity] (tests/test_capacity_speedups.py compares the two)."""
+    10-11 of a bisection over [1, capacity] (tests/test_capacity_speedups.py compares the two). ``most``: a bound on
+    C* (plan.bounds.users_bound, the planner's): below the KV capacity, most + 1 misses and closes the bracket there
+    instead (checked: should it meet the SLO, the bracket is [1, capacity] as without it)."""
 
     def at(c: int):
         return estimate(entry, dep, workload.model_copy(update={"concurrency": c, "rate_per_s": None}))
@@ -65,10 +67,16 @@ def aggregated_capacity(entry: ModelEntry, dep: Deployment, workload: Workload, 
     if _meets(one, slo):
         return None
     cap = one.max_concurrency if one.max_concurrency else MAX_CAPACITY_USERS
-    top = at(cap)
-    if not _meets(top, slo):
-        return cap, top, "kv_capacity"
-    lo, hi = 1, cap  # lo meets, hi misses
+    hi, top = cap, None
+    if most is not None and most + 1 < cap:
+        probe = at(int(most) + 1)
+        if _meets(probe, slo):
+            hi, top = int(most) + 1, probe
+    if top is None:
+        top = at(cap)
+        if not _meets(top, slo):
+            return cap, top, "kv_capacity"
+    lo = 1  # lo meets, hi misses
     best = one
     f_lo, f_hi = _slack(one, slo), _slack(top, slo)
     w_lo = w_hi = 1.0  # Illinois: an end that stays put twice in a row counts half in the next secant
@@ -158,9 +166,9 @@ def disaggregated_capacity(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
 
 
 def with_capacity(model: ModelEntry, cand: Candidate, workload: Workload, req: PlanRequest,
-                   estimate_serving) -> Candidate | None:
+                  estimate_serving, most: float | None = None) -> Candidate | None:
     """The candidate at the most users it serves within the SLO (plan.capacity): the most users per replica
-    (aggregated_capacity) × replicas."""
+    (aggregated_capacity; ``most``: a bound on them, when the planner has one) × replicas."""
     replicas = cand.data_parallel_size if not cand.enable_dp_attention else 1
     dep = Deployment(gpu_id=cand.gpu, gpu_count=cand.gpu_count // replicas if replicas > 1 else cand.gpu_count,
                      nodes=max(1, cand.nodes // replicas) if replicas > 1 else cand.nodes, engine=cand.engine,
@@ -169,7 +177,8 @@ def with_capacity(model: ModelEntry, cand: Candidate, workload: Workload, req: P
                      data_parallel_size=1 if replicas > 1 else cand.data_parallel_size,
                      expert_parallel_size=cand.expert_parallel_size, enable_dp_attention=cand.enable_dp_attention)
     try:
-        found = aggregated_capacity(model, dep, workload, Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), estimate_serving)
+        found = aggregated_capacity(model, dep, workload, Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s), estimate_serving,
+                                    most)
     except GpuplanError:
         return None
     if found is None:

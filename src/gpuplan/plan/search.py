@@ -302,7 +302,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         elif _lower_skipped(key, best_lower, best_allowed, req):
             continue  # not the best lower-quality candidate, or cannot undercut the plan's first: not the alternative
         seq[0] = job[0]
-        cand = evaluate(job, rejects if allowed else lower_rejects)
+        cand = evaluate(job, rejects if allowed else lower_rejects, bound if req.capacity_mode and allowed else None)
         if cand is None:
             continue
         out.append((job[0], allowed, cand))
@@ -931,12 +931,15 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                           pd.model_copy(update={"checkpoint": checkpoint, "quality": tier})))
     est_fn = _estimator(calibration)  # memoized: a repeated search reuses estimates; no per-operator breakdown
 
-    def evaluate(job: tuple, sink: _Deferred) -> Candidate | None:
+    def evaluate(job: tuple, sink: _Deferred, most: float | None = None) -> Candidate | None:
+        """``most``: capacity mode, a bound on the job's users (all replicas), when _run_jobs has one."""
         _, gpu, count, nodes, per_node, fmt, engine, (tp, pp, dp, ep, dpa), checkpoint, tier, _ = job
         cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload,
                          context, req, sink, prices, est_fn, checkpoint=checkpoint, quality=tier)
         if cand is not None and req.capacity_mode:
-            cand = with_capacity(model, cand, workload, req, est_fn)
+            replicas = dp if not dpa else 1
+            cand = with_capacity(model, cand, workload, req, est_fn,
+                                 most / replicas if most is not None and most < math.inf else None)
         return cand
 
     found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, context,
