@@ -38,6 +38,7 @@ _SETUPS: dict = {}
 
 
 _RATES: dict = {}
+_PEAKS: dict = {}  # (GPU, format) → (the GPU, its dense-GEMM peak FLOP/s or None)
 
 
 def _rates(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, calibration) -> tuple | None:
@@ -60,11 +61,17 @@ def _rates(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, calibratio
     else:
         peak = None
         if p.compute_half_m_tokens >= 0:
-            try:
-                dep = Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt)
-                peak = hardware_for(gpu, dep, fmt).gemm_flops_per_s
-            except GpuplanError:
-                pass
+            # the dense GEMMs' peak depends on the GPU and the format's compute path only (not on the engine or the
+            # layout, which set hardware_for's links): looked up once per (GPU, format)
+            hit = _PEAKS.get((gpu.id, fmt))
+            if hit is None or hit[0] is not gpu:
+                try:
+                    dep = Deployment(gpu_id=gpu.id, engine=engine, weight_format=fmt)
+                    hit = (gpu, hardware_for(gpu, dep, fmt).gemm_flops_per_s)
+                except GpuplanError:
+                    hit = (gpu, None)
+                _PEAKS[gpu.id, fmt] = hit
+            peak = hit[1]
         rates = (fmt, p, peak)
     if key:
         if len(_RATES) > 20000:
@@ -278,3 +285,4 @@ def clear() -> None:
     _SETUPS.clear()
     _MOST.clear()
     _RATES.clear()
+    _PEAKS.clear()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, partial
+from operator import itemgetter
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -245,7 +246,8 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     one fits (the quantized-format note depends on it).
     """
     speed = req.objective not in PRICE_OBJECTIVES
-    prune = not req.exhaustive and not (speed and req.rate_per_s and not req.capacity_mode)
+    capacity = req.capacity_mode
+    prune = not req.exhaustive and not (speed and req.rate_per_s and not capacity)
     out: list[tuple[int, bool, Candidate]] = []
     if not prune:
         for job in jobs:
@@ -254,7 +256,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             if cand is not None:
                 out.append((job[0], job[-1], cand))
         return out
-    if req.capacity_mode:
+    if capacity:
         # The lower-quality jobs apart (_run_lower_jobs): ranked by users, nothing of the allowed ones depends on them
         out = _run_lower_jobs([job for job in jobs if not job[-1]], evaluate, lower_rejects, seq, req, prices, model,
                               calibration)
@@ -281,12 +283,12 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         allowed, fmt = job[-1], job[5]
         if i in floors:
             if allowed and limit is not None and key > limit and not budget:
-                if req.capacity_mode:  # its nearest-miss text and closeness need no price
+                if capacity:  # its nearest-miss text and closeness need no price
                     _not_evaluated(rejects, job, key, limit, bound, req, prices)
                 else:
                     skipped.append((i, limit))
                 continue
-            if not allowed and _lower_skipped(key, best_lower, best_allowed, req):
+            if not allowed and _lower_skipped(key, best_lower, best_allowed, capacity):
                 continue
             floors.discard(i)
             exact = _exact_key(job, key, bound, req, prices)
@@ -299,10 +301,10 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
                     or _base_price(job[1], job[2], job[3], req, prices)[0] is None)):
                 _not_evaluated(rejects, job, key, limit, bound, req, prices)
                 continue
-        elif _lower_skipped(key, best_lower, best_allowed, req):
+        elif _lower_skipped(key, best_lower, best_allowed, capacity):
             continue  # not the best lower-quality candidate, or cannot undercut the plan's first: not the alternative
         seq[0] = job[0]
-        cand = evaluate(job, rejects if allowed else lower_rejects, bound if req.capacity_mode and allowed else None)
+        cand = evaluate(job, rejects if allowed else lower_rejects, bound if capacity and allowed else None)
         if cand is None:
             continue
         out.append((job[0], allowed, cand))
@@ -310,7 +312,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             best_lower = min(best_lower, _objective_value(cand, req.objective))
         else:
             native_kept = native_kept or cand.weight_format == native
-            got = (-(cand.capacity_users or 0) if req.capacity_mode else by_cost and cand.cost.capex_usd is None,
+            got = (-(cand.capacity_users or 0) if capacity else by_cost and cand.cost.capex_usd is None,
                    _objective_value(cand, req.objective))
             best_allowed = got if best_allowed is None else min(best_allowed, got)
             group = (cand.gpu, cand.gpu_count, cand.engine, cand.weight_format)
@@ -322,10 +324,10 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     return out
 
 
-def _lower_skipped(key: tuple, best_lower: float, best_allowed: tuple | None, req: PlanRequest) -> bool:
+def _lower_skipped(key: tuple, best_lower: float, best_allowed: tuple | None, capacity: bool) -> bool:
     """A lower-quality job that cannot be the --quality alternative: not cheaper than one kept, or (ranked by cost,
     users mode) not cheaper than the plan's first. True of its floor only when true of its key."""
-    return key[1] > best_lower or (not req.capacity_mode and best_allowed is not None and not best_allowed[0]
+    return key[1] > best_lower or (not capacity and best_allowed is not None and not best_allowed[0]
                                    and key[1] >= best_allowed[1])
 
 
@@ -838,6 +840,7 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         raise InvalidInputError("qa.plan_context_too_long", given=f"{context:,}", allowed=f"{model.max_context_tokens:,}",
                                 input=f"{req.input_tokens:,}", output=f"{req.output_tokens:,}", model=model.id)
     engines = req.engines or SERVING_ENGINES
+    capacity = req.capacity_mode
     rejects = _Rejects()
     kept: list[Candidate] = []
     lower: list[Candidate] = []  # candidates at a lower quality than allowed (shown as the alternative)
@@ -884,8 +887,7 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                     considered += 1
                     seq[0] += 1
                     fmt_rejects.add("weights", -whole / count / gpu.memory_bytes,
-                                partial(t, "plan.near_weights", cand=_describe(gpu, count, "*", fmt),
-                                  need=f"{whole / count / 2**30:.1f}", have=f"{gpu.memory_bytes / 2**30:.1f}"))
+                                    partial(_near_weights, gpu, count, fmt, whole))
                     continue
                 if fmt == "fp16" and native == "bf16" and not req.weight_formats and _has_bf16(gpu):
                     continue  # the cast is for GPUs without BF16; elsewhere it would copy every candidate
@@ -923,7 +925,7 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                         seq[0] += 1
                         jobs.append((seq[0], gpu, count, nodes, per_node, fmt, engine, layout, checkpoint, tier,
                                      allowed))
-                    if req.capacity_mode and engine == "sglang" and nodes >= 2:
+                    if capacity and engine == "sglang" and nodes >= 2:
                         for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices,
                                                            _Deferred(fmt_rejects.target, log, seq, 0.5)):
                             considered += 1
@@ -936,7 +938,7 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         _, gpu, count, nodes, per_node, fmt, engine, (tp, pp, dp, ep, dpa), checkpoint, tier, _ = job
         cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload,
                          context, req, sink, prices, est_fn, checkpoint=checkpoint, quality=tier)
-        if cand is not None and req.capacity_mode:
+        if cand is not None and capacity:
             replicas = dp if not dpa else 1
             cand = with_capacity(model, cand, workload, req, est_fn,
                                  most / replicas if most is not None and most < math.inf else None)
@@ -944,7 +946,8 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
 
     found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, context,
                        calibration)
-    for _, target, reason, closeness, text in sorted(log, key=lambda e: e[0]):
+    log.sort(key=itemgetter(0))  # stable: catalog order, and the order of the adds within a position
+    for _, target, reason, closeness, text in log:
         target.add(reason, closeness, text)
     for _, allowed, cand in sorted(found, key=lambda f: f[0]):
         (kept if allowed else lower).append(cand)
@@ -1022,6 +1025,12 @@ def _plan_model(model: ModelEntry) -> PlanModel:
     return PlanModel(id=model.id, name=model.display_name, params_total=model.arch.params_total,
                      params_active=model.arch.params_active, context_length=model.max_context_tokens,
                      checkpoint_bytes=model.checkpoint.bytes, checkpoint_format=model.checkpoint.weight_format)
+
+
+def _near_weights(gpu: GpuSpec, count: int, fmt: str, whole: int) -> str:
+    """The nearest-miss text of a shape whose GPUs cannot hold the weights (rendered only for the group's nearest)."""
+    return t("plan.near_weights", cand=_describe(gpu, count, "*", fmt), need=f"{whole / count / 2**30:.1f}",
+             have=f"{gpu.memory_bytes / 2**30:.1f}")
 
 
 def _describe(gpu: GpuSpec, count: int, engine: str, fmt: str) -> str:
