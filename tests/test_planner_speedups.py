@@ -122,3 +122,34 @@ def test_kv_capacity_is_size_inferences_verdict_on_one_sequence(model_id):
                         assert got == (mem.fits, mem.max_concurrency), (gpu.id, engine, fmt, tp, pp, dp, ep, dpa)
                         seen["fits" if mem.fits else "no"] += 1
     assert seen["fits"] and seen["no"], seen
+
+
+@pytest.mark.parametrize("model_id", ["deepseek-r1-distill-qwen-32b", "deepseek-v3"])
+def test_memory_layout_part_is_shared_across_gpus_without_leaking_one(model_id):
+    """size_inference works out what does not depend on the GPU once per layout (memory.inference._layout_part) and
+    reuses it on every GPU: sizing a layout on each catalog GPU right after another GPU filled that memo answers what
+    sizing it afresh answers (a GPU-dependent figure kept in the memo would show here)."""
+    from gpuplan.catalog import list_gpus
+    from gpuplan.errors import GpuplanError
+    from gpuplan.memory import inference, size_inference
+    from gpuplan.spec import Deployment
+
+    model = get_model(model_id)
+    gpus = list(list_gpus())
+
+    def size(gpu, dep):
+        try:
+            return size_inference(model, dep.model_copy(update={"gpu_id": gpu.id}), context_tokens=2500,
+                                  concurrency=3, gpu=gpu).model_dump()
+        except GpuplanError as exc:
+            return repr(exc)
+
+    for engine in ("vllm", "sglang", "trtllm", "llama.cpp", "vllm-ascend"):
+        for fmt, tp in (("bf16", 2), ("fp8", 8), ("awq-int4", 1)):
+            dep = Deployment(gpu_id=gpus[0].id, gpu_count=tp, engine=engine, weight_format=fmt, kv_dtype="auto",
+                             tensor_parallel_size=tp)
+            for before, gpu in zip(gpus, gpus[1:], strict=False):
+                size(before, dep)  # fills the memo from another GPU
+                shared = size(gpu, dep)
+                inference._LAYOUT_PARTS.clear()
+                assert shared == size(gpu, dep), (engine, fmt, before.id, gpu.id)

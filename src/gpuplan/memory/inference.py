@@ -20,7 +20,7 @@ from typing import Any
 
 from gpuplan.catalog import GpuSpec, ModelArch, get_gpu
 from gpuplan.catalog.models import ModelEntry
-from gpuplan.errors import InvalidInputError, UnsupportedError
+from gpuplan.errors import GpuplanError, InvalidInputError, UnsupportedError
 from gpuplan.memory.engines import engine_facts, sglang_mem_fraction_static
 from gpuplan.memory.kv import kv_bytes_for_sequence, kv_cache_bytes_per_token, kv_layout, resolve_kv_dtype
 from gpuplan.memory.shard import shard_weights
@@ -228,15 +228,80 @@ def _pool(model: ModelEntry, gpu: GpuSpec, engine: str, weight_format: str, kv_d
           gpu_memory_utilization: float | None = None, max_num_batched_tokens: int | None = None) -> tuple:
     """The concurrency-independent part of ``size_inference``: (KV dtype, weights per GPU, activations, overhead,
     budget, KV pool, capacity, KV bytes of one sequence per GPU, per token per GPU, block, host bytes, engine args,
-    assumptions)."""
+    assumptions). What does not depend on the GPU (past its KV dtype) is worked out once per layout and context
+    (_layout_part): the planner asks this of one layout on every GPU of the catalog."""
     arch = model.arch
     facts = engine_facts(engine)
     kv_dtype = resolve_kv_dtype(kv_dtype_asked, engine, arch, compute_capability=gpu.compute_capability)
     _check_layout(arch, tp, pp, ep, gpu_count, model.max_context_tokens, context_tokens)
+    if offload == "none":
+        key = (model.id, engine, weight_format, kv_dtype, tp, pp, ep, dp_att, context_tokens, gpu_memory_utilization,
+               max_num_batched_tokens)
+        hit = _LAYOUT_PARTS.get(key)
+        if hit is None or hit[0] is not model:
+            try:
+                part = _layout_part(model, facts, engine, weight_format, kv_dtype, tp, pp, ep, dp_att, context_tokens,
+                                    offload, cpu_moe_layers, gpu_layers, gpu_memory_utilization,
+                                    max_num_batched_tokens)
+            except GpuplanError as exc:  # as deterministic as a result: the same error for the same layout
+                part = exc
+            if len(_LAYOUT_PARTS) > 20000:
+                _LAYOUT_PARTS.clear()
+            hit = _LAYOUT_PARTS[key] = (model, part)
+        part = hit[1]
+        if isinstance(part, GpuplanError):
+            raise part
+    else:
+        part = _layout_part(model, facts, engine, weight_format, kv_dtype, tp, pp, ep, dp_att, context_tokens, offload,
+                            cpu_moe_layers, gpu_layers, gpu_memory_utilization, max_num_batched_tokens)
+    weights_gpu, host_bytes, block, seq_bytes_gpu, per_tok_gpu, rule, fixed, args, rule_note = part
     assumptions: list[str] = []
     if kv_dtype == "fp8_ds_mla" and engine in ("vllm", "sglang"):
         assumptions.append("v32kv.assume_fp8_ds_mla" if engine == "vllm" else "v32kv.assume_fp8_ds_mla_sglang")
 
+    capacity = gpu.memory_bytes
+    if gpu.is_unified_memory:
+        capacity = int(gpu.memory_bytes * UNIFIED_GPU_FRACTION)
+        assumptions.append("memory.assume_unified")
+
+    if rule == "fraction_of_total":
+        util, activation, overhead = fixed
+        budget = int(util * capacity)
+        kv_pool = budget - weights_gpu - activation - overhead
+    elif rule == "mem_fraction_static":
+        frac = fixed
+        budget = int(frac * capacity)
+        activation = 0
+        overhead = capacity - budget  # reserved for activations and CUDA graphs by the engine's own rule
+        kv_pool = budget - weights_gpu
+    elif rule == "fraction_of_free":
+        frac, activation = fixed
+        overhead = CUDA_CONTEXT_BYTES
+        free = capacity - weights_gpu - activation - overhead
+        kv_pool = int(frac * free)
+        budget = capacity - int((1 - frac) * max(free, 0))
+    else:  # exact (llama.cpp, ollama, ktransformers)
+        activation = fixed
+        overhead = CUDA_CONTEXT_BYTES if gpu.vendor == "nvidia" else 0
+        budget = capacity
+        kv_pool = budget - weights_gpu - activation - overhead
+    assumptions.append(rule_note)
+    return (kv_dtype, weights_gpu, activation, overhead, budget, kv_pool, capacity, seq_bytes_gpu, per_tok_gpu, block,
+            host_bytes, dict(args), assumptions)
+
+
+_LAYOUT_PARTS: dict = {}
+CACHE_CLEARERS.append(_LAYOUT_PARTS.clear)
+
+
+def _layout_part(model: ModelEntry, facts: dict[str, Any], engine: str, weight_format: str, kv_dtype: str, tp: int,
+                 pp: int, ep: int, dp_att: int, context_tokens: int, offload: str, cpu_moe_layers: int | None,
+                 gpu_layers: int | None, gpu_memory_utilization: float | None,
+                 max_num_batched_tokens: int | None) -> tuple:
+    """_pool's figures that do not depend on the GPU: (weights per GPU — with vLLM's rope cache —, host bytes, block,
+    KV bytes of one sequence per GPU, per token per GPU, budget rule, the rule's GPU-independent figures, engine
+    args, the rule's assumption)."""
+    arch = model.arch
     # Hybrid placement: routed experts (KTransformers, llama.cpp --n-cpu-moe) or whole layers (-ngl) in host RAM.
     host_bytes = 0
     if offload == "none":
@@ -270,52 +335,34 @@ def _pool(model: ModelEntry, gpu: GpuSpec, engine: str, weight_format: str, kv_d
     seq_bytes_gpu = math.ceil(layout.bytes_for_sequence(padded) * gpu_layer_fraction)
     per_tok_gpu = math.ceil(layout.bytes_per_token * gpu_layer_fraction)
 
-    capacity = gpu.memory_bytes
-    if gpu.is_unified_memory:
-        capacity = int(gpu.memory_bytes * UNIFIED_GPU_FRACTION)
-        assumptions.append("memory.assume_unified")
-
     rule = facts["budget_rule"]
-    engine_args: dict[str, Any] = {}
+    args: dict[str, Any] = {}
     if rule == "fraction_of_total":
         if gpu_memory_utilization is None and "gpu_memory_utilization" not in facts:
             raise UnsupportedError("ascend.no_default_fraction", engine=engine)  # MindIE: default not published
         util = gpu_memory_utilization or float(facts["gpu_memory_utilization"])
-        budget = int(util * capacity)
         weights_gpu += rope_cache_bytes(arch)
         batched = max_num_batched_tokens or int(facts["max_num_batched_tokens"])
         activation = _activation_bytes(arch, engine, tp, batched, facts)
         overhead = int(engines_fitted(facts).get("non_torch_bytes_single_gpu", 0))
-        kv_pool = budget - weights_gpu - activation - overhead
-        engine_args = {"gpu_memory_utilization": util, "max_num_batched_tokens": batched, "block_size": block}
-        assumptions.append("memory.assume_vllm")
+        fixed: Any = (util, activation, overhead)
+        args = {"gpu_memory_utilization": util, "max_num_batched_tokens": batched, "block_size": block}
+        note = "memory.assume_vllm"
     elif rule == "mem_fraction_static":
-        frac = gpu_memory_utilization or sglang_mem_fraction_static(tp * pp)
-        budget = int(frac * capacity)
-        activation = 0
-        overhead = capacity - budget  # reserved for activations and CUDA graphs by the engine's own rule
-        kv_pool = budget - weights_gpu
-        engine_args = {"mem_fraction_static": frac}
-        assumptions.append("memory.assume_sglang")
+        fixed = frac = gpu_memory_utilization or sglang_mem_fraction_static(tp * pp)
+        args = {"mem_fraction_static": frac}
+        note = "memory.assume_sglang"
     elif rule == "fraction_of_free":
         frac = gpu_memory_utilization or float(facts["kv_cache_free_gpu_memory_fraction"])
         batched = max_num_batched_tokens or 8192
-        activation = _activation_bytes(arch, engine, tp, batched, engine_facts("vllm"))  # vLLM's fitted factor
-        overhead = CUDA_CONTEXT_BYTES
-        free = capacity - weights_gpu - activation - overhead
-        kv_pool = int(frac * free)
-        budget = capacity - int((1 - frac) * max(free, 0))
-        engine_args = {"kv_cache_free_gpu_memory_fraction": frac}
-        assumptions.append("memory.assume_trtllm")
+        fixed = (frac, _activation_bytes(arch, engine, tp, batched, engine_facts("vllm")))  # vLLM's fitted factor
+        args = {"kv_cache_free_gpu_memory_fraction": frac}
+        note = "memory.assume_trtllm"
     else:  # exact (llama.cpp, ollama, ktransformers)
         ubatch = int(facts.get("n_ubatch_default", 512))
-        activation = ubatch * (arch.vocab_size + 4 * max(arch.hidden_size, max(m.intermediate_size for m in arch.mlp))) * 4
-        overhead = CUDA_CONTEXT_BYTES if gpu.vendor == "nvidia" else 0
-        budget = capacity
-        kv_pool = budget - weights_gpu - activation - overhead
-        assumptions.append("memory.assume_exact")
-    return (kv_dtype, weights_gpu, activation, overhead, budget, kv_pool, capacity, seq_bytes_gpu, per_tok_gpu, block,
-            host_bytes, engine_args, assumptions)
+        fixed = ubatch * (arch.vocab_size + 4 * max(arch.hidden_size, max(m.intermediate_size for m in arch.mlp))) * 4
+        note = "memory.assume_exact"
+    return weights_gpu, host_bytes, block, seq_bytes_gpu, per_tok_gpu, rule, fixed, args, note
 
 
 def size_model_only(model: ModelEntry, weight_format: str, kv_dtype: str = "auto", engine: str = "vllm",
