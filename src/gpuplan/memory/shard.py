@@ -97,17 +97,23 @@ def _groups(arch: ModelArch, tensor_bytes: Sequence[tuple[TensorSpec, int]]) -> 
         if len(_RULES) > 64:
             _RULES.clear()
         rules = _RULES[id(arch)] = (arch, {})
-    known = rules[1]  # id(tensor) → (tensor, its rule): the same tensors come in every format's and part's table
+    # id(tensor) → (tensor, its group key, its layer slot or None, embeddings?): the same tensors come in every
+    # format's and part's table
+    known = rules[1]
     for t, nbytes in tensor_bytes:
         hit = known.get(id(t))
         if hit is None or hit[0] is not t:
-            hit = known[id(t)] = (t, _rule(t, arch))
-        rule, nkv = hit[1]
-        g = acc.setdefault((t.component, rule, nkv), [[0] * L, 0, 0])
-        if t.layer is None:
-            g[1 if t.component == "embed" else 2] += nbytes
+            rule, nkv = _rule(t, arch)
+            hit = known[id(t)] = (t, (t.component, rule, nkv), None if t.layer is None else min(t.layer, L - 1),
+                                  t.component == "embed")
+        _, key, layer, embed = hit
+        g = acc.get(key)
+        if g is None:  # (not setdefault: its default, a list of L zeros, would be built for every tensor)
+            g = acc[key] = [[0] * L, 0, 0]
+        if layer is None:
+            g[1 if embed else 2] += nbytes
         else:
-            g[0][min(t.layer, L - 1)] += nbytes
+            g[0][layer] += nbytes
     out = []
     for (comp, rule, nkv), (per_layer, first, last) in acc.items():
         prefix = [0]
