@@ -42,6 +42,11 @@ def engine_facts(engine: str) -> dict[str, Any]:
     return engines_data()[key]
 
 
+def engine_seq_cap(engine: str, max_num_seqs: int | None = None) -> int:
+    """The most sequences the engine runs at once: ``max_num_seqs`` when given, else its default (engines.toml)."""
+    return max_num_seqs or int(engine_facts(engine).get("max_num_seqs", 10**6))
+
+
 def sglang_mem_fraction_static(tp: int) -> float:
     """SGLang's default ``mem_fraction_static`` for a TP size (server_args.py: 0.88/0.87/0.85/0.81/0.79)."""
     for min_tp, frac in engine_facts("sglang")["mem_fraction_static_by_tp"]:

@@ -24,7 +24,7 @@ from gpuplan.catalog import GpuSpec, get_gpu
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import InvalidInputError, UnsupportedError
 from gpuplan.memory import size_inference
-from gpuplan.memory.engines import engine_facts
+from gpuplan.memory.engines import engine_seq_cap
 from gpuplan.memory.kv import resolve_kv_dtype
 from gpuplan.memory.quant import get_format
 from gpuplan.memory.weights import CACHE_CLEARERS, resolve_format
@@ -199,11 +199,6 @@ def _engine_capped(dep: Deployment, kv_max_concurrency: int | None) -> int | Non
     if kv_max_concurrency is None:
         return None
     return min(kv_max_concurrency, engine_seq_cap(dep.engine, dep.max_num_seqs))
-
-
-def engine_seq_cap(engine: str, max_num_seqs: int | None = None) -> int:
-    """The most sequences the engine runs at once: ``max_num_seqs`` when given, else its default (engines.toml)."""
-    return max_num_seqs or int(engine_facts(engine).get("max_num_seqs", 10**6))
 
 
 CACHE_CLEARERS.append(_capacity.cache_clear)

@@ -35,6 +35,8 @@ from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.i18n import t
 from gpuplan.memory import size_inference as _size_inference_uncached
 from gpuplan.memory import size_training
+from gpuplan.memory.engines import engine_seq_cap
+from gpuplan.memory.inference import kv_capacity
 from gpuplan.memory.quant import get_format
 from gpuplan.memory.weights import CACHE_CLEARERS, native_format
 from gpuplan.planfile import (
@@ -499,8 +501,6 @@ def _capacity_key(job: tuple, model: ModelEntry, req: PlanRequest, context: int,
                   value: float, most: float | None = None) -> tuple[tuple, float] | None:
     """A job's capacity-mode key and users bound with its KV capacity (the memory model's, sized with one user); None
     when the memory model rejects the job. ``most``: the job's users bound without the KV capacity, when known."""
-    from gpuplan.memory.inference import kv_capacity
-    from gpuplan.perf.serving import engine_seq_cap
     from gpuplan.plan.bounds import capped_users_bound, users_bound
 
     _, gpu, count, nodes, _, fmt, engine, (tp, pp, dp, ep, dpa) = job[:8]
