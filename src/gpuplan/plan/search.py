@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, partial
-from operator import itemgetter
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -195,34 +194,48 @@ def _clear_memos() -> None:
 
 @dataclass
 class _Rejects:
-    """Rejections grouped by reason; the nearest miss of each group is the one closest to passing."""
+    """Rejections grouped by reason; the nearest miss of each group is the one closest to passing.
+
+    Rejections may arrive out of catalog order (the search evaluates the candidates from the best they could reach):
+    each carries its catalog position, and the group's nearest miss is the closest one, the earliest in catalog
+    order among equal ones, as if they had arrived in catalog order; the groups are listed by count, equal counts in
+    the catalog order of their first rejection, the skipped (``not_evaluated``) last."""
 
     groups: dict[str, list] = field(default_factory=dict)
+    calls: int = 0
 
-    def add(self, reason: str, closeness: float, text="") -> None:
-        """``text`` may be a callable: it is rendered only when this rejection becomes the group's nearest miss."""
-        group = self.groups.setdefault(reason, [0, -math.inf, ""])
+    def add(self, reason: str, closeness: float, text="", position: float | None = None) -> None:
+        """``text`` may be a callable: it is rendered only when this rejection becomes the group's nearest miss.
+        ``position``: the candidate's catalog position (None: the order of the calls); equal positions keep the
+        order of the calls."""
+        self.calls += 1
+        pos = (self.calls if position is None else position, self.calls)
+        group = self.groups.get(reason)
+        if group is None:  # [count, closeness, text, its position, the group's first position]
+            group = self.groups[reason] = [0, -math.inf, "", (-math.inf,), pos]
         group[0] += 1
-        if closeness > group[1]:
-            group[1], group[2] = closeness, (text() if callable(text) else text)
+        if pos < group[4]:
+            group[4] = pos
+        if closeness > group[1] or (closeness == group[1] and pos < group[3]):
+            group[1], group[2], group[3] = closeness, (text() if callable(text) else text), pos
 
     def as_list(self) -> tuple[Rejection, ...]:
         return tuple(
             Rejection(reason=reason, count=g[0], nearest=g[2] or None)
-            for reason, g in sorted(self.groups.items(), key=lambda kv: (kv[0] == "not_evaluated", -kv[1][0]))
+            for reason, g in sorted(self.groups.items(), key=lambda kv: (kv[0] == "not_evaluated", -kv[1][0],
+                                                                         kv[1][4]))
         )
 
 
 class _Deferred:
-    """Stands in for a :class:`_Rejects` while candidates are evaluated out of catalog order: each rejection is logged
-    with the candidate's catalog position (``seq[0]`` when it is added, plus ``offset``) and replayed into ``target``
-    in that order once the search is done."""
+    """Stands in for a :class:`_Rejects` while candidates are evaluated out of catalog order: each rejection is added
+    with the candidate's catalog position (``seq[0]`` when it is added, plus ``offset``)."""
 
-    def __init__(self, target: _Rejects, log: list, seq: list, offset: float = 0.0) -> None:
-        self.target, self.log, self.seq, self.offset = target, log, seq, offset
+    def __init__(self, target: _Rejects, seq: list, offset: float = 0.0) -> None:
+        self.target, self.seq, self.offset = target, seq, offset
 
     def add(self, reason: str, closeness: float, text="") -> None:
-        self.log.append((self.seq[0] + self.offset, self.target, reason, closeness, text))
+        self.target.add(reason, closeness, text, self.seq[0] + self.offset)
 
 
 #: Objectives whose value is the hardware shape's price alone (not its speed): candidates can be ranked by it before
@@ -856,10 +869,10 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
 
     # Enumerate in catalog order; the cheap checks reject on the spot. What needs memory sizing and a speed estimate
     # becomes a job, run after enumeration (cheapest first when pruning, see _run_jobs). Rejections and candidates
-    # carry their catalog position and are replayed in that order, so counts, nearest misses and ties read the same.
-    log: list = []
+    # carry their catalog position (_Rejects, and the candidates sorted by it), so counts, nearest misses and ties
+    # read as in catalog order.
     seq = [0]
-    deferred, lower_deferred = _Deferred(rejects, log, seq), _Deferred(lower_rejects, log, seq)
+    deferred, lower_deferred = _Deferred(rejects, seq), _Deferred(lower_rejects, seq)
     jobs: list[tuple] = []
     found: list[tuple[int, bool, Candidate]] = []  # (catalog position, allowed quality, candidate)
     # per-search memos of what does not depend on the hardware shape (the loop visits thousands of shapes)
@@ -927,7 +940,7 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                                      allowed))
                     if capacity and engine == "sglang" and nodes >= 2:
                         for pd in disaggregated_candidates(model, gpu, nodes, per_node, fmt, req, prices,
-                                                           _Deferred(fmt_rejects.target, log, seq, 0.5)):
+                                                           _Deferred(fmt_rejects.target, seq, 0.5)):
                             considered += 1
                             found.append((seq[0] + 0.5, allowed,
                                           pd.model_copy(update={"checkpoint": checkpoint, "quality": tier})))
@@ -946,9 +959,6 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
 
     found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, context,
                        calibration)
-    log.sort(key=itemgetter(0))  # stable: catalog order, and the order of the adds within a position
-    for _, target, reason, closeness, text in log:
-        target.add(reason, closeness, text)
     for _, allowed, cand in sorted(found, key=lambda f: f[0]):
         (kept if allowed else lower).append(cand)
     ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
