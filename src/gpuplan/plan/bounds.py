@@ -31,8 +31,14 @@ import math
 from gpuplan.catalog import GpuSpec
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError
+from gpuplan.memory.kv import resolve_kv_dtype
+from gpuplan.memory.weights import resolve_format
 from gpuplan.perf.operations.attention import sparse_key_fraction
 from gpuplan.perf.operations.moe import expected_experts_touched
+from gpuplan.perf.serving import _calibration, hardware_for
+from gpuplan.perf.step import MAX_MEM_EFFICIENCY_FRACTION
+from gpuplan.perf.tables import model_table
+from gpuplan.spec import Deployment
 
 _SETUPS: dict = {}
 
@@ -49,10 +55,6 @@ def _rates(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, calibratio
     hit = _RATES.get(key) if key else None
     if hit is not None and hit[0] is model:
         return hit[1]
-    from gpuplan.memory.weights import resolve_format
-    from gpuplan.perf.serving import _calibration, hardware_for
-    from gpuplan.spec import Deployment
-
     try:
         fmt = resolve_format(model, fmt_id)
         p = _calibration(calibration, engine, gpu).params
@@ -89,10 +91,6 @@ def _setup(model: ModelEntry, gpu: GpuSpec, engine: str, fmt_id: str, kv_dtype: 
     hit = _SETUPS.get(key) if key else None
     if hit is not None and hit[0] is model:
         return hit[1]
-    from gpuplan.memory.kv import resolve_kv_dtype
-    from gpuplan.perf.step import MAX_MEM_EFFICIENCY_FRACTION
-    from gpuplan.perf.tables import model_table
-
     setup = None
     bw = gpu.memory_bandwidth_bytes_per_s
     if bw:
