@@ -226,8 +226,8 @@ def disaggregated_candidates(model: ModelEntry, gpu: GpuSpec, nodes: int, per_no
     """xPyD candidates (every split of the nodes) for an MoE model on NVIDIA data-center GPUs with SGLang."""
     from gpuplan.perf.disagg import DisaggDeployment
 
-    if (not model.arch.num_experts or gpu.architecture != "hopper" or gpu.gpu_class != "datacenter"
-            or not fmt.startswith("fp8")):
+    if (gpu.architecture != "hopper" or gpu.gpu_class != "datacenter" or not fmt.startswith("fp8")
+            or not model.arch.num_experts):
         return []  # the PD model's kernel rates were measured on Hopper (DeepGEMM FP8, FlashMLA, DeepEP on H800)
     out = []
     slo = Slo(ttft_s=req.ttft_s, tpot_s=req.tpot_s)

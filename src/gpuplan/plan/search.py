@@ -724,6 +724,9 @@ def _node_shapes(gpu: GpuSpec, req: PlanRequest) -> list[tuple[int, int]]:
     return shapes
 
 
+_COMPATIBLE: dict[tuple, tuple] = {}  # (format, engine, GPU id) → (the GPU, _compatible's answer): shipped tables only
+
+
 def _compatible(fmt_id: str, engine: str, gpu: GpuSpec) -> str | None:
     """None when the engine runs this format on this GPU, else the rejection reason key."""
     if gpu.vendor not in _any_engine_vendors():
@@ -878,7 +881,6 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     # per-search memos of what does not depend on the hardware shape (the loop visits thousands of shapes)
     formats = _formats_for(model, req, users)
     wholes: dict[str, int | None] = {}
-    compatible: dict[tuple, str | None] = {}
     checkpoints: dict[tuple, object] = {}
     tiers: dict[str, tuple[str, bool]] = {}
     shapes: dict[tuple, list] = {}  # (GPUs per node, nodes, engine) → layouts
@@ -911,8 +913,10 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                     if engine == "trtllm" and nodes > 1:
                         continue  # gpuplan renders trtllm-serve for one node (no mpirun/slurm launcher yet)
                     key = (fmt, engine, gpu.id)
-                    reason = compatible[key] if key in compatible else compatible.setdefault(
-                        key, _compatible(fmt, engine, gpu))
+                    hit = _COMPATIBLE.get(key)
+                    if hit is None or hit[0] is not gpu:
+                        hit = _COMPATIBLE[key] = (gpu, _compatible(fmt, engine, gpu))
+                    reason = hit[1]
                     if reason:
                         considered += 1
                         seq[0] += 1
