@@ -153,3 +153,34 @@ def test_memory_layout_part_is_shared_across_gpus_without_leaking_one(model_id):
                 shared = size(gpu, dep)
                 inference._LAYOUT_PARTS.clear()
                 assert shared == size(gpu, dep), (engine, fmt, before.id, gpu.id)
+
+
+def test_the_collector_pauses_during_a_search_only():
+    """search() pauses the cyclic garbage collector while it runs and leaves it as it found it, also when the search
+    refuses the request, and when the caller had it off."""
+    import gc
+
+    from gpuplan.errors import InvalidInputError
+
+    seen = []
+    search_mod = sys.modules["gpuplan.plan.search"]
+    inner = search_mod._search
+
+    def spy(req, prices=None, calibration=None):
+        seen.append(gc.isenabled())
+        return inner(req, prices, calibration)
+
+    assert gc.isenabled()
+    try:
+        search_mod._search = spy
+        search(PlanRequest(model="qwen2.5-7b", users=1, gpus=("rtx-4090",), max_gpus=1))
+        with pytest.raises(InvalidInputError):
+            search(PlanRequest(model="qwen2.5-7b", users=1, objective="fastest"))
+        assert gc.isenabled()
+        gc.disable()
+        search(PlanRequest(model="qwen2.5-7b", users=1, gpus=("rtx-4090",), max_gpus=1))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        search_mod._search = inner
+    assert seen == [False, False, False]
