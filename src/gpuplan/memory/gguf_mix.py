@@ -152,6 +152,21 @@ def _category(full: str) -> str:
     return "other"
 
 
+_FACTS: dict[int, tuple] = {}
+
+
+def _facts(t: TensorLike) -> tuple:
+    """(the tensor, its GGUF name, category, kept F32 by the converter, quantizable), worked out once per tensor object:
+    every GGUF format of a model walks the same tensors (the object is kept with its facts, so its id is not reused)."""
+    hit = _FACTS.get(id(t))
+    if hit is None or hit[0] is not t:
+        if len(_FACTS) > 200_000:
+            _FACTS.clear()
+        full = _gguf_name(t.name)
+        hit = _FACTS[id(t)] = (t, full, _category(full), converter_keeps_f32(t), allows_quantization(t))
+    return hit
+
+
 def _is_attn_v_like(cat: str) -> bool:
     return cat in ("attn_v", "attn_qkv", "attn_kv_b")
 
@@ -433,13 +448,15 @@ def gguf_tensor_types(tensors: Sequence[TensorLike], ftype: str, ctx: MixContext
     if recipe is not None and not any(t.component == "routed_experts" for t in tensors):
         raise UnsupportedError("formats.ud_needs_moe", given=ftype)
     tied = not any(t.name == "output" for t in tensors)
-    n_wv = sum(1 for t in tensors if allows_quantization(t) and _is_attn_v_like(_category(_gguf_name(t.name))))
+    facts = [_facts(t) for t in tensors]
+    n_wv = sum(1 for f in facts if f[4] and _is_attn_v_like(f[2]))
     qs = _State(n_wv, ctx, tied)
     moe_layers = [t.layer for t in tensors if t.component == "routed_experts" and t.layer is not None]
     first_moe = min(moe_layers) if moe_layers else 0
     chosen: dict[int, str] = {}
     for t in _walk_order(tensors):
-        if converter_keeps_f32(t) or not allows_quantization(t):
+        _, _, cat, keeps_f32, quantizable = _facts(t)
+        if keeps_f32 or not quantizable:
             type_name = "F32"
         elif recipe is not None:
             type_name = _fallback(_ud_type(recipe, t, first_moe), t.shape[-1])
@@ -447,6 +464,6 @@ def gguf_tensor_types(tensors: Sequence[TensorLike], ftype: str, ctx: MixContext
             base = FTYPE_BASE_TYPE[key]
             type_name = base
             if base in _QUANTIZED:
-                type_name = _fallback(_impl(qs, base, t, key, _category(_gguf_name(t.name))), t.shape[-1])
+                type_name = _fallback(_impl(qs, base, t, key, cat), t.shape[-1])
         chosen[id(t)] = type_name
     return tuple(TensorType(t, chosen[id(t)], ggml_tensor_bytes(chosen[id(t)], t.shape)) for t in tensors)
