@@ -278,7 +278,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         jobs = [job for job in jobs if job[-1]]
     best_keys, floors = _best_keys(jobs, model, req, prices, users, context, calibration)
     # The jobs run in the order of their keys. A key in ``floors`` is at most the job's (its GPUs' price in place of
-    # the shape's, _gpus_price_floor): it comes up no later than the key would, and is made exact then — unless it
+    # the shape's, _floor_value): it comes up no later than the key would, and is made exact then — unless it
     # already shows the job skipped (the key is only worse, and the limit only falls), which spares pricing the
     # shapes of most skipped jobs. A job made exact waits in the heap for its own place.
     heap = [(best_keys[i][0], job[0], i) for i, job in enumerate(jobs)]
@@ -455,12 +455,13 @@ def _speed_floor(job: tuple, model: ModelEntry, req: PlanRequest, prices, calibr
 
 
 def _best_capacity_keys(jobs: list[tuple], model: ModelEntry, req: PlanRequest, prices, context: int,
-                        calibration) -> list:
+                        calibration) -> tuple[list, set[int]]:
     """Capacity mode (rank_by_capacity: most users first, then the objective), for the allowed jobs (the
     lower-quality ones run apart, _run_lower_jobs): users at most the replicas times the TTFT/TPOT bound
     (plan.bounds.users_bound) and the KV capacity (the memory model, asked here once for the search unless the targets
-    already exclude one user); the objective value at best its price (price objectives) or unbounded. A job the
-    memory model rejects comes first (its rejection is cheap and stays under its own reason).
+    already exclude one user); the objective value at best its price (price objectives; for capex and TCO a floor
+    under it, _shape_value, the job's index then in the set returned with the keys) or unbounded. A job the memory
+    model rejects comes first (its rejection is cheap and stays under its own reason).
 
     The bound without the KV capacity is the same for every hardware shape of a (GPU, engine, format, TP, EP,
     DP-attention) layout: it is found once per layout here and each job's KV capacity caps it."""
@@ -649,14 +650,15 @@ def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limi
         rejects.add("not_evaluated", -1e300, lambda: t("prune.near_unpriced", cand=_describe(gpu, count, engine, fmt),
                                                       top=req.top))
         return
+
     def money(usd: float) -> str:
         cny = _base_price(gpu, count, job[3], req, prices)[4]
         text = fmt_money(in_currency(usd, req.currency, cny), req.currency)
         return text if req.objective != "cloud" else t("prune.per_hour", cost=text)
 
     rejects.add("not_evaluated", -key[1], lambda: t(
-        "prune.near", cand=_describe(gpu, count, engine, fmt), objective=t(f"prune.objective_{req.objective}"), cost=money(key[1]), top=req.top,
-        limit=money(limit[1])))
+        "prune.near", cand=_describe(gpu, count, engine, fmt), objective=t(f"prune.objective_{req.objective}"),
+        cost=money(key[1]), top=req.top, limit=money(limit[1])))
 
 
 def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
