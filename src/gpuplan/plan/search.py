@@ -219,6 +219,20 @@ class _Rejects:
         if closeness > group[1] or (closeness == group[1] and pos < group[3]):
             group[1], group[2], group[3] = closeness, (text() if callable(text) else text), pos
 
+    def add_many(self, reason: str, count: int, closeness: float, position: float, text, first_position: float) -> None:
+        """``count`` rejections at once: the closest of them (``closeness``, at ``position``; ``text`` as in
+        :meth:`add`) and the earliest position among them."""
+        self.calls += 1
+        pos, first = (position, self.calls), (first_position, self.calls)
+        group = self.groups.get(reason)
+        if group is None:
+            group = self.groups[reason] = [0, -math.inf, "", (-math.inf,), first]
+        group[0] += count
+        if first < group[4]:
+            group[4] = first
+        if closeness > group[1] or (closeness == group[1] and pos < group[3]):
+            group[1], group[2], group[3] = closeness, (text() if callable(text) else text), pos
+
     def as_list(self) -> tuple[Rejection, ...]:
         return tuple(
             Rejection(reason=reason, count=g[0], nearest=g[2] or None)
@@ -284,6 +298,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     heap = [(best_keys[i][0], job[0], i) for i, job in enumerate(jobs)]
     heapq.heapify(heap)
     skipped: list[tuple[int, tuple]] = []  # allowed jobs skipped on a floor, with the limit then (logged at the end)
+    not_evaluated: list[tuple] = []  # allowed jobs skipped: (job, key, limit then, bound), counted at the end
     by_cost = req.objective != "throughput"
     groups: dict[tuple, tuple] = {}  # (gpu, count, engine, format) kept → its best rank key
     limit = None                # the top-th best of those: a job that cannot reach it is not shown
@@ -299,7 +314,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
         if i in floors:
             if allowed and limit is not None and key > limit and not budget:
                 if capacity:  # its nearest-miss text and closeness need no price
-                    _not_evaluated(rejects, job, key, limit, bound, req, prices)
+                    not_evaluated.append((job, key, limit, bound))
                 else:
                     skipped.append((i, limit))
                 continue
@@ -314,7 +329,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
             if limit is not None and key > limit and not (budget and (
                     fmt == native and not native_kept
                     or _base_price(job[1], job[2], job[3], req, prices)[0] is None)):
-                _not_evaluated(rejects, job, key, limit, bound, req, prices)
+                not_evaluated.append((job, key, limit, bound))
                 continue
         elif _lower_skipped(key, best_lower, best_allowed, capacity):
             continue  # not the best lower-quality candidate, or cannot undercut the plan's first: not the alternative
@@ -335,7 +350,8 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
                 groups[group] = got
                 if len(groups) >= req.top:
                     limit = heapq.nsmallest(req.top, groups.values())[-1]
-    _log_skipped(skipped, jobs, best_keys, rejects, req, prices)
+    _log_skipped(skipped, jobs, best_keys, not_evaluated, req, prices)
+    _log_not_evaluated(rejects.target, not_evaluated, req, prices)
     return out
 
 
@@ -357,30 +373,25 @@ def _exact_key(job: tuple, floor: tuple, bound: float, req: PlanRequest, prices)
     return _shape_price_key(gpu, count, nodes, req, prices)
 
 
-def _log_skipped(skipped: list[tuple[int, tuple]], jobs: list[tuple], best_keys: list, rejects: _Deferred,
+def _log_skipped(skipped: list[tuple[int, tuple]], jobs: list[tuple], best_keys: list, not_evaluated: list,
                  req: PlanRequest, prices) -> None:
-    """Log the allowed jobs skipped on a floor (users mode). Their group's nearest miss is the one closest to ranking
-    (_not_evaluated's closeness, from the job's price): the floors bound each closeness from above, so the jobs are
-    made exact from the highest bound down while one may still reach the closest found (ties included: the first in
-    catalog order wins); the others are logged on their floors, strictly further than it, which only counts them."""
+    """Add the allowed jobs skipped on a floor (users mode) to ``not_evaluated``. Their group's nearest miss is the one
+    closest to ranking (_skip_closeness, from the job's price): the floors bound each closeness from above
+    (_skip_closeness only grows as a key falls), so the jobs are made exact from the highest bound down while one may
+    still reach the closest found (ties included: the first in catalog order wins); the others stay on their floors,
+    strictly further than it, which only counts them."""
     if not skipped:
         return
-
-    def closeness(key: tuple, limit: tuple) -> float:  # _not_evaluated's, nondecreasing as the key falls
-        if req.objective not in PRICE_OBJECTIVES:
-            return -key[1] if not key[0] else -1e300
-        return -1e300 if key[0] or key[1] == math.inf or limit[1] == math.inf else -key[1]
-
-    skipped.sort(key=lambda s: -closeness(best_keys[s[0]][0], s[1]))
+    skipped.sort(key=lambda s: -_skip_closeness(best_keys[s[0]][0], s[1], req))
     best = -math.inf
     for i, limit in skipped:
         key, bound = best_keys[i]
-        if closeness(key, limit) < best:
+        if _skip_closeness(key, limit, req) < best:
             break
         best_keys[i] = key = _exact_key(jobs[i], key, bound, req, prices), bound
-        best = max(best, closeness(key[0], limit))
+        best = max(best, _skip_closeness(key[0], limit, req))
     for i, limit in skipped:
-        _not_evaluated(rejects, jobs[i], best_keys[i][0], limit, best_keys[i][1], req, prices)
+        not_evaluated.append((jobs[i], best_keys[i][0], limit, best_keys[i][1]))
 
 
 def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: list, req: PlanRequest,
@@ -629,36 +640,58 @@ def _floor_value(gpu: GpuSpec, count: int, req: PlanRequest, prices) -> tuple[fl
     return gpus, False
 
 
-def _not_evaluated(rejects: _Deferred, job: tuple, key: tuple[bool, float], limit: tuple[bool, float],
-                   bound: float, req: PlanRequest, prices) -> None:
-    """Log a job skipped because it cannot rank among the ``top`` shown; its nearest miss names the one closest to
-    ranking (the cheapest, or the fastest it could be)."""
+def _log_not_evaluated(rejects: _Rejects, skipped: list[tuple], req: PlanRequest, prices) -> None:
+    """Count the jobs skipped because they cannot rank among the ``top`` shown — (job, its key, the limit then, its
+    bound) each — in one ``not_evaluated`` group, whose nearest miss names the one closest to ranking (the cheapest,
+    or the fastest or the most users it could reach; the earliest in catalog order among equal ones): its text alone
+    is rendered."""
+    if not skipped:
+        return
+    best = None
+    first = math.inf
+    for entry in skipped:
+        job, key, limit = entry[:3]
+        closeness = _skip_closeness(key, limit, req)
+        if job[0] < first:
+            first = job[0]
+        if best is None or closeness > best[0] or (closeness == best[0] and job[0] < best[1]):
+            best = (closeness, job[0], entry)
+    rejects.add_many("not_evaluated", len(skipped), best[0], best[1], partial(_skip_text, *best[2], req, prices),
+                     first)
+
+
+def _skip_closeness(key: tuple, limit: tuple, req: PlanRequest) -> float:
+    """How close a skipped job came to ranking (larger: closer): the users it could reach (capacity mode), minus its
+    best objective value; a job with no price (or none to compare with) comes last."""
+    if req.capacity_mode:
+        return -key[0]
+    if req.objective not in PRICE_OBJECTIVES:
+        return -key[1] if not key[0] else -1e300
+    if key[0] or key[1] == math.inf or limit[1] == math.inf:
+        return -1e300
+    return -key[1]
+
+
+def _skip_text(job: tuple, key: tuple, limit: tuple, bound: float, req: PlanRequest, prices) -> str:
+    """The nearest-miss sentence of a skipped job (_log_not_evaluated)."""
     from gpuplan.cost.summary import in_currency
 
-    seq, gpu, count, _, _, fmt, engine = job[:7]
-    rejects.seq[0] = seq
-    # the texts are rendered only for the group's nearest miss (thousands of jobs are skipped)
+    _, gpu, count, nodes, _, fmt, engine = job[:7]
+    cand = _describe(gpu, count, engine, fmt)
     if req.capacity_mode:
-        rejects.add("not_evaluated", -key[0], lambda: t(
-            "prune.near_users", cand=_describe(gpu, count, engine, fmt), users=f"{bound:,.0f}", top=req.top))
-        return
+        return t("prune.near_users", cand=cand, users=f"{bound:,.0f}", top=req.top)
     if req.objective not in PRICE_OBJECTIVES:
-        rejects.add("not_evaluated", -key[1] if not key[0] else -1e300, lambda: t(
-            "prune.near_speed", cand=_describe(gpu, count, engine, fmt), tps=f"{bound:,.0f}", top=req.top))
-        return
+        return t("prune.near_speed", cand=cand, tps=f"{bound:,.0f}", top=req.top)
     if key[0] or key[1] == math.inf or limit[1] == math.inf:
-        rejects.add("not_evaluated", -1e300, lambda: t("prune.near_unpriced", cand=_describe(gpu, count, engine, fmt),
-                                                      top=req.top))
-        return
+        return t("prune.near_unpriced", cand=cand, top=req.top)
+    cny = _base_price(gpu, count, nodes, req, prices)[4]
 
     def money(usd: float) -> str:
-        cny = _base_price(gpu, count, job[3], req, prices)[4]
         text = fmt_money(in_currency(usd, req.currency, cny), req.currency)
         return text if req.objective != "cloud" else t("prune.per_hour", cost=text)
 
-    rejects.add("not_evaluated", -key[1], lambda: t(
-        "prune.near", cand=_describe(gpu, count, engine, fmt), objective=t(f"prune.objective_{req.objective}"),
-        cost=money(key[1]), top=req.top, limit=money(limit[1])))
+    return t("prune.near", cand=cand, objective=t(f"prune.objective_{req.objective}"), cost=money(key[1]),
+             top=req.top, limit=money(limit[1]))
 
 
 def _gpu_pool(req: PlanRequest) -> list[GpuSpec]:
