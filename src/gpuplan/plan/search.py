@@ -917,6 +917,7 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     formats = _formats_for(model, req, users)
     wholes: dict[str, int | None] = {}
     checkpoints: dict[tuple, object] = {}
+    incompatible: dict[tuple, list] = {}  # (allowed quality, reason) → [format/engine/GPU rejections, first position]
     tiers: dict[str, tuple[str, bool]] = {}
     shapes: dict[tuple, list] = {}  # (GPUs per node, nodes, engine) → layouts
     pool = _gpu_pool(req)
@@ -952,10 +953,14 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                     if hit is None or hit[0] is not gpu:
                         hit = _COMPATIBLE[key] = (gpu, _compatible(fmt, engine, gpu))
                     reason = hit[1]
-                    if reason:
+                    if reason:  # no sentence to name a nearest miss by: counted, added to its group below
                         considered += 1
                         seq[0] += 1
-                        fmt_rejects.add(reason, -1, "")
+                        tally = incompatible.get((allowed, reason))
+                        if tally is None:
+                            incompatible[allowed, reason] = [1, seq[0]]
+                        else:
+                            tally[0] += 1
                         continue
                     checkpoint = checkpoints.get(key[:2], False)
                     if checkpoint is False:
@@ -983,6 +988,8 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
                             considered += 1
                             found.append((seq[0] + 0.5, allowed,
                                           pd.model_copy(update={"checkpoint": checkpoint, "quality": tier})))
+    for (allowed, reason), (count, first) in incompatible.items():
+        (rejects if allowed else lower_rejects).add_many(reason, count, -1, first, "", first)
     est_fn = _estimator(calibration)  # memoized: a repeated search reuses estimates; no per-operator breakdown
 
     def evaluate(job: tuple, sink: _Deferred, most: float | None = None) -> Candidate | None:
