@@ -42,6 +42,13 @@ CASES = {
         dict(model="deepseek-r1-distill-qwen-32b", input_tokens=2000, output_tokens=500, ttft_s=2.0, tpot_s=0.05),
         ["deepseek-r1-distill-qwen-32b", "--input-tokens", "2000", "--output-tokens", "500", "--ttft-ms", "2000",
          "--tpot-ms", "50"]),
+    # capacity mode ranked by cost per token: the --quality alternative among the lower-quality candidates, ordered by
+    # a floor under their score (plan.search._speed_floor)
+    "r1-distill-qwen-32b, capacity ranked by per-token cost": (
+        dict(model="deepseek-r1-distill-qwen-32b", input_tokens=2000, output_tokens=500, ttft_s=2.0, tpot_s=0.05,
+             objective="per_token"),
+        ["deepseek-r1-distill-qwen-32b", "--input-tokens", "2000", "--output-tokens", "500", "--ttft-ms", "2000",
+         "--tpot-ms", "50", "--objective", "per_token"]),
     # capacity mode on a given cluster: aggregated layouts and every xPyD split (prefill/decode disaggregation)
     "deepseek-r1, capacity on 16×h200-sxm, TTFT 2 s, TPOT 50 ms": (
         dict(model="deepseek-r1", gpus=("h200-sxm",), gpu_count=16, ttft_s=2.0, tpot_s=0.05),
