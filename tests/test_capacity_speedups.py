@@ -99,7 +99,8 @@ def _plain_users_bound(model, gpu, engine, fmt, kv_dtype, tp, ep, dpa, dp, per_r
     return lo
 
 
-def _plain_lower_jobs(jobs, evaluate, lower_rejects, seq, req, prices, model=None, calibration=None):
+def _plain_lower_jobs(jobs, evaluate, lower_rejects, seq, req, prices, model=None, calibration=None,
+                      complete_capacity=None):
     """plan.search._run_lower_jobs without its cut: every lower-quality job evaluated."""
     out = []
     for job in jobs:
@@ -361,7 +362,8 @@ def test_speed_floor_is_never_above_a_lower_quality_candidates_value(objective, 
     req = PlanRequest(objective=objective, **kw)
     pairs = []
 
-    def every_lower_job(jobs, evaluate, lower_rejects, seq, req, prices, model=None, calibration=None):
+    def every_lower_job(jobs, evaluate, lower_rejects, seq, req, prices, model=None, calibration=None,
+                        complete_capacity=None):
         out = _plain_lower_jobs(jobs, evaluate, lower_rejects, seq, req, prices)
         by_seq = {job[0]: job for job in jobs}
         pairs.extend((by_seq[position], cand, model, prices, calibration) for position, _, cand in out)

@@ -259,7 +259,7 @@ PRICE_OBJECTIVES = ("tco", "capex", "cloud")
 
 def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _Deferred, seq: list,
               model: ModelEntry, req: PlanRequest, prices, native: str, users: int, context: int,
-              calibration=None) -> list[tuple[int, bool, Candidate]]:
+              calibration=None, complete_capacity=None) -> list[tuple[int, bool, Candidate]]:
     """Size and estimate the candidates (``jobs`` in catalog order); returns (catalog position, allowed, candidate)
     for the feasible ones.
 
@@ -288,7 +288,7 @@ def _run_jobs(jobs: list[tuple], evaluate, rejects: _Deferred, lower_rejects: _D
     if capacity:
         # The lower-quality jobs apart (_run_lower_jobs): ranked by users, nothing of the allowed ones depends on them
         out = _run_lower_jobs([job for job in jobs if not job[-1]], evaluate, lower_rejects, seq, req, prices, model,
-                              calibration)
+                              calibration, complete_capacity)
         jobs = [job for job in jobs if job[-1]]
     best_keys, floors = _best_keys(jobs, model, req, prices, users, context, calibration)
     # The jobs run in the order of their keys. A key in ``floors`` is at most the job's (its GPUs' price in place of
@@ -395,7 +395,8 @@ def _log_skipped(skipped: list[tuple[int, tuple]], jobs: list[tuple], best_keys:
 
 
 def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: list, req: PlanRequest,
-                    prices, model: ModelEntry, calibration=None) -> list[tuple[int, bool, Candidate]]:
+                    prices, model: ModelEntry, calibration=None,
+                    complete_capacity=None) -> list[tuple[int, bool, Candidate]]:
     """Capacity mode: the lower-quality jobs, which only give the --quality alternative — the best of them on the
     objective (_lower_quality_option), whatever the users each serves. They run from the best floor under their
     objective value up (catalog order among equal ones) while one may still be that best: a job whose floor is above
@@ -403,10 +404,13 @@ def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: 
     floor is the shape's price (made exact when its own floor, _floor_value, comes up) for the price objectives;
     ranked by speed, minus a bound on the throughput at the users bound (plan.bounds: no estimate has more), or for
     cost per token (the candidate's score at one user per replica, _evaluate) the owned cost's floor over a bound on
-    that throughput; a job whose bounds miss the targets with one user is no candidate. The alternative is the one
-    the exhaustive search finds: its value is the lowest of all, so it runs, as does every job that ties with it."""
+    that throughput; a job whose bounds miss the targets with one user is no candidate. Cost per token is the score
+    at one user per replica, before the capacity search: a job is estimated at one user when its floor comes up, and
+    searched for its capacity (``complete_capacity``) when that score comes up. The alternative is the one the
+    exhaustive search finds: its value is the lowest of all, so it runs, as does every job that ties with it."""
     values: dict[tuple, tuple] = {}
     speed = req.objective in ("per_token", "throughput")
+    scored = req.objective == "per_token" and complete_capacity is not None
     bounds: dict[tuple, float] = {}
     heap = []
     for job in jobs:
@@ -414,22 +418,29 @@ def _run_lower_jobs(jobs: list[tuple], evaluate, lower_rejects: _Deferred, seq: 
             value = _speed_floor(job, model, req, prices, calibration, bounds)
             if value is None:
                 continue  # the bounds say one user misses the targets: no candidate
-            exact = True  # the floor stands; the job's evaluation gives its value
+            exact = not scored  # a floor under the score, or (throughput) the floor the evaluation goes by
         else:
             value, exact = _shape_value(job[1], job[2], job[3], req, prices, values)
-        heap.append((value, job[0], exact, job))
+        heap.append((value, job[0], exact, job, None))
     heapq.heapify(heap)
     out: list[tuple[int, bool, Candidate]] = []
     best = math.inf
     while heap:
-        value, position, exact, job = heapq.heappop(heap)
+        value, position, exact, job, first = heapq.heappop(heap)
         if value > best:
             break  # every job left is at least as far
         if not exact:
-            heapq.heappush(heap, (_shape_price_key(job[1], job[2], job[3], req, prices)[1], position, True, job))
+            seq[0] = job[0]
+            if scored:  # its score at one user; the capacity search waits for that score to come up
+                first = evaluate(job, lower_rejects, None, False)
+                if first is not None:
+                    heapq.heappush(heap, (_objective_value(first, req.objective), position, True, job, first))
+                continue
+            heapq.heappush(heap, (_shape_price_key(job[1], job[2], job[3], req, prices)[1], position, True, job,
+                                  None))
             continue
         seq[0] = job[0]
-        cand = evaluate(job, lower_rejects)
+        cand = evaluate(job, lower_rejects) if first is None else complete_capacity(job, first)
         if cand is not None:
             out.append((job[0], False, cand))
             best = min(best, _objective_value(cand, req.objective))
@@ -992,19 +1003,26 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
         (rejects if allowed else lower_rejects).add_many(reason, count, -1, first, "", first)
     est_fn = _estimator(calibration)  # memoized: a repeated search reuses estimates; no per-operator breakdown
 
-    def evaluate(job: tuple, sink: _Deferred, most: float | None = None) -> Candidate | None:
-        """``most``: capacity mode, a bound on the job's users (all replicas), when _run_jobs has one."""
+    def evaluate(job: tuple, sink: _Deferred, most: float | None = None, capacity_step: bool = True
+                 ) -> Candidate | None:
+        """``most``: capacity mode, a bound on the job's users (all replicas), when _run_jobs has one.
+        ``capacity_step`` False: the candidate at one user per replica, before its capacity (complete_capacity)."""
         _, gpu, count, nodes, per_node, fmt, engine, (tp, pp, dp, ep, dpa), checkpoint, tier, _ = job
         cand = _evaluate(model, gpu, count, nodes, per_node, fmt, engine, tp, pp, dp, ep, dpa, users, workload,
                          context, req, sink, prices, est_fn, checkpoint=checkpoint, quality=tier)
-        if cand is not None and capacity:
-            replicas = dp if not dpa else 1
-            cand = with_capacity(model, cand, workload, req, est_fn,
-                                 most / replicas if most is not None and most < math.inf else None)
+        if cand is not None and capacity and capacity_step:
+            cand = complete_capacity(job, cand, most)
         return cand
 
+    def complete_capacity(job: tuple, cand: Candidate, most: float | None = None) -> Candidate | None:
+        """Capacity mode: the candidate at the most users it serves within the targets (plan.capacity)."""
+        dp, dpa = job[7][2], job[7][4]
+        replicas = dp if not dpa else 1
+        return with_capacity(model, cand, workload, req, est_fn,
+                             most / replicas if most is not None and most < math.inf else None)
+
     found += _run_jobs(jobs, evaluate, deferred, lower_deferred, seq, model, req, prices, native, users, context,
-                       calibration)
+                       calibration, complete_capacity)
     for _, allowed, cand in sorted(found, key=lambda f: f[0]):
         (kept if allowed else lower).append(cand)
     ranked = (rank_by_capacity(kept, req.objective) if req.capacity_mode else _rank(kept, req.objective))[: req.top]
