@@ -464,15 +464,18 @@ def _speed_floor(job: tuple, model: ModelEntry, req: PlanRequest, prices, calibr
     if most == 0:
         return None
     replicas = dp if not dpa else 1
+    # the throughput bound of the layout at its replica count (the same for every node count)
+    tps = bounds.get((*layout, dpa, dp))
+    if tps is None:
+        tps = bounds[*layout, dpa, dp] = output_tokens_per_s_bound(
+            model, gpu, engine, fmt, kv, tp, ep, dpa, dp, replicas,
+            (most if most < math.inf else 2 ** 62) if req.objective == "throughput" else 1, req.input_tokens,
+            req.output_tokens, calibration)
     if req.objective == "throughput":
-        return -output_tokens_per_s_bound(model, gpu, engine, fmt, kv, tp, ep, dpa, dp, replicas,
-                                          most if most < math.inf else 2 ** 62, req.input_tokens,
-                                          req.output_tokens, calibration)
+        return -tps
     owned, exact = _floor_value(gpu, count, req, prices)
     if exact or owned == math.inf:
         return math.inf  # no price (or no depreciation): no score
-    tps = output_tokens_per_s_bound(model, gpu, engine, fmt, kv, tp, ep, dpa, dp, replicas, 1, req.input_tokens,
-                                    req.output_tokens, calibration)
     return owned / tps
 
 
