@@ -160,7 +160,7 @@ def _facts(t: TensorLike) -> tuple:
     every GGUF format of a model walks the same tensors (the object is kept with its facts, so its id is not reused)."""
     hit = _FACTS.get(id(t))
     if hit is None or hit[0] is not t:
-        if len(_FACTS) > 200_000:
+        if len(_FACTS) > 50_000:  # about fifty models
             _FACTS.clear()
         full = _gguf_name(t.name)
         hit = _FACTS[id(t)] = (t, full, _category(full), converter_keeps_f32(t), allows_quantization(t))
