@@ -11,8 +11,9 @@ a third of that. The core's value objects are therefore ``@dataclass(frozen=True
 * ``model_fields`` — the field names (``planbounds.check_model_fields`` walks them);
 * the checks pydantic's ``Field(ge=…)`` and ``Literal`` did, declared per class in ``_BOUNDS`` (JSON Schema keywords)
   and ``_CHOICES``, run by ``check_record`` from ``__post_init__``; a value out of bounds is one sentence
-  (``InvalidInputError``: the field, the value, what is allowed). Integers given for float fields become floats and
-  lists for tuple fields tuples, as pydantic converted them.
+  (``InvalidInputError``: the field, the value, what is allowed). Integers given for float fields (and as values of
+  ``dict[str, float]`` fields) become floats, whole floats for int fields ints and lists for tuple fields tuples, as
+  pydantic converted them.
 
 Pydantic models elsewhere (plan files, API bodies) hold these classes as fields: pydantic validates their field types
 from the annotations, then calls ``__post_init__``, whose ``InvalidInputError`` (a ``ValueError``) it reports as a
@@ -45,7 +46,8 @@ class _Plan:
     ints and floats alike), read with one attrgetter: a value in range costs one comparison (the planner builds
     thousands of these objects per search)."""
 
-    __slots__ = ("fields", "names", "has_dict", "floats", "tuples", "numbers", "get_numbers", "texts", "choices")
+    __slots__ = ("fields", "names", "has_dict", "floats", "tuples", "numbers", "get_numbers", "texts", "choices",
+                 "ints", "get_ints", "float_dicts")
 
     def __init__(self, cls: type) -> None:
         fields = dataclasses.fields(cls)
@@ -55,12 +57,23 @@ class _Plan:
         kinds = {f.name: str(f.type).replace(" ", "") for f in fields}
         self.floats = tuple(n for n, k in kinds.items() if k in ("float", "float|None"))
         self.tuples = tuple(n for n, k in kinds.items() if k.startswith("tuple["))
+        self.ints = tuple(n for n, k in kinds.items() if k in ("int", "int|None"))
+        self.get_ints = _getter(self.ints)
+        self.float_dicts = tuple(n for n, k in kinds.items() if k in ("dict[str,float]", "dict[str,float]|None"))
         bounds = getattr(cls, "_BOUNDS", {})
         self.numbers = tuple((name, *_closed(kw), kw) for name, kw in bounds.items() if "maxLength" not in kw)
-        self.get_numbers = operator.attrgetter(*(n[0] for n in self.numbers)) if len(self.numbers) > 1 else (
-            (lambda obj, name=self.numbers[0][0]: (getattr(obj, name),)) if self.numbers else (lambda obj: ()))
+        self.get_numbers = _getter(tuple(n[0] for n in self.numbers))
         self.texts = tuple((name, kw["maxLength"]) for name, kw in bounds.items() if "maxLength" in kw)
         self.choices = tuple(getattr(cls, "_CHOICES", {}).items())
+
+
+def _getter(names: tuple[str, ...]):
+    """A function of an object returning the tuple of its ``names`` attributes (one C call for several)."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        return lambda obj, name=names[0]: (getattr(obj, name),)
+    return lambda obj: ()
 
 
 def _closed(keywords: dict[str, float]) -> tuple[float, float]:
@@ -111,6 +124,18 @@ def check_record(obj: Record) -> None:
         value = getattr(obj, name)
         if isinstance(value, list):
             object.__setattr__(obj, name, tuple(value))
+    if float in map(type, plan.get_ints(obj)):  # 459.0 for an int field is 459, as pydantic took it
+        for name in plan.ints:
+            value = getattr(obj, name)
+            if type(value) is float:
+                if not value.is_integer():
+                    raise InvalidInputError("records.not_an_integer", cls=type(obj).__name__, field=name,
+                                            given=repr(value))
+                object.__setattr__(obj, name, int(value))
+    for name in plan.float_dicts:
+        value = getattr(obj, name)
+        if value and int in map(type, value.values()):  # {"x": 3} for dict[str, float] is {"x": 3.0}
+            object.__setattr__(obj, name, {k: float(v) if type(v) is int else v for k, v in value.items()})
     for value, (name, low, high, keywords) in zip(plan.get_numbers(obj), plan.numbers, strict=True):
         if value is None or ((type(value) is int or type(value) is float) and low <= value <= high):
             continue

@@ -7,9 +7,10 @@ cannot ask for an unbounded search; responses reuse the core's models, which are
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import dataclasses
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gpuplan.api.settings import MAX_PLAN_GPUS, MAX_PLAN_NODES, MAX_PLAN_TOP, MAX_SWEEP_POINTS
 from gpuplan.perf import ServingEstimate
@@ -113,14 +114,27 @@ class SweepPoint(BaseModel):
     error: str | None = None
 
 
-class EstimateResponse(ServingEstimate):
-    """What ``estimate --json`` prints (the ServingEstimate, the bottleneck in words, the inputs), plus the sweep."""
+def _model_of(record: type, name: str, doc: str, **extra: Any) -> type[BaseModel]:
+    """A frozen pydantic model with a core record's fields (in order, with their defaults), then ``extra``: the core's
+    results are dataclasses (gpuplan.records), and a response that adds fields to one is a model of its own."""
+    hints = get_type_hints(record)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        fields[f.name] = (hints[f.name], default)
+    return create_model(name, __doc__=doc, __config__=ConfigDict(frozen=True), **fields, **extra)
 
-    bottleneck_sentence: str
-    model: str
-    deployment: Deployment
-    workload: Workload
-    sweep: tuple[SweepPoint, ...] = ()
+
+EstimateResponse = _model_of(
+    ServingEstimate, "EstimateResponse",
+    "What ``estimate --json`` prints (the ServingEstimate, the bottleneck in words, the inputs), plus the sweep.",
+    bottleneck_sentence=(str, ...), model=(str, ...), deployment=(Deployment, ...), workload=(Workload, ...),
+    sweep=(tuple[SweepPoint, ...], ()))
 
 
 class PlanRequest(_Request):
