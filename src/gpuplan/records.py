@@ -10,7 +10,8 @@ a third of that. The core's value objects are therefore ``@dataclass(frozen=True
 * ``model_copy(update=…)`` — ``dataclasses.replace``, which checks the new values too;
 * ``model_fields`` — the field names (``planbounds.check_model_fields`` walks them);
 * the checks pydantic's ``Field(ge=…)`` and ``Literal`` did, declared per class in ``_BOUNDS`` (JSON Schema keywords)
-  and ``_CHOICES``, run by ``check_record`` from ``__post_init__``; a value out of bounds is one sentence
+  (``maxLength`` with an optional ``minLength`` for text) and ``_CHOICES`` (``None`` among them for an optional
+  ``Literal``), run by ``check_record`` from ``__post_init__``; a value out of bounds is one sentence
   (``InvalidInputError``: the field, the value, what is allowed). Integers given for float fields (and as values of
   ``dict[str, float]`` fields) become floats, whole floats for int fields ints and lists for tuple fields tuples, as
   pydantic converted them.
@@ -63,7 +64,8 @@ class _Plan:
         bounds = getattr(cls, "_BOUNDS", {})
         self.numbers = tuple((name, *_closed(kw), kw) for name, kw in bounds.items() if "maxLength" not in kw)
         self.get_numbers = _getter(tuple(n[0] for n in self.numbers))
-        self.texts = tuple((name, kw["maxLength"]) for name, kw in bounds.items() if "maxLength" in kw)
+        self.texts = tuple((name, kw.get("minLength", 0), kw["maxLength"]) for name, kw in bounds.items()
+                           if "maxLength" in kw)
         self.choices = tuple(getattr(cls, "_CHOICES", {}).items())
 
 
@@ -140,7 +142,7 @@ def check_record(obj: Record) -> None:
         if value is None or ((type(value) is int or type(value) is float) and low <= value <= high):
             continue
         _refuse_number(obj, name, value, keywords)
-    for name, max_length in plan.texts:
+    for name, min_length, max_length in plan.texts:
         value = getattr(obj, name)
         if value is None:
             continue
@@ -149,11 +151,14 @@ def check_record(obj: Record) -> None:
         if len(value) > max_length:
             raise InvalidInputError("records.too_long", cls=type(obj).__name__, field=name, given=len(value),
                                     allowed=max_length)
+        if len(value) < min_length:
+            raise InvalidInputError("records.too_short", cls=type(obj).__name__, field=name, given=len(value),
+                                    allowed=min_length)
     for name, allowed in plan.choices:
         value = getattr(obj, name)
-        if value not in allowed:
+        if value not in allowed:  # None is allowed where the choices list it (an optional Literal)
             raise InvalidInputError("records.bad_choice", cls=type(obj).__name__, field=name, given=repr(value),
-                                    allowed=", ".join(allowed))
+                                    allowed=", ".join(a for a in allowed if a is not None))
 
 
 def _refuse_number(obj: Record, name: str, value: object, keywords: dict[str, float]) -> None:
