@@ -199,6 +199,12 @@ class Record:
 
     model_fields = _FieldNames()
 
+    # pydantic gives a dataclass without a config of its own the config of the model holding it: inside an API body
+    # that forbids unknown keys, a plan (PlanBody.plan) would have refused keys it ignored as a pydantic model. Its own
+    # config keeps the rule of every record (unknown keys ignored: a plan from a newer gpuplan still loads) and one
+    # JSON Schema for input and output.
+    __pydantic_config__ = {"extra": "ignore"}
+
     def __post_init__(self) -> None:
         check_record(self)
 
