@@ -11,21 +11,21 @@ keys ignored as before), then each record's bounds, then ``planbounds.check_mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from gpuplan.catalog.checkpoints import CheckpointRef
 from gpuplan.errors import InvalidInputError, MalformedFileError
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.spec import Slo, TrainingJob, Workload
 
 PLAN_SCHEMA_VERSION = 1
 MAX_PLAN_FILE_BYTES = 8 * 2**20
 
 
-@dataclass(frozen=True)
+@record
 class MemorySummary(Record):
     """Per-GPU memory of a candidate (bytes)."""
 
@@ -43,7 +43,7 @@ class MemorySummary(Record):
     binding: str = "kv_cache"
 
 
-@dataclass(frozen=True)
+@record
 class PerfSummary(Record):
     """Predicted speed of a candidate (seconds, tokens/s)."""
 
@@ -63,7 +63,7 @@ class PerfSummary(Record):
     train_days: float | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ExchangeRate(Record):
     """The dated USD→CNY rate a plan's money was converted with."""
 
@@ -72,7 +72,7 @@ class ExchangeRate(Record):
     source: str
 
 
-@dataclass(frozen=True)
+@record
 class BomItem(Record):
     """One line of a bill of materials: what, how many, the price in the plan's currency (``None`` = unknown) and
     the rule that sized it. ``included_in`` names the line whose price already covers this one (e.g. RAM in the
@@ -89,7 +89,7 @@ class BomItem(Record):
     source: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class CostSummary(Record):
     """Money of a candidate: the ``*_usd`` fields for machines, and the same amounts in ``currency`` (``capex``,
     ``tco``, ...) converted with ``exchange_rate``; ``None`` = unknown price (``missing`` names what)."""
@@ -123,7 +123,7 @@ class CostSummary(Record):
     cloud_gpus_per_instance: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class DisaggSummary(Record):
     """A prefill/decode-disaggregated layout (xPyD): two pools, each DP-attention with EP over all its GPUs."""
 
@@ -147,7 +147,7 @@ class DisaggSummary(Record):
         return f"{self.prefill_nodes}P{self.decode_nodes}D"
 
 
-@dataclass(frozen=True)
+@record
 class CapacityResult(Record):
     """Capacity mode: the most concurrent users the chosen candidate serves within the SLO, and what limits it."""
 
@@ -159,7 +159,7 @@ class CapacityResult(Record):
     output_tokens_per_s: float | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Candidate(Record):
     """One deployment option with the numbers behind it and the exact engine arguments it assumes."""
 
@@ -199,7 +199,7 @@ class Candidate(Record):
     disaggregation: DisaggSummary | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class PlanModel(Record):
     id: str
     name: str | None = None
@@ -210,14 +210,14 @@ class PlanModel(Record):
     checkpoint_format: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Rejection(Record):
     reason: str
     count: int
     nearest: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class PlanFile(Record):
     """A saved plan: the model, the request, ranked candidates (first = chosen), frontier, rejections, assumptions."""
 

@@ -24,13 +24,12 @@ released weights: ``released`` ⊂ ``8bit`` ⊂ ``4bit`` ⊂ ``any``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Literal, get_args
 
 from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.catalog.models import ModelEntry
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 
 QUALITY_LEVELS = ("released", "8bit", "4bit", "any")
 SIXTEEN_BIT = ("bf16", "fp16")
@@ -55,7 +54,7 @@ QUANTIZED_DIR = "/models"
 
 # Frozen dataclasses (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16). A plan
 # file's checkpoint is still checked on loading (planfile validates the annotations, then _BOUNDS and _CHOICES).
-@dataclass(frozen=True)
+@record
 class CheckpointRef(Record):
     """The artifact a candidate loads: repository (and GGUF file/tag), revision, the flag the engine needs."""
 
@@ -82,7 +81,7 @@ class CheckpointRef(Record):
     _CHOICES = {"dtype": ("half", "bfloat16", None), "provided_by": get_args(Provider)}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ListedCheckpoint(CheckpointRef):
     """One row of ``checkpoints.toml``."""
 
@@ -90,7 +89,7 @@ class ListedCheckpoint(CheckpointRef):
     confirmed: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class QualityNote(Record):
     """What a format is known to cost in quality (i18n key of the sentence, and its source; '' = unknown)."""
 

@@ -24,14 +24,14 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from gpuplan.errors import InvalidInputError, MalformedFileError, UnknownNameError, closest
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 
 MAX_PRICES_FILE_BYTES = 2**20
 PRICE_FILES = ("general.toml", "gpus.toml", "nodes.toml", "cloud.toml")
@@ -52,7 +52,7 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 # Frozen dataclasses (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16). _build
 # checks every value of a price file before these are made.
-@dataclass(frozen=True)
+@record
 class PriceFact(Record):
     """One sourced number: ``value`` in ``unit``, published or observed in ``date`` (YYYY-MM) at ``source``."""
 
@@ -64,7 +64,7 @@ class PriceFact(Record):
     quality: str = "primary"
 
 
-@dataclass(frozen=True)
+@record
 class GpuPrices(Record):
     """Purchase prices of one GPU: new (USD), used (USD), street price in China (CNY); ``None`` = not sourced."""
 
@@ -73,7 +73,7 @@ class GpuPrices(Record):
     china: PriceFact | None = None
 
 
-@dataclass(frozen=True)
+@record
 class NodeClass(Record):
     """A server class without GPUs: base cost (absolute or as a fraction of the GPUs' cost) and non-GPU watts."""
 
@@ -88,7 +88,7 @@ class NodeClass(Record):
     included_in_gpu_price: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class NetworkPrice(Record):
     """Scale-out network cost: per node, or per GPU rail (one port per GPU); ``None`` = not sourced."""
 
@@ -100,7 +100,7 @@ class NetworkPrice(Record):
     included_in_gpu_price: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CloudOffer(Record):
     """A rentable GPU: price per GPU-hour (USD or CNY) of one provider's instance type."""
 
@@ -116,7 +116,7 @@ class CloudOffer(Record):
     _BOUNDS = {"instance": {"maxLength": 1000}, "region": {"maxLength": 1000}, "tier": {"maxLength": 1000}}
 
 
-@dataclass(frozen=True)
+@record
 class PriceBook(Record):
     """All price facts after merging the user's file; money conversions go through :meth:`to_usd`."""
 

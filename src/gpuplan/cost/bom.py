@@ -29,14 +29,13 @@ Rules and their sources:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from gpuplan.catalog.prices import PriceBook
 from gpuplan.cost.model import CostResult, gpu_price_fact
 from gpuplan.cost.summary import in_currency
 from gpuplan.i18n import t
 from gpuplan.planfile import BomItem
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.units import GB, GIB, KILO, TERA
 
 PCIE_LANES_PER_GPU = 16
@@ -48,7 +47,7 @@ AIR_LIMIT_WATTS = 700  # at and above: HGX-class chassis or liquid
 LIQUID_REQUIRED_ABOVE_WATTS = 1000
 
 
-@dataclass(frozen=True)
+@record
 class BomInputs(Record):
     """What the bill of materials needs beyond the cost result: the GPU and the bytes the deployment loads."""
 

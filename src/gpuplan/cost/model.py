@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gpuplan.catalog.prices import CLOUD_TERMS, CloudOffer, PriceBook, PriceFact
 from gpuplan.cost import formulas as f
 from gpuplan.errors import InvalidInputError, UnknownNameError
 from gpuplan.i18n import t
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 
 CURRENCIES = ("USD", "CNY")
@@ -32,7 +32,7 @@ _RAIL_NETWORK_CLASSES = ("hgx-8gpu", "oam-ubb-8gpu")
 
 
 # Frozen dataclasses (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16).
-@dataclass(frozen=True)
+@record
 class Note(Record):
     """A sentence for the user, kept as an i18n key and parameters; :meth:`text` renders it."""
 
@@ -43,7 +43,7 @@ class Note(Record):
         return t(self.key, lang=lang, **self.params)
 
 
-@dataclass(frozen=True)
+@record
 class CostInputs(Record):
     """What to price: the hardware, how hard it runs, how long, and the traffic it serves."""
 
@@ -83,7 +83,7 @@ class CostInputs(Record):
         return math.ceil(self.bought_gpus / self.gpus_per_node)
 
 
-@dataclass(frozen=True)
+@record
 class MonthPoint(Record):
     """Cumulative spend after ``month`` months: owning (capex up front + opex) vs renting."""
 
@@ -92,7 +92,7 @@ class MonthPoint(Record):
     rent_usd: float | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CostResult(Record):
     """The money of one deployment (USD; ``None`` = unknown, see ``unknowns``)."""
 
@@ -151,7 +151,7 @@ class CostResult(Record):
         return self.capex_usd is not None
 
 
-@dataclass(frozen=True)
+@record
 class TrainingCostResult(Record):
     """Time and money to train N tokens at a measured or predicted rate, owning vs renting."""
 

@@ -14,14 +14,14 @@ passes the user file's path explicitly (the CLI passes ``~/.config/gpuplan/calib
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.errors import MalformedFileError, closest
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 
 # Engines that share a runtime with another engine, for parameters not fitted on themselves.
 ENGINE_FALLBACK = {"ollama": "llama.cpp", "ktransformers": "llama.cpp", "sglang": "vllm", "transformers": "vllm",
@@ -40,7 +40,7 @@ PARAM_NAMES = (
 
 # Frozen dataclasses (gpuplan.records), not pydantic: a whole `gpuplan plan` process must stay within 0.3 s of CPU
 # (issue 16), and building these four models was a fifth of its start-up. User files are checked by _user_params.
-@dataclass(frozen=True)
+@record
 class CalibrationParams(Record):
     """The parameters of the step-time model for one (engine, architecture).
 
@@ -110,7 +110,7 @@ class CalibrationParams(Record):
                 else fmt * self.family_compute_factors.get(family, 1.0))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CalibrationEntry(Record):
     """One ``[[entry]]``: the parameters set for (engine, architecture) and the rows each was fitted on."""
 
@@ -127,7 +127,7 @@ class CalibrationEntry(Record):
         return frozenset(r for ids in self.fitted_on.values() for r in ids)
 
 
-@dataclass(frozen=True)
+@record
 class Calibration(Record):
     """The resolved parameters for one deployment and the id of the entries they came from."""
 
@@ -138,7 +138,7 @@ class Calibration(Record):
     versions: tuple[str, ...] = ()  # engine versions those rows were measured on (empty: not stated)
 
 
-@dataclass(frozen=True)
+@record
 class CalibrationSet(Record):
     """All entries, shipped and user, with the defaults."""
 

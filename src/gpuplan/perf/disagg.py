@@ -45,7 +45,7 @@ from gpuplan.perf.operations.elementwise import elementwise_op
 from gpuplan.perf.serving import MTP_ACCEPTANCE_FRACTION, _peak
 from gpuplan.perf.step import expected_experts_touched
 from gpuplan.perf.tables import ModelTable, model_table
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 
 # --- Published kernel rates (H800 SXM, the GPU they were measured on; scaled by the catalog's peak elsewhere) ---
 # DeepGEMM README (github.com/deepseek-ai/DeepGEMM, 2025-03): FP8 grouped GEMMs for MoE on H800.
@@ -89,7 +89,7 @@ FP8_SCALE_GROUP = 128  # DeepSeek's FP8 activations carry one FP32 scale per 128
 UNCERTAINTY_FRACTION = 0.14
 
 
-@dataclass(frozen=True)
+@record
 class DisaggDeployment(Record):
     """xPyD: ``prefill_nodes`` × ``gpus_per_node`` prefill GPUs and ``decode_nodes`` × ``gpus_per_node`` decode GPUs;
     each pool runs DP-attention with EP over all its GPUs."""
@@ -126,7 +126,7 @@ class DisaggDeployment(Record):
         return f"{self.prefill_nodes}P{self.decode_nodes}D"
 
 
-@dataclass(frozen=True)
+@record
 class PhaseEstimate(Record):
     """One pool's forward pass, per GPU, and its throughput per node."""
 
@@ -143,7 +143,7 @@ class PhaseEstimate(Record):
     two_batch_overlap: bool = True   # the schedule the step assumes (decode: the faster of with and without)
 
 
-@dataclass(frozen=True)
+@record
 class DisaggEstimate(Record):
     """Speed of a PD deployment under a workload. Seconds and tokens/s."""
 

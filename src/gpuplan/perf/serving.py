@@ -16,7 +16,6 @@ probability p each: a step verifies s + 1 tokens per sequence and yields Σ_{i=0
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 from gpuplan.catalog import GpuSpec, get_gpu
@@ -32,7 +31,7 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibrati
 from gpuplan.perf.engine_version import version_covered
 from gpuplan.perf.step import Hardware, StepTime, decode_step, prefill_time
 from gpuplan.perf.tables import model_table
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment, Workload
 
 # Per-GPU inter-node bandwidth when the deployment spans nodes: one 400 Gb/s NDR InfiniBand / ConnectX-7 port per
@@ -55,7 +54,7 @@ BOTTLENECK_KEYS = {"weights": "memory_bandwidth", "kv": "memory_bandwidth", "com
                    "overhead": "overhead"}
 
 
-@dataclass(frozen=True)
+@record
 class OperationShare(Record):
     """One operator of the decode step: seconds, what bounds it, and its share of the step."""
 
@@ -65,7 +64,7 @@ class OperationShare(Record):
     share_fraction: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ServingEstimate(Record):
     """Speed of one replica under a workload. Seconds and tokens/s; ``None`` = cannot be stated."""
 

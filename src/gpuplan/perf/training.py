@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from gpuplan.catalog import get_gpu
 from gpuplan.catalog.models import ModelEntry
@@ -26,7 +25,7 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibrati
 from gpuplan.perf.serving import INTERNODE_BYTES_PER_S, PCIE4_X16_BYTES_PER_S
 from gpuplan.perf.step import pipeline_bubble_fraction
 from gpuplan.perf.tables import model_table
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment, TrainingJob
 from gpuplan.units import SECONDS_PER_HOUR
 
@@ -34,7 +33,7 @@ GRAD_BYTES = 2  # bf16 gradients and gathered parameters on the wire
 SECONDS_PER_DAY = 86400.0
 
 
-@dataclass(frozen=True)
+@record
 class TrainingEstimate(Record):
     """Speed of a training job. ``days_to_train`` / ``gpu_hours`` are None without ``tokens_to_train``."""
 

@@ -42,7 +42,7 @@ from gpuplan.planfile import (
     PlanModel,
     Rejection,
 )
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 from gpuplan.units import fmt_money
 
@@ -65,7 +65,7 @@ PRESETS: dict[str, dict] = {
 
 # A frozen dataclass (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16). The API
 # validates its own body (api.schemas.PlanRequest) before build_request makes this; the bounds here are checked too.
-@dataclass(frozen=True)
+@record
 class PlanRequest(Record):
     """What the user asks for (the edges convert ms → s and CNY → USD before this)."""
 
