@@ -12,7 +12,6 @@ keys ignored as before), then each record's bounds, then ``planbounds.check_mode
 from __future__ import annotations
 
 from dataclasses import field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -309,9 +308,8 @@ class PlanFile(Record):
         return cls.from_text(read_text(p, MAX_PLAN_FILE_BYTES), source=str(p))
 
 
-@cache
 def _plan_adapter():
     """pydantic's validator for PlanFile, built on the first plan file read (writing a plan needs no pydantic)."""
-    from pydantic import TypeAdapter
+    from gpuplan.records import pydantic_adapter
 
-    return TypeAdapter(PlanFile)
+    return pydantic_adapter(PlanFile)

@@ -14,8 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gpuplan.api.settings import MAX_PLAN_GPUS, MAX_PLAN_NODES, MAX_PLAN_TOP, MAX_SWEEP_POINTS
 from gpuplan.perf import ServingEstimate
-from gpuplan.planfile import PlanFile
+from gpuplan.perf.serving import OperationShare
+from gpuplan.planfile import Candidate, PlanFile
+from gpuplan.records import pydantic_adapter
 from gpuplan.spec import Deployment, Workload
+
+# The core's records' schemas once for the bodies and responses that hold them (pydantic regenerates a dataclass's
+# schema in every model otherwise); the ones held in several places first.
+for _record in (Workload, Deployment, OperationShare, Candidate, PlanFile):
+    pydantic_adapter(_record)
 
 #: A catalog id in a list (GPU, engine, weight format, render target).
 Id = Annotated[str, Field(min_length=1, max_length=64)]
