@@ -128,7 +128,7 @@ PLAN_QWEN32B = ("plan", "deepseek-r1-distill-qwen-32b", "--users", "50", "--inpu
                 "500", "--ttft-ms", "2000", "--tpot-ms", "50")
 
 
-def test_plan_and_estimate_write_their_answers_without_pydantic(tmp_path):
+def test_plan_estimate_and_fit_write_their_answers_without_pydantic(tmp_path):
     """Issue 16: a whole `gpuplan plan` process within 0.3 s of CPU. Its results, the plan file included, are records
     (gpuplan.records): searching, printing, --json and writing plan.yaml import no pydantic; reading a plan file does
     (PlanFile.model_validate checks a user's file with it)."""
@@ -138,9 +138,10 @@ def test_plan_and_estimate_write_their_answers_without_pydantic(tmp_path):
                  ("plan", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "16", "--ttft-ms", "2000", "--tpot-ms", "50"),
                  ("plan", "qwen2.5-7b", "--task", "lora", "--train-tokens", "100M", "--currency", "CNY"),
                  ("estimate", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "8", "--input-tokens", "1000",
-                  "--output-tokens", "1000", "--concurrency", "8", "--json")):
+                  "--output-tokens", "1000", "--concurrency", "8", "--json"),
+                 ("fit", "--gpu", "rtx-4090", "--json")):
         result = probe(*args)
-        assert "gpuplan.perf.serving" in result["modules"]  # the probe really ran the command
+        assert {"gpuplan.perf.serving", "gpuplan.plan.fit"} & set(result["modules"])  # the probe ran the command
         assert result["pydantic_importers"] == [], args
         if within:
             assert not {m for m in result["modules"] if m.split(".")[0] == "pydantic"}, args
