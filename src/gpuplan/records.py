@@ -16,10 +16,14 @@ a third of that. The core's value objects are therefore ``@dataclass(frozen=True
   ``dict[str, float]`` fields) become floats, whole floats for int fields ints and lists for tuple fields tuples, as
   pydantic converted them.
 
-Pydantic models elsewhere (plan files, API bodies) hold these classes as fields: pydantic validates their field types
-from the annotations, then calls ``__post_init__``, whose ``InvalidInputError`` (a ``ValueError``) it reports as a
-validation error carrying the sentence. ``__get_pydantic_json_schema__`` writes ``_BOUNDS`` into the JSON Schema, so
-the OpenAPI document still states them.
+What users send is still validated by pydantic: the API's bodies (pydantic models) hold these classes as fields, and
+a plan file, itself a record, is read through a ``TypeAdapter`` (``PlanFile.model_validate``). pydantic validates the
+field types from the annotations, then calls ``__post_init__``, whose ``InvalidInputError`` (a ``ValueError``) it
+reports as a validation error carrying the sentence. ``__get_pydantic_json_schema__`` writes ``_BOUNDS`` into the JSON
+Schema, so the OpenAPI document still states them; :func:`pydantic_adapter` builds a class's schema once.
+
+Declare a record with :func:`record` (``@dataclass(frozen=True)`` whose ``__repr__``, ``__eq__`` and ``__hash__`` are
+Record's own) and give it ``Record`` as a base.
 """
 
 from __future__ import annotations

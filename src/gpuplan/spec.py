@@ -1,7 +1,7 @@
 """What the user chooses (DESIGN §4): engine, parallel layout, formats, workload, SLO, task.
 
 Frozen dataclasses (:class:`gpuplan.records.Record`, not pydantic: ``gpuplan size`` starts without pydantic, issue 16):
-one shape serves the Python API, ``--json``, the REST API and plan files, where pydantic models hold them as fields.
+one shape serves the Python API, ``--json``, the REST API (whose pydantic bodies hold them as fields) and plan files.
 Bounds are checked on construction (``_BOUNDS``: JSON Schema keywords, ``_CHOICES``); a value out of them is one
 sentence. Values are in base units (seconds, bytes, tokens); the edges convert once (``--tpot-ms`` → ``tpot_s``).
 """
