@@ -281,6 +281,7 @@ def build_request(opts: dict):
         base = dict(PRESETS[preset])
     task = opts.get("task") or base.get("task", "serve")
     check_choice(task, TASKS, t("size.what_task"))
+    _refuse_other_task_options(opts, task)
     budget_usd = opts.get("budget_usd")
     if opts.get("budget_cny"):
         from gpuplan.plan.search import default_prices
@@ -327,6 +328,28 @@ def build_request(opts: dict):
         req["training"] = TrainingJob(task="full" if task == "pretrain" else task,
                                       tokens_to_train=dataset * epochs if dataset else None)
     return PlanRequest(**req)
+
+
+# Options that only one kind of plan reads: a serving plan is sized for users, a request rate, prompt and answer
+# lengths and latency targets; a training plan for a data set (its sequence length is the training job's own).
+_SERVING_ONLY = (("users", "--users"), ("rate", "--rate"), ("input_tokens", "--input-tokens"),
+                 ("output_tokens", "--output-tokens"), ("ttft_ms", "--ttft-ms"), ("tpot_ms", "--tpot-ms"))
+_TRAINING_ONLY = (("train_tokens", "--train-tokens"),)
+
+
+def _refuse_other_task_options(opts: dict, task: str) -> None:
+    """One sentence for an option the plan's task does not read (``plan --task lora --users 20`` used to plan the
+    fine-tuning and drop the users without a word)."""
+    from gpuplan.errors import InvalidInputError
+
+    if task == "serve":
+        given = [flag for key, flag in _TRAINING_ONLY if opts.get(key) not in (None, "")]
+        if given:
+            raise InvalidInputError("taskopts.training_option_on_serve", options=", ".join(given))
+        return
+    given = [flag for key, flag in _SERVING_ONLY if opts.get(key) is not None]
+    if given:
+        raise InvalidInputError("taskopts.serving_option_on_training", options=", ".join(given), task=task)
 
 
 def _default_output(model_ref: str) -> int:
