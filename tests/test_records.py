@@ -240,3 +240,18 @@ def test_a_plan_file_is_still_type_checked_by_pydantic_on_loading():
     with pytest.raises(MalformedFileError, match=r"candidates\.0\.memory\.weights_bytes"):
         PlanFile.from_text(yaml.safe_dump(data), "plan.yaml")
 
+
+def test_a_bound_broken_in_a_plan_file_reads_as_one_sentence():
+    """A record's bound inside a plan file is the record's own sentence after the field's place (pydantic wrapped it
+    as "Value error, ….", which ended in two full stops)."""
+    from gpuplan.errors import MalformedFileError
+
+    data = yaml.safe_load(GOOD_PLAN.read_text())
+    data["candidates"][0]["checkpoint"] = {"repo": "", "weight_format": "fp8"}
+    with pytest.raises(MalformedFileError) as err:
+        PlanFile.from_text(yaml.safe_dump(data), "plan.yaml")
+    text = str(err.value)
+    assert "field 'candidates.0.checkpoint': CheckpointRef.repo is 0 characters long, but at least 1 are needed. " \
+           "Give a longer value. Re-create it" in text
+    assert "Value error" not in text and "value.." not in text
+

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuplan.catalog.checkpoints import CheckpointRef
-from gpuplan.errors import InvalidInputError, MalformedFileError
+from gpuplan.errors import GpuplanError, InvalidInputError, MalformedFileError
 from gpuplan.records import Record, record
 from gpuplan.spec import Slo, TrainingJob, Workload
 
@@ -288,7 +288,11 @@ class PlanFile(Record):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise MalformedFileError("planfile.invalid", path=source, field=where, detail=first.get("msg", "")) from None
+            detail = first.get("msg", "")
+            inner = (first.get("ctx") or {}).get("error")
+            if isinstance(inner, GpuplanError):  # a record's bound: its own sentence, not "Value error, …."
+                detail = str(inner).rstrip(".。")
+            raise MalformedFileError("planfile.invalid", path=source, field=where, detail=detail) from None
         check_model_fields(plan)  # every field bounded, text one line, ids and engine flags what they claim to be
         return plan
 
