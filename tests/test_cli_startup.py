@@ -124,6 +124,31 @@ def test_no_gpuplan_module_on_the_size_path_imports_pydantic():
     assert "gpuplan.planfile" in probe("plan", "show", str(GOOD_PLAN))["pydantic_importers"]
 
 
+PLAN_QWEN32B = ("plan", "deepseek-r1-distill-qwen-32b", "--users", "50", "--input-tokens", "2000", "--output-tokens",
+                "500", "--ttft-ms", "2000", "--tpot-ms", "50")
+
+
+def test_plan_estimate_and_fit_write_their_answers_without_pydantic(tmp_path):
+    """Issue 16: a whole `gpuplan plan` process within 0.3 s of CPU. Its results, the plan file included, are records
+    (gpuplan.records): searching, printing, --json and writing plan.yaml import no pydantic; reading a plan file does
+    (PlanFile.model_validate checks a user's file with it)."""
+    within, _ = _typer_within_the_pin()
+    out = tmp_path / "plan.yaml"
+    for args in (PLAN_QWEN32B, (*PLAN_QWEN32B, "--json", "-o", str(out)),
+                 ("plan", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "16", "--ttft-ms", "2000", "--tpot-ms", "50"),
+                 ("plan", "qwen2.5-7b", "--task", "lora", "--train-tokens", "100M", "--currency", "CNY"),
+                 ("estimate", "deepseek-r1", "--gpu", "h200-sxm", "--gpus", "8", "--input-tokens", "1000",
+                  "--output-tokens", "1000", "--concurrency", "8", "--json"),
+                 ("fit", "--gpu", "rtx-4090", "--json")):
+        result = probe(*args)
+        assert {"gpuplan.perf.serving", "gpuplan.plan.fit"} & set(result["modules"])  # the probe ran the command
+        assert result["pydantic_importers"] == [], args
+        if within:
+            assert not {m for m in result["modules"] if m.split(".")[0] == "pydantic"}, args
+    assert out.stat().st_size > 10_000  # the plan file was written
+    assert "gpuplan.planfile" in probe("plan", "show", str(out))["pydantic_importers"]
+
+
 def test_size_loads_neither_pydantic_nor_typers_pydantic_adapters():
     """With the typer pyproject pins (< 0.29), a `size` process never loads pydantic (issue 16: <= 0.15 s CPU)."""
     within, why = _typer_within_the_pin()

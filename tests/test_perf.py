@@ -323,6 +323,38 @@ def test_bad_user_calibration_is_a_sentence(tmp_path):
     assert "cal.toml" in str(err.value)
 
 
+@pytest.mark.parametrize(("body", "said"), [
+    # a misspelled parameter was silently ignored while the parameters were a pydantic model (extra keys ignored)
+    ('mem_eficiency_fraction = 0.5\n', "unknown parameter 'mem_eficiency_fraction' (did you mean "
+                                       "mem_efficiency_fraction"),
+    ('mem_efficiency_fraction = [0.5]\n', "parameter mem_efficiency_fraction must be a number"),
+    ('format_mem_factors = 0.5\n', "parameter format_mem_factors must be a table of numbers"),
+    ('[entry.format_mem_factors]\nfp8 = "x"\n', "parameter format_mem_factors.fp8 must be a number"),
+])
+def test_user_calibration_names_and_types_are_checked(tmp_path, body, said):
+    from gpuplan.errors import MalformedFileError
+
+    user = tmp_path / "cal.toml"
+    user.write_text('[[entry]]\nengine = "vllm"\narchitecture = "hopper"\n' + body)
+    with pytest.raises(MalformedFileError) as err:
+        load_calibration(str(user))
+    text = str(err.value)
+    assert text.startswith(f"The calibration file '{user}' cannot be read: ") and said in text
+    assert text.endswith("Fix the file (same shape as the shipped calibration.toml) or leave it out.")
+    assert text.count("\n") == 0
+
+
+def test_user_calibration_numbers_are_taken_as_pydantic_took_them(tmp_path):
+    """Whole numbers, numeric strings and factor tables load as floats (the shipped file writes 16 for 16.0)."""
+    user = tmp_path / "cal.toml"
+    user.write_text('[[entry]]\nengine = "vllm"\narchitecture = "hopper"\ncompute_half_m_tokens = 32\n'
+                    'mem_efficiency_fraction = "0.5"\n[entry.format_mem_factors]\nfp8 = 2\n')
+    params = load_calibration(str(user)).resolve("vllm", "hopper").params
+    assert params.compute_half_m_tokens == 32.0 and type(params.compute_half_m_tokens) is float
+    assert params.mem_efficiency_fraction == 0.5
+    assert params.format_mem_factors["fp8"] == 2.0 and type(params.format_mem_factors["fp8"]) is float
+
+
 # ----------------------------------------------------------------------------- golden (published measurements)
 
 

@@ -167,3 +167,91 @@ def test_plan_files_still_load_and_write_the_same_yaml(tmp_path):
     again = PlanFile.from_text(plan.to_yaml())
     assert again.to_yaml() == plan.to_yaml()
     assert again.model_dump(mode="json")["workload"] == plan.workload.model_dump(mode="json")
+
+
+# ----------------------------------------------------------------------------- issue 16: `gpuplan plan` start-up
+
+def test_record_methods_match_the_ones_dataclasses_would_compile():
+    """@record leaves __repr__, __eq__ and __hash__ to Record (dataclasses compiles them per class, a third of the
+    cost of building one): they must answer as the dataclass-generated ones do."""
+    from gpuplan.records import Record, record
+
+    @record(kw_only=True)
+    class Mine(Record):
+        a: int
+        b: tuple[str, ...] = ()
+        c: float | None = None
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Theirs:
+        a: int
+        b: tuple[str, ...] = ()
+        c: float | None = None
+
+    for kw in ({"a": 1}, {"a": 2, "b": ("x", "y"), "c": 0.5}):
+        mine, theirs = Mine(**kw), Theirs(**kw)
+        assert repr(mine).removeprefix(type(mine).__qualname__) == repr(theirs).removeprefix(type(theirs).__qualname__)
+        assert hash(mine) == hash(theirs)
+        assert mine == Mine(**kw) and not (mine != Mine(**kw))
+    assert Mine(a=1) != Mine(a=2) and Mine(a=1) != Theirs(a=1)  # another class is never equal, as a dataclass's
+    assert Mine(a=1).__eq__(Theirs(a=1)) is NotImplemented
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Mine(a=1).a = 3
+    dep = Deployment(gpu_id="h20", gpu_count=8)
+    assert repr(dep).startswith("Deployment(gpu_id='h20', gpu_count=8, nodes=1,") and hash(dep) == hash(
+        Deployment(gpu_id="h20", gpu_count=8))
+    assert {dep, Deployment(gpu_id="h20", gpu_count=8)} == {dep}
+
+
+def test_records_convert_numbers_and_check_text_as_pydantic_did():
+    from gpuplan.catalog.checkpoints import CheckpointRef
+    from gpuplan.perf.calibration import CalibrationParams
+    from gpuplan.planfile import MemorySummary
+
+    mem = MemorySummary(weights_bytes=1.0, kv_cache_bytes=2, activation_bytes=0, overhead_bytes=0,
+                        per_gpu_total_bytes=3, capacity_bytes=4, budget_bytes=4, kv_cache_bytes_per_token=5,
+                        max_concurrency=459.0)
+    assert type(mem.weights_bytes) is int and type(mem.max_concurrency) is int  # 459.0 → 459, as pydantic took it
+    with pytest.raises(InvalidInputError, match="MemorySummary.max_concurrency must be a whole number"):
+        mem.model_copy(update={"max_concurrency": 1.5})
+    params = CalibrationParams(compute_half_m_tokens=16, format_mem_factors={"fp8": 2, "int4": 0.5})
+    assert type(params.compute_half_m_tokens) is float and params.format_mem_factors == {"fp8": 2.0, "int4": 0.5}
+    assert type(params.format_mem_factors["fp8"]) is float
+    ref = CheckpointRef(repo="a/b", weight_format="fp8", dtype=None)
+    assert ref.dtype is None and CheckpointRef(repo="a/b", weight_format="fp8", dtype="half").dtype == "half"
+    with pytest.raises(InvalidInputError, match=r"CheckpointRef.repo is 0 characters long, but at least 1"):
+        CheckpointRef(repo="", weight_format="fp8")
+    with pytest.raises(InvalidInputError, match=r"CheckpointRef.dtype must be one of half, bfloat16, but 'fp32'"):
+        CheckpointRef(repo="a/b", weight_format="fp8", dtype="fp32")
+
+
+def test_a_plan_file_is_still_type_checked_by_pydantic_on_loading():
+    """PlanFile is a record now; loading one from a user's file still checks every field's type (nested records
+    included) and ignores unknown keys, as the pydantic model did."""
+    from gpuplan.errors import MalformedFileError
+
+    data = yaml.safe_load(GOOD_PLAN.read_text())
+    data["from_a_newer_gpuplan"] = 1
+    data["candidates"][0]["perf"]["from_a_newer_gpuplan"] = 1
+    plan = PlanFile.model_validate(data)
+    assert plan.candidates[0].memory.weights_bytes == data["candidates"][0]["memory"]["weights_bytes"]
+    assert type(plan.candidates[0].bill_of_materials) is tuple
+    data["candidates"][0]["memory"]["weights_bytes"] = "many"
+    with pytest.raises(MalformedFileError, match=r"candidates\.0\.memory\.weights_bytes"):
+        PlanFile.from_text(yaml.safe_dump(data), "plan.yaml")
+
+
+def test_a_bound_broken_in_a_plan_file_reads_as_one_sentence():
+    """A record's bound inside a plan file is the record's own sentence after the field's place (pydantic wrapped it
+    as "Value error, ….", which ended in two full stops)."""
+    from gpuplan.errors import MalformedFileError
+
+    data = yaml.safe_load(GOOD_PLAN.read_text())
+    data["candidates"][0]["checkpoint"] = {"repo": "", "weight_format": "fp8"}
+    with pytest.raises(MalformedFileError) as err:
+        PlanFile.from_text(yaml.safe_dump(data), "plan.yaml")
+    text = str(err.value)
+    assert "field 'candidates.0.checkpoint': CheckpointRef.repo is 0 characters long, but at least 1 are needed. " \
+           "Give a longer value. Re-create it" in text
+    assert "Value error" not in text and "value.." not in text
+

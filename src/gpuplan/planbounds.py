@@ -196,7 +196,7 @@ def check_value(field: str, value: Any, depth: int = 0) -> None:
 
 
 def check_model_fields(model: Any, depth: int = 0) -> None:
-    """Check every field of a pydantic model instance and of the models nested in it (``PlanFile.from_text``, the
+    """Check every field of a record (or pydantic model) and of those nested in it (``PlanFile.from_text``, the
     renderer and the API's plan bodies call this; models added later, such as a checkpoint reference, are covered by
     the same rules)."""
     for name in type(model).model_fields:

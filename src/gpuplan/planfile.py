@@ -2,27 +2,31 @@
 
 The summaries here are plain data (filled by the plan layer from the memory, perf and cost results), so the
 layers below ``plan`` (``artifacts`` renders from a plan) can read a plan without importing the plan layer.
+
+Frozen dataclasses (:class:`gpuplan.records.Record`), not pydantic models: writing a plan (``gpuplan plan``, whose
+whole process must stay within 0.3 s of CPU, issue 16) needs no pydantic. Reading one from a user's file still checks
+every field: :meth:`PlanFile.model_validate` has pydantic validate the annotations (nested records included, unknown
+keys ignored as before), then each record's bounds, then ``planbounds.check_model_fields`` bounds the free text.
 """
 
 from __future__ import annotations
 
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from gpuplan.catalog.checkpoints import CheckpointRef
-from gpuplan.errors import InvalidInputError, MalformedFileError
+from gpuplan.errors import GpuplanError, InvalidInputError, MalformedFileError
+from gpuplan.records import Record, record
 from gpuplan.spec import Slo, TrainingJob, Workload
 
 PLAN_SCHEMA_VERSION = 1
 MAX_PLAN_FILE_BYTES = 8 * 2**20
 
 
-class MemorySummary(BaseModel):
+@record
+class MemorySummary(Record):
     """Per-GPU memory of a candidate (bytes)."""
-
-    model_config = ConfigDict(frozen=True)
 
     weights_bytes: int
     kv_cache_bytes: int
@@ -38,10 +42,9 @@ class MemorySummary(BaseModel):
     binding: str = "kv_cache"
 
 
-class PerfSummary(BaseModel):
+@record
+class PerfSummary(Record):
     """Predicted speed of a candidate (seconds, tokens/s)."""
-
-    model_config = ConfigDict(frozen=True)
 
     ttft_s: float | None
     tpot_s: float | None
@@ -59,22 +62,20 @@ class PerfSummary(BaseModel):
     train_days: float | None = None
 
 
-class ExchangeRate(BaseModel):
+@record
+class ExchangeRate(Record):
     """The dated USD→CNY rate a plan's money was converted with."""
-
-    model_config = ConfigDict(frozen=True)
 
     cny_per_usd: float
     date: str
     source: str
 
 
-class BomItem(BaseModel):
+@record
+class BomItem(Record):
     """One line of a bill of materials: what, how many, the price in the plan's currency (``None`` = unknown) and
     the rule that sized it. ``included_in`` names the line whose price already covers this one (e.g. RAM in the
     server's price), so a ``None`` price there means "no separate price", not "unknown"."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: str
     description: str
@@ -87,11 +88,10 @@ class BomItem(BaseModel):
     source: str | None = None
 
 
-class CostSummary(BaseModel):
+@record
+class CostSummary(Record):
     """Money of a candidate: the ``*_usd`` fields for machines, and the same amounts in ``currency`` (``capex``,
     ``tco``, ...) converted with ``exchange_rate``; ``None`` = unknown price (``missing`` names what)."""
-
-    model_config = ConfigDict(frozen=True)
 
     capex_usd: float | None = None
     opex_usd_per_year: float | None = None
@@ -122,10 +122,9 @@ class CostSummary(BaseModel):
     cloud_gpus_per_instance: int | None = None
 
 
-class DisaggSummary(BaseModel):
+@record(kw_only=True)
+class DisaggSummary(Record):
     """A prefill/decode-disaggregated layout (xPyD): two pools, each DP-attention with EP over all its GPUs."""
-
-    model_config = ConfigDict(frozen=True)
 
     prefill_nodes: int
     decode_nodes: int
@@ -147,10 +146,9 @@ class DisaggSummary(BaseModel):
         return f"{self.prefill_nodes}P{self.decode_nodes}D"
 
 
-class CapacityResult(BaseModel):
+@record
+class CapacityResult(Record):
     """Capacity mode: the most concurrent users the chosen candidate serves within the SLO, and what limits it."""
-
-    model_config = ConfigDict(frozen=True)
 
     users: int
     layout: str                  # "aggregated" or "xPyD" (e.g. "1P1D")
@@ -160,10 +158,9 @@ class CapacityResult(BaseModel):
     output_tokens_per_s: float | None
 
 
-class Candidate(BaseModel):
+@record(kw_only=True)
+class Candidate(Record):
     """One deployment option with the numbers behind it and the exact engine arguments it assumes."""
-
-    model_config = ConfigDict(frozen=True)
 
     gpu: str
     gpu_name: str | None = None
@@ -184,7 +181,7 @@ class Candidate(BaseModel):
     offload: str = "none"
     gpu_layers: int | None = None
     cpu_moe_layers: int | None = None
-    engine_args: dict[str, Any] = Field(default_factory=dict)
+    engine_args: dict[str, Any] = field(default_factory=dict)
     #: The artifact this candidate loads (repository, GGUF file/tag, revision, the engine's quantization flag);
     #: None in plans written before checkpoints were recorded (render then loads the release repository).
     checkpoint: CheckpointRef | None = None
@@ -192,7 +189,7 @@ class Candidate(BaseModel):
     quality: str | None = None
     memory: MemorySummary
     perf: PerfSummary
-    cost: CostSummary = Field(default_factory=CostSummary)
+    cost: CostSummary = field(default_factory=CostSummary)
     bill_of_materials: tuple[BomItem, ...] = ()
     score: float | None = None
     notes: tuple[str, ...] = ()
@@ -201,9 +198,8 @@ class Candidate(BaseModel):
     disaggregation: DisaggSummary | None = None
 
 
-class PlanModel(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@record(kw_only=True)
+class PlanModel(Record):
     id: str
     name: str | None = None
     params_total: int
@@ -213,26 +209,24 @@ class PlanModel(BaseModel):
     checkpoint_format: str | None = None
 
 
-class Rejection(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@record
+class Rejection(Record):
     reason: str
     count: int
     nearest: str | None = None
 
 
-class PlanFile(BaseModel):
+@record(kw_only=True)
+class PlanFile(Record):
     """A saved plan: the model, the request, ranked candidates (first = chosen), frontier, rejections, assumptions."""
-
-    model_config = ConfigDict(frozen=True)
 
     schema_version: int = PLAN_SCHEMA_VERSION
     gpuplan_version: str = ""
     created: str = ""
     model: PlanModel
     task: str = "serve"
-    workload: Workload = Field(default_factory=Workload)
-    slo: Slo = Field(default_factory=Slo)
+    workload: Workload = field(default_factory=Workload)
+    slo: Slo = field(default_factory=Slo)
     training: TrainingJob | None = None
     objective: str = "tco"
     currency: str = "USD"
@@ -245,7 +239,7 @@ class PlanFile(BaseModel):
     pareto: tuple[int, ...] = ()
     rejections: tuple[Rejection, ...] = ()
     assumptions: tuple[str, ...] = ()
-    search: dict[str, float] = Field(default_factory=dict)
+    search: dict[str, float] = field(default_factory=dict)
     # Plans on owned hardware (``--have``): the owned GPUs and the mixed-fleet options (a router over one replica per
     # GPU type; llama.cpp split over all cards), each with its feasibility and numbers (gpuplan.plan.owned).
     owned: dict[str, Any] | None = None
@@ -285,6 +279,8 @@ class PlanFile(BaseModel):
         if version != PLAN_SCHEMA_VERSION:
             raise MalformedFileError("planfile.bad_version", path=source, given=str(version),
                                      allowed=str(PLAN_SCHEMA_VERSION))
+        from pydantic import ValidationError
+
         from gpuplan.planbounds import check_model_fields
 
         try:
@@ -292,9 +288,19 @@ class PlanFile(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise MalformedFileError("planfile.invalid", path=source, field=where, detail=first.get("msg", "")) from None
+            detail = first.get("msg", "")
+            inner = (first.get("ctx") or {}).get("error")
+            if isinstance(inner, GpuplanError):  # a record's bound: its own sentence, not "Value error, …."
+                detail = str(inner).rstrip(".。")
+            raise MalformedFileError("planfile.invalid", path=source, field=where, detail=detail) from None
         check_model_fields(plan)  # every field bounded, text one line, ids and engine flags what they claim to be
         return plan
+
+    @classmethod
+    def model_validate(cls, data: Any) -> PlanFile:
+        """A plan from parsed YAML/JSON, every field's type checked by pydantic from the annotations (nested records
+        converted, then each one's bounds checked by its ``__post_init__``); a pydantic ``ValidationError`` if not."""
+        return _plan_adapter().validate_python(data)
 
     @classmethod
     def load(cls, path: str | Path) -> PlanFile:
@@ -304,3 +310,10 @@ class PlanFile(BaseModel):
         if "\x00" in str(p) or not p.exists():
             raise InvalidInputError("planfile.missing", path=str(p))
         return cls.from_text(read_text(p, MAX_PLAN_FILE_BYTES), source=str(p))
+
+
+def _plan_adapter():
+    """pydantic's validator for PlanFile, built on the first plan file read (writing a plan needs no pydantic)."""
+    from gpuplan.records import pydantic_adapter
+
+    return pydantic_adapter(PlanFile)

@@ -1,18 +1,17 @@
 """What the user chooses (DESIGN §4): engine, parallel layout, formats, workload, SLO, task.
 
 Frozen dataclasses (:class:`gpuplan.records.Record`, not pydantic: ``gpuplan size`` starts without pydantic, issue 16):
-one shape serves the Python API, ``--json``, the REST API and plan files, where pydantic models hold them as fields.
+one shape serves the Python API, ``--json``, the REST API (whose pydantic bodies hold them as fields) and plan files.
 Bounds are checked on construction (``_BOUNDS``: JSON Schema keywords, ``_CHOICES``); a value out of them is one
 sentence. Values are in base units (seconds, bytes, tokens); the edges convert once (``--tpot-ms`` → ``tpot_s``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from gpuplan.errors import InvalidInputError
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 
 ENGINES = ("vllm", "sglang", "llama.cpp", "ollama", "ktransformers", "trtllm", "transformers", "vllm-ascend", "mindie")
 TRAINING_ENGINES = ("deepspeed", "fsdp", "megatron")
@@ -28,7 +27,7 @@ def _between(low: float, high: float) -> dict[str, float]:
 
 
 # No slots on Deployment and Workload: the planner's memo keys read their __dict__ (plan.search._spec_key).
-@dataclass(frozen=True)
+@record
 class Deployment(Record):
     """Hardware × layout × engine × formats: everything the memory and speed models need to know."""
 
@@ -73,7 +72,7 @@ class Deployment(Record):
         return self.tensor_parallel_size * self.pipeline_parallel_size
 
 
-@dataclass(frozen=True)
+@record
 class Workload(Record):
     """The traffic: concurrency or arrival rate, token counts, prefix-cache hits."""
 
@@ -94,7 +93,7 @@ class Workload(Record):
         return self.input_tokens + self.output_tokens
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Slo(Record):
     """Latency targets at a percentile (None = no target)."""
 
@@ -106,7 +105,7 @@ class Slo(Record):
                "percentile": {"exclusiveMinimum": 0, "exclusiveMaximum": 100}}
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class TrainingJob(Record):
     """A fine-tuning or pre-training job."""
 

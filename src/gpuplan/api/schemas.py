@@ -7,14 +7,22 @@ cannot ask for an unbounded search; responses reuse the core's models, which are
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import dataclasses
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gpuplan.api.settings import MAX_PLAN_GPUS, MAX_PLAN_NODES, MAX_PLAN_TOP, MAX_SWEEP_POINTS
 from gpuplan.perf import ServingEstimate
-from gpuplan.planfile import PlanFile
+from gpuplan.perf.serving import OperationShare
+from gpuplan.planfile import Candidate, PlanFile
+from gpuplan.records import pydantic_adapter
 from gpuplan.spec import Deployment, Workload
+
+# The core's records' schemas once for the bodies and responses that hold them (pydantic regenerates a dataclass's
+# schema in every model otherwise); the ones held in several places first.
+for _record in (Workload, Deployment, OperationShare, Candidate, PlanFile):
+    pydantic_adapter(_record)
 
 #: A catalog id in a list (GPU, engine, weight format, render target).
 Id = Annotated[str, Field(min_length=1, max_length=64)]
@@ -113,14 +121,27 @@ class SweepPoint(BaseModel):
     error: str | None = None
 
 
-class EstimateResponse(ServingEstimate):
-    """What ``estimate --json`` prints (the ServingEstimate, the bottleneck in words, the inputs), plus the sweep."""
+def _model_of(record: type, name: str, doc: str, **extra: Any) -> type[BaseModel]:
+    """A frozen pydantic model with a core record's fields (in order, with their defaults), then ``extra``: the core's
+    results are dataclasses (gpuplan.records), and a response that adds fields to one is a model of its own."""
+    hints = get_type_hints(record)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        fields[f.name] = (hints[f.name], default)
+    return create_model(name, __doc__=doc, __config__=ConfigDict(frozen=True), **fields, **extra)
 
-    bottleneck_sentence: str
-    model: str
-    deployment: Deployment
-    workload: Workload
-    sweep: tuple[SweepPoint, ...] = ()
+
+EstimateResponse = _model_of(
+    ServingEstimate, "EstimateResponse",
+    "What ``estimate --json`` prints (the ServingEstimate, the bottleneck in words, the inputs), plus the sweep.",
+    bottleneck_sentence=(str, ...), model=(str, ...), deployment=(Deployment, ...), workload=(Workload, ...),
+    sweep=(tuple[SweepPoint, ...], ()))
 
 
 class PlanRequest(_Request):

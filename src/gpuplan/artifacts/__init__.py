@@ -9,10 +9,13 @@ plan, and naming a target that does not fit is an error that says which targets 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from gpuplan.artifacts.common import RenderContext, RenderedFile, make_context
 from gpuplan.errors import InvalidInputError
-from gpuplan.planfile import PlanFile
+
+if TYPE_CHECKING:
+    from gpuplan.artifacts.common import RenderContext, RenderedFile
+    from gpuplan.planfile import PlanFile
 
 TARGETS = ("engine", "docker", "compose", "k8s", "prometheus", "grafana", "report", "deepspeed", "llamafactory",
            "all")
@@ -26,6 +29,16 @@ DISAGG_TARGETS = ("engine", "k8s", "prometheus", "grafana", "report")
 CONTAINER_TARGETS = ("docker", "compose", "k8s")
 
 __all__ = ["TARGETS", "RenderedFile", "render_plan", "parse_targets"]
+
+
+def __getattr__(name: str):
+    """``RenderedFile`` on first use: the planner imports ``artifacts.engine_argv`` (and so this package) for the engine
+    flags of every candidate, and needs none of the renderers' machinery (issue 16: `gpuplan plan` start-up)."""
+    if name in ("RenderedFile", "RenderContext"):
+        from gpuplan.artifacts import common
+
+        return getattr(common, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _renderers(training: bool, disaggregated: bool = False) -> dict[str, Callable[[RenderContext], list[RenderedFile]]]:
@@ -71,6 +84,8 @@ def parse_targets(text: str | Sequence[str]) -> tuple[str, ...]:
 
 def render_plan(plan: PlanFile, targets: Sequence[str], candidate: int = 0) -> tuple[RenderedFile, ...]:
     """Every file of ``targets`` for candidate ``candidate`` (0 = chosen) of ``plan``, in a stable order."""
+    from gpuplan.artifacts.common import make_context
+
     ctx = make_context(plan, candidate)
     wanted = parse_targets(targets)
     training = ctx.is_training
@@ -106,7 +121,7 @@ def render_plan(plan: PlanFile, targets: Sequence[str], candidate: int = 0) -> t
 
 def _readme(ctx: RenderContext, files: list[RenderedFile]) -> RenderedFile:
     """README.md of the output folder: the plan statement (for JSON files, which cannot carry comments) + the list."""
-    from gpuplan.artifacts.common import header_lines
+    from gpuplan.artifacts.common import RenderedFile, header_lines
     from gpuplan.i18n import t
 
     lines = [f"<!-- {line} -->" for line in header_lines(ctx, "README.md")]

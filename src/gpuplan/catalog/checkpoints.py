@@ -25,12 +25,11 @@ released weights: ``released`` ⊂ ``8bit`` ⊂ ``4bit`` ⊂ ``any``.
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal, get_args
 
 from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.catalog.models import ModelEntry
+from gpuplan.records import Record, record
 
 QUALITY_LEVELS = ("released", "8bit", "4bit", "any")
 SIXTEEN_BIT = ("bf16", "fp16")
@@ -53,26 +52,36 @@ Provider = Literal["release", "official", "community", "online", "quantize-step"
 QUANTIZED_DIR = "/models"
 
 
-class CheckpointRef(BaseModel):
+# Frozen dataclasses (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16). A plan
+# file's checkpoint is still checked on loading (planfile validates the annotations, then _BOUNDS and _CHOICES).
+@record
+class CheckpointRef(Record):
     """The artifact a candidate loads: repository (and GGUF file/tag), revision, the flag the engine needs."""
 
-    model_config = ConfigDict(frozen=True)
-
-    repo: str = Field(min_length=1, max_length=200)
-    weight_format: str = Field(min_length=1, max_length=40)
-    file: str | None = Field(None, max_length=300)
-    hf_tag: str | None = Field(None, max_length=40)
-    revision: str | None = Field(None, max_length=64)
-    method: str | None = Field(None, max_length=40)
-    quantization: str | None = Field(None, max_length=40)
+    repo: str
+    weight_format: str
+    file: str | None = None
+    hf_tag: str | None = None
+    revision: str | None = None
+    method: str | None = None
+    quantization: str | None = None
     #: ``--dtype`` the engine is started with when it casts a 16-bit release to the other 16-bit type.
     dtype: Literal["half", "bfloat16"] | None = None
-    bytes: int | None = Field(None, ge=0)
+    bytes: int | None = None
     provided_by: Provider = "release"
-    source: str | None = Field(None, max_length=8000)
-    date: str | None = Field(None, max_length=20)
+    source: str | None = None
+    date: str | None = None
+
+    _BOUNDS = {
+        "repo": {"minLength": 1, "maxLength": 200}, "weight_format": {"minLength": 1, "maxLength": 40},
+        "file": {"maxLength": 300}, "hf_tag": {"maxLength": 40}, "revision": {"maxLength": 64},
+        "method": {"maxLength": 40}, "quantization": {"maxLength": 40}, "bytes": {"minimum": 0},
+        "source": {"maxLength": 8000}, "date": {"maxLength": 20},
+    }
+    _CHOICES = {"dtype": ("half", "bfloat16", None), "provided_by": get_args(Provider)}
 
 
+@record(kw_only=True)
 class ListedCheckpoint(CheckpointRef):
     """One row of ``checkpoints.toml``."""
 
@@ -80,10 +89,9 @@ class ListedCheckpoint(CheckpointRef):
     confirmed: bool = False
 
 
-class QualityNote(BaseModel):
+@record
+class QualityNote(Record):
     """What a format is known to cost in quality (i18n key of the sentence, and its source; '' = unknown)."""
-
-    model_config = ConfigDict(frozen=True)
 
     tier: str
     note: str

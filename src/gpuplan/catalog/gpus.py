@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 from gpuplan.errors import UnknownNameError, closest
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 
 _FLOAT_COLUMNS = (
     "memory_bandwidth_bytes_per_s", "dense_fp32_flops_per_s", "dense_tf32_flops_per_s", "dense_bf16_flops_per_s",
@@ -19,7 +18,7 @@ _FLOAT_COLUMNS = (
 _INT_COLUMNS = ("memory_bytes", "pcie_gen", "pcie_lanes", "launch_year")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(slots=True, kw_only=True)
 class GpuSpec(Record):
     """One accelerator. Rates in base units (bytes/s, FLOP/s); ``None`` = unsupported or unknown.
 
@@ -77,7 +76,7 @@ class GpuSpec(Record):
         return self.gpu_class in ("unified", "embedded")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(slots=True, kw_only=True)
 class HostSpec(Record):
     """A CPU memory class for offload planning; bandwidth is the theoretical peak (channels × 8 B × MT/s)."""
 

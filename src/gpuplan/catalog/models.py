@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
 from gpuplan.catalog.arch import ModelArch
 from gpuplan.errors import UnknownNameError
-from gpuplan.records import Record, check_record
+from gpuplan.records import Record, check_record, record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(slots=True, kw_only=True)
 class Checkpoint(Record):
     """How the published checkpoint stores its weights."""
 
@@ -28,7 +28,7 @@ class Checkpoint(Record):
 
 
 # No slots: ``arch`` is a cached_property (kept in the instance __dict__).
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ModelEntry(Record):
     """One catalog model: the upstream config plus the facts around it, each with its source.
 

@@ -24,14 +24,14 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from gpuplan.errors import InvalidInputError, MalformedFileError, UnknownNameError, closest
+from gpuplan.records import Record, record
 
 MAX_PRICES_FILE_BYTES = 2**20
 PRICE_FILES = ("general.toml", "gpus.toml", "nodes.toml", "cloud.toml")
@@ -50,10 +50,11 @@ _DATE_RE = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-class PriceFact(BaseModel):
+# Frozen dataclasses (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16). _build
+# checks every value of a price file before these are made.
+@record
+class PriceFact(Record):
     """One sourced number: ``value`` in ``unit``, published or observed in ``date`` (YYYY-MM) at ``source``."""
-
-    model_config = ConfigDict(frozen=True)
 
     value: float
     unit: str
@@ -63,20 +64,18 @@ class PriceFact(BaseModel):
     quality: str = "primary"
 
 
-class GpuPrices(BaseModel):
+@record
+class GpuPrices(Record):
     """Purchase prices of one GPU: new (USD), used (USD), street price in China (CNY); ``None`` = not sourced."""
-
-    model_config = ConfigDict(frozen=True)
 
     new: PriceFact | None = None
     used: PriceFact | None = None
     china: PriceFact | None = None
 
 
-class NodeClass(BaseModel):
+@record
+class NodeClass(Record):
     """A server class without GPUs: base cost (absolute or as a fraction of the GPUs' cost) and non-GPU watts."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     max_gpus: int
@@ -89,10 +88,9 @@ class NodeClass(BaseModel):
     included_in_gpu_price: bool = False
 
 
-class NetworkPrice(BaseModel):
+@record
+class NetworkPrice(Record):
     """Scale-out network cost: per node, or per GPU rail (one port per GPU); ``None`` = not sourced."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     description: str = ""
@@ -102,10 +100,9 @@ class NetworkPrice(BaseModel):
     included_in_gpu_price: bool = False
 
 
-class CloudOffer(BaseModel):
+@record(kw_only=True)
+class CloudOffer(Record):
     """A rentable GPU: price per GPU-hour (USD or CNY) of one provider's instance type."""
-
-    model_config = ConfigDict(frozen=True)
 
     provider: str
     gpu: str
@@ -116,22 +113,23 @@ class CloudOffer(BaseModel):
     term: str = "on-demand"
     price: PriceFact
 
+    _BOUNDS = {"instance": {"maxLength": 1000}, "region": {"maxLength": 1000}, "tier": {"maxLength": 1000}}
 
-class PriceBook(BaseModel):
+
+@record
+class PriceBook(Record):
     """All price facts after merging the user's file; money conversions go through :meth:`to_usd`."""
 
-    model_config = ConfigDict(frozen=True)
-
     usd_to_cny: PriceFact | None = None
-    electricity: dict[str, PriceFact] = {}
+    electricity: dict[str, PriceFact] = field(default_factory=dict)
     default_electricity_region: str | None = None
     default_electricity_region_cny: str | None = None
     pue: PriceFact | None = None
     depreciation_years: PriceFact | None = None
     ops_fraction_of_capex_per_year: PriceFact | None = None
-    gpus: dict[str, GpuPrices] = {}
-    node_classes: dict[str, NodeClass] = {}
-    networks: dict[str, NetworkPrice] = {}
+    gpus: dict[str, GpuPrices] = field(default_factory=dict)
+    node_classes: dict[str, NodeClass] = field(default_factory=dict)
+    networks: dict[str, NetworkPrice] = field(default_factory=dict)
     cloud_offers: tuple[CloudOffer, ...] = ()
     override_path: str | None = None
 

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
-
 from gpuplan.catalog.prices import PriceBook
 from gpuplan.cost.model import CostResult, gpu_price_fact
 from gpuplan.cost.summary import in_currency
 from gpuplan.i18n import t
 from gpuplan.planfile import BomItem
+from gpuplan.records import Record, record
 from gpuplan.units import GB, GIB, KILO, TERA
 
 PCIE_LANES_PER_GPU = 16
@@ -48,10 +47,9 @@ AIR_LIMIT_WATTS = 700  # at and above: HGX-class chassis or liquid
 LIQUID_REQUIRED_ABOVE_WATTS = 1000
 
 
-class BomInputs(BaseModel):
+@record
+class BomInputs(Record):
     """What the bill of materials needs beyond the cost result: the GPU and the bytes the deployment loads."""
-
-    model_config = ConfigDict(frozen=True)
 
     gpu_name: str
     gpu_tdp_watts: float | None

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-
-from pydantic import BaseModel, ConfigDict
+from dataclasses import field
 
 from gpuplan.catalog.prices import CLOUD_TERMS, CloudOffer, PriceBook, PriceFact
 from gpuplan.cost import formulas as f
 from gpuplan.errors import InvalidInputError, UnknownNameError
 from gpuplan.i18n import t
+from gpuplan.records import Record, record
 from gpuplan.units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 
 CURRENCIES = ("USD", "CNY")
@@ -31,22 +31,21 @@ _ASCEND_MODULE_CLASSES = {"ascend-910b": "ascend-hccs-8npu", "ascend-910c": "clo
 _RAIL_NETWORK_CLASSES = ("hgx-8gpu", "oam-ubb-8gpu")
 
 
-class Note(BaseModel):
+# Frozen dataclasses (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16).
+@record
+class Note(Record):
     """A sentence for the user, kept as an i18n key and parameters; :meth:`text` renders it."""
 
-    model_config = ConfigDict(frozen=True)
-
     key: str
-    params: dict[str, str | float | int] = {}
+    params: dict[str, str | float | int] = field(default_factory=dict)
 
     def text(self, lang: str | None = None) -> str:
         return t(self.key, lang=lang, **self.params)
 
 
-class CostInputs(BaseModel):
+@record
+class CostInputs(Record):
     """What to price: the hardware, how hard it runs, how long, and the traffic it serves."""
-
-    model_config = ConfigDict(frozen=True)
 
     gpu_id: str
     gpu_class: str | None = None
@@ -84,20 +83,18 @@ class CostInputs(BaseModel):
         return math.ceil(self.bought_gpus / self.gpus_per_node)
 
 
-class MonthPoint(BaseModel):
+@record
+class MonthPoint(Record):
     """Cumulative spend after ``month`` months: owning (capex up front + opex) vs renting."""
-
-    model_config = ConfigDict(frozen=True)
 
     month: int
     own_usd: float | None
     rent_usd: float | None
 
 
-class CostResult(BaseModel):
+@record(kw_only=True)
+class CostResult(Record):
     """The money of one deployment (USD; ``None`` = unknown, see ``unknowns``)."""
-
-    model_config = ConfigDict(frozen=True)
 
     gpu_id: str
     gpu_count: int
@@ -154,10 +151,9 @@ class CostResult(BaseModel):
         return self.capex_usd is not None
 
 
-class TrainingCostResult(BaseModel):
+@record
+class TrainingCostResult(Record):
     """Time and money to train N tokens at a measured or predicted rate, owning vs renting."""
-
-    model_config = ConfigDict(frozen=True)
 
     tokens: float
     train_tokens_per_s: float

@@ -16,11 +16,24 @@ that names the file, after bounded reads.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpuplan.errors import InvalidInputError, UnsupportedError
-from gpuplan.importers.model import CheckpointInfo, TensorInfo
+
+if TYPE_CHECKING:
+    from gpuplan.importers.model import CheckpointInfo, TensorInfo
 
 __all__ = ["CheckpointInfo", "TensorInfo", "import_model"]
+
+
+def __getattr__(name: str):
+    """The result classes on first use: every command installs ``importers.entry`` as the catalog's resolver (and so
+    imports this package), and most never import a model (issue 16: start-up of `gpuplan plan` and `size`)."""
+    if name in ("CheckpointInfo", "TensorInfo"):
+        from gpuplan.importers import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def import_model(ref: str, *, offline: bool = False, cache_dir: Path | None = None) -> CheckpointInfo:

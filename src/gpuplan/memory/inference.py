@@ -14,7 +14,7 @@ Budget rules (engines.toml has the sources):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +25,7 @@ from gpuplan.memory.engines import engine_facts, sglang_mem_fraction_static
 from gpuplan.memory.kv import kv_bytes_for_sequence, kv_cache_bytes_per_token, kv_layout, resolve_kv_dtype
 from gpuplan.memory.shard import shard_weights
 from gpuplan.memory.weights import CACHE_CLEARERS, entry, model_tensor_bytes, resolve_format
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment
 from gpuplan.units import GIB, MIB
 
@@ -35,7 +35,7 @@ UNIFIED_GPU_FRACTION = 0.75
 CUDA_CONTEXT_BYTES = 512 * MIB  # CUDA context + cuBLAS workspace that llama.cpp does not count; assumption, stated
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(slots=True, kw_only=True)
 class PerGpuMemory(Record):
     """Bytes on the most loaded GPU. ``total_bytes`` = weights + KV for the request + activations + overhead."""
 
@@ -49,7 +49,7 @@ class PerGpuMemory(Record):
     kv_pool_bytes: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(slots=True, kw_only=True)
 class InferenceMemory(Record):
     """The answer of ``gpuplan size`` for serving."""
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from gpuplan.catalog.datafiles import shipped_toml
 from gpuplan.errors import InvalidInputError, UnknownNameError, closest
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 
 if TYPE_CHECKING:  # gguf_mix (llama.cpp's type tables and recipes) is imported only when a GGUF format is sized
     from gpuplan.memory.gguf_mix import MixContext, TensorLike
@@ -43,7 +43,7 @@ KV_DTYPES: dict[str, float] = {
 FP8_DS_MLA_BYTES_PER_TOKEN_LAYER = 512 * 1 + 4 * 4 + 64 * 2  # = 656
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(slots=True, kw_only=True)
 class QuantFormat(Record):
     """How weights are stored: bits per weight including scales/zeros, kept tensors, compute path, engines, GPUs.
 

@@ -20,13 +20,12 @@ activations and logits — never a max of components (accelerate's estimate.py m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from gpuplan.catalog import GpuSpec, get_gpu
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import InvalidInputError
 from gpuplan.memory.weights import model_tensor_bytes
-from gpuplan.records import Record
+from gpuplan.records import Record, record
 from gpuplan.spec import TrainingJob
 
 BYTES_PER_PARAM_ADAM_MIXED = 16
@@ -39,7 +38,7 @@ LORA_MATRICES = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output"
                  "down": "ffn_down"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(slots=True, kw_only=True)
 class TrainingMemory(Record):
     """The answer of ``gpuplan size --task lora|qlora|full``."""
 

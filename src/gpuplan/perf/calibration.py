@@ -14,14 +14,14 @@ passes the user file's path explicitly (the CLI passes ``~/.config/gpuplan/calib
 from __future__ import annotations
 
 import tomllib
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
-
 from gpuplan.catalog.datafiles import shipped_toml
-from gpuplan.errors import MalformedFileError
+from gpuplan.errors import MalformedFileError, closest
+from gpuplan.records import Record, record
 
 # Engines that share a runtime with another engine, for parameters not fitted on themselves.
 ENGINE_FALLBACK = {"ollama": "llama.cpp", "ktransformers": "llama.cpp", "sglang": "vllm", "transformers": "vllm",
@@ -38,7 +38,10 @@ PARAM_NAMES = (
 )
 
 
-class CalibrationParams(BaseModel):
+# Frozen dataclasses (gpuplan.records), not pydantic: a whole `gpuplan plan` process must stay within 0.3 s of CPU
+# (issue 16), and building these four models was a fifth of its start-up. User files are checked by _user_params.
+@record
+class CalibrationParams(Record):
     """The parameters of the step-time model for one (engine, architecture).
 
     * ``mem_efficiency_fraction`` η_mem: achieved / peak memory bandwidth when streaming weights and KV.
@@ -69,8 +72,6 @@ class CalibrationParams(BaseModel):
       and CPU FLOP/s for weights in host RAM (experts on the CPU, layers left on the host).
     """
 
-    model_config = ConfigDict(frozen=True)
-
     mem_efficiency_fraction: float = 0.75
     compute_efficiency_fraction: float = 0.6
     compute_half_m_tokens: float = 16.0
@@ -86,10 +87,10 @@ class CalibrationParams(BaseModel):
     sparse_attention_min_num_heads: float = 0.0
     host_mem_efficiency_fraction: float = 0.6
     host_compute_efficiency_fraction: float = 0.4
-    format_mem_factors: dict[str, float] = {}
-    format_compute_factors: dict[str, float] = {}
-    family_mem_factors: dict[str, float] = {}
-    family_compute_factors: dict[str, float] = {}
+    format_mem_factors: dict[str, float] = field(default_factory=dict)
+    format_compute_factors: dict[str, float] = field(default_factory=dict)
+    family_mem_factors: dict[str, float] = field(default_factory=dict)
+    family_compute_factors: dict[str, float] = field(default_factory=dict)
 
     def mem_factor(self, weight_format: str, family: str = "") -> float:
         return self.format_mem_factors.get(weight_format, 1.0) * self.family_mem_factors.get(family, 1.0)
@@ -109,15 +110,14 @@ class CalibrationParams(BaseModel):
                 else fmt * self.family_compute_factors.get(family, 1.0))
 
 
-class CalibrationEntry(BaseModel):
+@record(kw_only=True)
+class CalibrationEntry(Record):
     """One ``[[entry]]``: the parameters set for (engine, architecture) and the rows each was fitted on."""
-
-    model_config = ConfigDict(frozen=True)
 
     engine: str
     architecture: str = "*"
     params: dict[str, Any]
-    fitted_on: dict[str, tuple[str, ...]] = {}
+    fitted_on: dict[str, tuple[str, ...]] = field(default_factory=dict)
     versions: tuple[str, ...] = ()   # engine versions of the rows it was fitted on (as the sources state them)
     origin: str = "shipped"
 
@@ -127,10 +127,9 @@ class CalibrationEntry(BaseModel):
         return frozenset(r for ids in self.fitted_on.values() for r in ids)
 
 
-class Calibration(BaseModel):
+@record
+class Calibration(Record):
     """The resolved parameters for one deployment and the id of the entries they came from."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     params: CalibrationParams
@@ -139,22 +138,23 @@ class Calibration(BaseModel):
     versions: tuple[str, ...] = ()  # engine versions those rows were measured on (empty: not stated)
 
 
-class CalibrationSet(BaseModel):
+@record
+class CalibrationSet(Record):
     """All entries, shipped and user, with the defaults."""
-
-    model_config = ConfigDict(frozen=True)
 
     defaults: dict[str, Any]
     entries: tuple[CalibrationEntry, ...]
     heldout_rule: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "_cache", {})  # resolve()'s answers: not a field (not dumped, not compared)
 
     def _find(self, engine: str, arch: str) -> CalibrationEntry | None:
         for e in self.entries:  # user entries come first
             if e.engine == engine and e.architecture == arch:
                 return e
         return None
-
-    _cache: dict[tuple[str, str], Calibration] = PrivateAttr(default_factory=dict)
 
     def resolve(self, engine: str, architecture: str, gpu_class: str | None = None) -> Calibration:
         """Merge parameters along the fallback chain (module docstring); cached per (engine, architecture, class)."""
@@ -215,14 +215,45 @@ def _parse(data: dict[str, Any], origin: str, where: str) -> tuple[dict[str, Any
             fitted = {k: tuple(v) for k, v in dict(raw.pop("fitted_on", {})).items()}
             versions = tuple(str(v) for v in raw.pop("versions", ()))
             raw.pop("note", None)
-            CalibrationParams(**raw)  # validates names and types
-            entries.append(CalibrationEntry(engine=engine, architecture=arch, params=raw, fitted_on=fitted,
-                                            versions=versions, origin=origin))
-        defaults = dict(data.get("defaults", {}))
-        CalibrationParams(**defaults)
-    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            entries.append(CalibrationEntry(engine=engine, architecture=arch, params=_checked_params(raw),
+                                            fitted_on=fitted, versions=versions, origin=origin))
+        defaults = _checked_params(dict(data.get("defaults", {})))
+    except (KeyError, TypeError, ValueError) as exc:
         raise MalformedFileError("perf.bad_calibration", path=where, reason=str(exc).splitlines()[0]) from None
     return defaults, entries
+
+
+_FACTOR_PARAMS = ("format_mem_factors", "format_compute_factors", "family_mem_factors", "family_compute_factors")
+
+
+def _number(name: str, value: Any) -> float | int:
+    """A parameter's value as pydantic's float field took it: a number (ints kept; the record makes them floats),
+    a bool or a numeric string converted; anything else a ValueError naming the parameter."""
+    if type(value) is int or type(value) is float:
+        return value
+    if isinstance(value, bool | str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"parameter {name} must be a number, not {value!r}")
+
+
+def _checked_params(raw: dict[str, Any]) -> dict[str, Any]:
+    """An entry's (or the defaults') parameters, checked: every name a CalibrationParams field (a misspelled one is
+    refused with the closest names, not ignored), every value a number, the factor tables maps of numbers."""
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in _FACTOR_PARAMS:
+            if not isinstance(value, dict):
+                raise ValueError(f"parameter {name} must be a table of numbers, not {value!r}")
+            out[name] = {str(k): _number(f"{name}.{k}", v) for k, v in value.items()}
+        elif name in CalibrationParams.model_fields:
+            out[name] = _number(name, value)
+        else:
+            near = closest(str(name), CalibrationParams.model_fields)
+            raise ValueError(f"unknown parameter {name!r}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
+    return out
 
 
 MAX_USER_CALIBRATION_BYTES = 16 * 2**20

@@ -35,8 +35,6 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from gpuplan.catalog import GpuSpec, get_gpu
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import InvalidInputError, UnsupportedError
@@ -47,6 +45,7 @@ from gpuplan.perf.operations.elementwise import elementwise_op
 from gpuplan.perf.serving import MTP_ACCEPTANCE_FRACTION, _peak
 from gpuplan.perf.step import expected_experts_touched
 from gpuplan.perf.tables import ModelTable, model_table
+from gpuplan.records import Record, record
 
 # --- Published kernel rates (H800 SXM, the GPU they were measured on; scaled by the catalog's peak elsewhere) ---
 # DeepGEMM README (github.com/deepseek-ai/DeepGEMM, 2025-03): FP8 grouped GEMMs for MoE on H800.
@@ -90,24 +89,30 @@ FP8_SCALE_GROUP = 128  # DeepSeek's FP8 activations carry one FP32 scale per 128
 UNCERTAINTY_FRACTION = 0.14
 
 
-class DisaggDeployment(BaseModel):
+@record
+class DisaggDeployment(Record):
     """xPyD: ``prefill_nodes`` × ``gpus_per_node`` prefill GPUs and ``decode_nodes`` × ``gpus_per_node`` decode GPUs;
     each pool runs DP-attention with EP over all its GPUs."""
 
-    model_config = ConfigDict(frozen=True)
-
     gpu_id: str
-    gpus_per_node: int = Field(8, ge=1, le=64)
-    prefill_nodes: int = Field(1, ge=1, le=256)
-    decode_nodes: int = Field(1, ge=1, le=256)
+    gpus_per_node: int = 8
+    prefill_nodes: int = 1
+    decode_nodes: int = 1
     engine: str = "sglang"
     weight_format: str = "native"
     kv_dtype: str = "auto"
-    prefill_tokens_per_gpu: int = Field(16384, ge=256, le=1_000_000)
-    decode_batch_per_gpu: int | None = Field(None, ge=1, le=4096)   # None: the most that fits memory (and the SLO)
-    speculative_tokens: int = Field(0, ge=0, le=8)                  # MTP draft tokens per step
-    acceptance_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    prefill_tokens_per_gpu: int = 16384
+    decode_batch_per_gpu: int | None = None   # None: the most that fits memory (and the SLO)
+    speculative_tokens: int = 0               # MTP draft tokens per step
+    acceptance_fraction: float | None = None
     two_batch_overlap: bool = True
+
+    _BOUNDS = {
+        "gpus_per_node": {"minimum": 1, "maximum": 64}, "prefill_nodes": {"minimum": 1, "maximum": 256},
+        "decode_nodes": {"minimum": 1, "maximum": 256}, "prefill_tokens_per_gpu": {"minimum": 256, "maximum": 1_000_000},
+        "decode_batch_per_gpu": {"minimum": 1, "maximum": 4096}, "speculative_tokens": {"minimum": 0, "maximum": 8},
+        "acceptance_fraction": {"minimum": 0.0, "maximum": 1.0},
+    }
 
     @property
     def prefill_gpus(self) -> int:
@@ -121,10 +126,9 @@ class DisaggDeployment(BaseModel):
         return f"{self.prefill_nodes}P{self.decode_nodes}D"
 
 
-class PhaseEstimate(BaseModel):
+@record
+class PhaseEstimate(Record):
     """One pool's forward pass, per GPU, and its throughput per node."""
-
-    model_config = ConfigDict(frozen=True)
 
     nodes: int
     gpus: int
@@ -139,10 +143,9 @@ class PhaseEstimate(BaseModel):
     two_batch_overlap: bool = True   # the schedule the step assumes (decode: the faster of with and without)
 
 
-class DisaggEstimate(BaseModel):
+@record
+class DisaggEstimate(Record):
     """Speed of a PD deployment under a workload. Seconds and tokens/s."""
-
-    model_config = ConfigDict(frozen=True)
 
     layout: str
     prefill: PhaseEstimate

@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict
-
 from gpuplan.catalog import GpuSpec, get_gpu
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import InvalidInputError, UnsupportedError
@@ -33,6 +31,7 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibrati
 from gpuplan.perf.engine_version import version_covered
 from gpuplan.perf.step import Hardware, StepTime, decode_step, prefill_time
 from gpuplan.perf.tables import model_table
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment, Workload
 
 # Per-GPU inter-node bandwidth when the deployment spans nodes: one 400 Gb/s NDR InfiniBand / ConnectX-7 port per
@@ -55,10 +54,9 @@ BOTTLENECK_KEYS = {"weights": "memory_bandwidth", "kv": "memory_bandwidth", "com
                    "overhead": "overhead"}
 
 
-class OperationShare(BaseModel):
+@record
+class OperationShare(Record):
     """One operator of the decode step: seconds, what bounds it, and its share of the step."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str              # dense_gemm | moe_experts | attention | elementwise | sampling | tp_allreduce | ...
     time_s: float
@@ -66,10 +64,9 @@ class OperationShare(BaseModel):
     share_fraction: float
 
 
-class ServingEstimate(BaseModel):
+@record(kw_only=True)
+class ServingEstimate(Record):
     """Speed of one replica under a workload. Seconds and tokens/s; ``None`` = cannot be stated."""
-
-    model_config = ConfigDict(frozen=True)
 
     ttft_s: float | None
     tpot_s: float | None
@@ -351,8 +348,7 @@ def _estimate_replica(entry: ModelEntry, dep: Deployment, workload: Workload,
 
 def _operation_shares(step: StepTime) -> tuple[OperationShare, ...]:
     total = step.total_s or 1.0
-    # Plain construction: pydantic-core validates these four fields faster than model_construct copies them
-    # (2.8 vs 4.6 µs, benchmarks/bench_plan.py context), and the planner calls this thousands of times.
+    # The planner calls this thousands of times: a record's construction checks no bounds here (none declared).
     return tuple(OperationShare(name=op.name, time_s=op.time_s, bound=op.bound, share_fraction=op.time_s / total)
                  for op in step.operations)
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
-
 from gpuplan.catalog import get_gpu
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import UnsupportedError
@@ -27,6 +25,7 @@ from gpuplan.perf.calibration import Calibration, CalibrationSet, load_calibrati
 from gpuplan.perf.serving import INTERNODE_BYTES_PER_S, PCIE4_X16_BYTES_PER_S
 from gpuplan.perf.step import pipeline_bubble_fraction
 from gpuplan.perf.tables import model_table
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment, TrainingJob
 from gpuplan.units import SECONDS_PER_HOUR
 
@@ -34,10 +33,9 @@ GRAD_BYTES = 2  # bf16 gradients and gathered parameters on the wire
 SECONDS_PER_DAY = 86400.0
 
 
-class TrainingEstimate(BaseModel):
+@record
+class TrainingEstimate(Record):
     """Speed of a training job. ``days_to_train`` / ``gpu_hours`` are None without ``tokens_to_train``."""
-
-    model_config = ConfigDict(frozen=True)
 
     tokens_per_s: float
     tokens_per_s_per_gpu: float

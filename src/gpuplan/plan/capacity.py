@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gpuplan.perf.disagg import DisaggDeployment, DisaggEstimate
     from gpuplan.plan.search import PlanRequest
 
 from collections.abc import Sequence
@@ -23,7 +24,6 @@ from collections.abc import Sequence
 from gpuplan.catalog import GpuSpec
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError
-from gpuplan.perf.disagg import DisaggDeployment, DisaggEstimate, estimate_disaggregated
 from gpuplan.planfile import Candidate, CapacityResult, DisaggSummary, MemorySummary, PerfSummary
 from gpuplan.spec import Deployment, Slo, Workload
 
@@ -119,6 +119,8 @@ def disaggregated_capacity(entry: ModelEntry, dd: DisaggDeployment, *, input_tok
     The decode pool depends neither on the prefill chunk nor on the prefill pool: its batch, searched by the first
     estimate of a decode pool, is given to the other estimates with that pool (the same batch they would search
     again): the smaller chunks, and the other splits with as many decode nodes."""
+    from gpuplan.perf.disagg import estimate_disaggregated  # only xPyD layouts need it (issue 16)
+
     est = None
     batch = dd.decode_batch_per_gpu
     key = None

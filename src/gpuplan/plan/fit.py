@@ -9,7 +9,7 @@ bytes / host bandwidth, over the bytes one token reads).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import field
 
 from gpuplan.artifacts.engine_argv import EngineConfig, engine_flags
 from gpuplan.catalog import GpuSpec, HostSpec, get_gpu, get_model, list_models
@@ -26,6 +26,7 @@ from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import GpuplanError, InvalidInputError
 from gpuplan.memory import size_inference
 from gpuplan.memory.quant import get_format
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment
 from gpuplan.units import GIB
 
@@ -34,8 +35,9 @@ FIT_FORMATS = ("bf16", "fp16", "fp8", "awq-int4", "gguf-q8_0", "gguf-q6_k", "ggu
 HOST_RESERVE_BYTES = 4 * GIB  # left for the OS and the engine's own process; assumption, stated
 
 
-class FitRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@record(kw_only=True)
+class FitRow(Record):
+    """One model × format that runs on the machine (a record, not pydantic: issue 16, start-up)."""
 
     model: str
     family: str
@@ -52,7 +54,7 @@ class FitRow(BaseModel):
     quality: str | None = None
     checkpoint: CheckpointRef | None = None
     #: The engine flags that realize this row (artifacts.engine_argv), model reference included for llama.cpp.
-    engine_args: dict = {}
+    engine_args: dict = field(default_factory=dict)
 
 
 def _engine_for(fmt: str, gpu: GpuSpec) -> str | None:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, partial
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from gpuplan import __version__
 from gpuplan.artifacts.engine_argv import ARGV_ENGINES, EngineConfig, engine_flags
 from gpuplan.catalog import GpuSpec, get_gpu, get_model, list_gpus
@@ -47,6 +45,7 @@ from gpuplan.planfile import (
     PlanModel,
     Rejection,
 )
+from gpuplan.records import Record, record
 from gpuplan.spec import Deployment, Slo, TrainingJob, Workload
 from gpuplan.units import fmt_money
 
@@ -67,32 +66,33 @@ PRESETS: dict[str, dict] = {
 }
 
 
-class PlanRequest(BaseModel):
+# A frozen dataclass (gpuplan.records), not pydantic: `gpuplan plan` starts without pydantic (issue 16). The API
+# validates its own body (api.schemas.PlanRequest) before build_request makes this; the bounds here are checked too.
+@record
+class PlanRequest(Record):
     """What the user asks for (the edges convert ms → s and CNY → USD before this)."""
-
-    model_config = ConfigDict(frozen=True)
 
     model: str
     task: str = "serve"
-    users: int | None = Field(None, ge=1, le=1_000_000)
-    rate_per_s: float | None = Field(None, gt=0)
-    input_tokens: int = Field(2000, ge=1, le=10_000_000)
-    output_tokens: int = Field(500, ge=1, le=1_000_000)
-    ttft_s: float | None = Field(None, gt=0)
-    tpot_s: float | None = Field(None, gt=0)
+    users: int | None = None
+    rate_per_s: float | None = None
+    input_tokens: int = 2000
+    output_tokens: int = 500
+    ttft_s: float | None = None
+    tpot_s: float | None = None
     gpus: tuple[str, ...] = ()
     exclude_gpus: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
     china_only: bool = False
-    max_gpus: int = Field(64, ge=1, le=4096)
-    max_nodes: int = Field(4, ge=1, le=64)
-    budget_usd: float | None = Field(None, gt=0)
+    max_gpus: int = 64
+    max_nodes: int = 4
+    budget_usd: float | None = None
     objective: str = "tco"
     engines: tuple[str, ...] = ()
-    engine_versions: dict[str, str] = {}   # "sglang" → "0.5.6" from --engine sglang==0.5.6 (perf.engine_version)
+    engine_versions: dict[str, str] = field(default_factory=dict)  # "sglang" → "0.5.6" from --engine sglang==0.5.6
     weight_formats: tuple[str, ...] = ()
-    years: float = Field(3, gt=0, le=20)
-    top: int = Field(10, ge=1, le=200)
+    years: float = 3
+    top: int = 10
     training: TrainingJob | None = None
     #: Lowest weight quality allowed: released (the released precision), 8bit, 4bit, any.
     quality: str = "released"
@@ -102,18 +102,28 @@ class PlanRequest(BaseModel):
     # "new"), the busy share of the time for cost per token, and the electricity tariff (None: the currency's default).
     currency: str = "USD"
     market: str | None = None
-    utilization_fraction: float = Field(0.5, gt=0, le=1)
+    utilization_fraction: float = 0.5
     electricity_region: str | None = None
+    # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
+    have: tuple[str, ...] = ()
+    gpu_count: int | None = None  # --gpus: only shapes with exactly this many GPUs
+    #: Evaluate every candidate, also those that cannot rank among the ``top`` shown (slower; every rejection counted
+    #: by its own reason instead of ``not_evaluated``).
+    exhaustive: bool = False
+
+    _BOUNDS = {
+        "users": {"minimum": 1, "maximum": 1_000_000}, "rate_per_s": {"exclusiveMinimum": 0},
+        "input_tokens": {"minimum": 1, "maximum": 10_000_000}, "output_tokens": {"minimum": 1, "maximum": 1_000_000},
+        "ttft_s": {"exclusiveMinimum": 0}, "tpot_s": {"exclusiveMinimum": 0},
+        "max_gpus": {"minimum": 1, "maximum": 4096}, "max_nodes": {"minimum": 1, "maximum": 64},
+        "budget_usd": {"exclusiveMinimum": 0}, "years": {"exclusiveMinimum": 0, "maximum": 20},
+        "top": {"minimum": 1, "maximum": 200}, "utilization_fraction": {"exclusiveMinimum": 0, "maximum": 1},
+        "gpu_count": {"minimum": 1, "maximum": 4096},
+    }
 
     @property
     def purchase(self) -> str:
         return self.market or ("china" if self.currency == "CNY" else "new")
-    # GPUs the user owns ("2xrtx-4090", "1xrtx-3090"): plan on them only, with zero capex (gpuplan.plan.owned)
-    have: tuple[str, ...] = ()
-    gpu_count: int | None = Field(None, ge=1, le=4096)  # --gpus: only shapes with exactly this many GPUs
-    #: Evaluate every candidate, also those that cannot rank among the ``top`` shown (slower; every rejection counted
-    #: by its own reason instead of ``not_evaluated``).
-    exhaustive: bool = False
 
     @property
     def capacity_mode(self) -> bool:
