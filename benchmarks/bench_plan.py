@@ -37,6 +37,9 @@ CASES = {
              tpot_s=0.05, objective="per_token"),
         ["deepseek-r1-distill-qwen-32b", "--users", "50", "--input-tokens", "2000", "--output-tokens", "500",
          "--ttft-ms", "2000", "--tpot-ms", "50", "--objective", "per_token"]),
+    # a fine-tuning plan over the catalog (every GPU count and ZeRO stage sized for memory, speed and price)
+    "qwen2.5-7b, LoRA fine-tuning": (
+        dict(model="qwen2.5-7b", task="lora"), ["qwen2.5-7b", "--task", "lora"]),
     # capacity mode: the most users each candidate serves within the targets (bisection per candidate)
     "r1-distill-qwen-32b, capacity (no users), TTFT 2 s, TPOT 50 ms": (
         dict(model="deepseek-r1-distill-qwen-32b", input_tokens=2000, output_tokens=500, ttft_s=2.0, tpot_s=0.05),

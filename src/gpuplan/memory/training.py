@@ -24,7 +24,7 @@ import math
 from gpuplan.catalog import GpuSpec, get_gpu
 from gpuplan.catalog.models import ModelEntry
 from gpuplan.errors import InvalidInputError
-from gpuplan.memory.weights import model_tensor_bytes
+from gpuplan.memory.weights import model_weight_bytes
 from gpuplan.records import Record, record
 from gpuplan.spec import TrainingJob
 
@@ -83,13 +83,29 @@ def activation_bytes_per_token_per_layer(entry: ModelEntry, layer: int = -1) -> 
 
 def lora_trainable_params(entry: ModelEntry, rank: int, targets: tuple[str, ...]) -> int:
     """r·(d_in + d_out) per adapted matrix (PEFT LoraConfig target_modules); experts are not adapted."""
-    names = {LORA_MATRICES[t] for t in targets if t in LORA_MATRICES}
-    total = 0
-    for t in entry.arch.tensors():
-        base = t.name.split(".")[-1]
-        if t.layer is not None and base in names and len(t.shape) == 2:
-            total += rank * (t.shape[0] + t.shape[1])
-    return total
+    dims = _lora_dims(entry.arch)
+    return rank * sum(dims.get(name, 0) for name in {LORA_MATRICES[t] for t in targets if t in LORA_MATRICES})
+
+
+_LORA_DIMS: dict[int, tuple[object, dict[str, int]]] = {}
+
+
+def _lora_dims(arch) -> dict[str, int]:
+    """Σ (d_in + d_out) of the layers' 2-D tensors per matrix name ("q_proj" → …), once per architecture: a training
+    plan sizes ~1,500 candidates of one model, and walking its tensors each time was most of the search. Keyed by the
+    architecture object (kept alive beside its figures, so the id is never reused for another one)."""
+    hit = _LORA_DIMS.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    dims: dict[str, int] = {}
+    for t in arch.tensors():
+        if t.layer is not None and len(t.shape) == 2:
+            base = t.name.rsplit(".", 1)[-1]
+            dims[base] = dims.get(base, 0) + t.shape[0] + t.shape[1]
+    if len(_LORA_DIMS) >= 256:  # imported models add architectures: keep the memo bounded
+        _LORA_DIMS.clear()
+    _LORA_DIMS[id(arch)] = (arch, dims)
+    return dims
 
 
 def size_training(entry: ModelEntry, job: TrainingJob, *, gpu_id: str, gpu_count: int = 1, tp: int = 1,
@@ -105,7 +121,7 @@ def size_training(entry: ModelEntry, job: TrainingJob, *, gpu_id: str, gpu_count
     host = 0
     if job.task in ("lora", "qlora"):
         fmt = base_format or ("nf4" if job.task == "qlora" else "bf16")
-        base = sum(n for _, n in model_tensor_bytes(entry, fmt))
+        base = model_weight_bytes(entry, fmt)
         trainable = lora_trainable_params(entry, job.lora_rank, job.lora_targets)
         weights = math.ceil(base / tp) + trainable * 2
         grads = trainable * 2

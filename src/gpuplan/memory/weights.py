@@ -41,10 +41,23 @@ def model_tensor_bytes(model: ModelEntry, weight_format: str) -> tuple[tuple[Ten
     if _ENTRIES.get(model.id) is not model:
         if model.id in _ENTRIES:
             _cached.cache_clear()
+            _total.cache_clear()
             for clear in CACHE_CLEARERS:
                 clear()
         _ENTRIES[model.id] = model
     return _cached(model.id, resolve_format(model, weight_format))
+
+
+def model_weight_bytes(model: ModelEntry, weight_format: str) -> int:
+    """Σ of :func:`model_tensor_bytes`: the main model's weights in ``weight_format``, summed once per (model,
+    format) (a training plan sizes ~1,500 candidates of one model)."""
+    model_tensor_bytes(model, weight_format)  # registers the entry (and clears the memos when it was re-imported)
+    return _total(model.id, resolve_format(model, weight_format))
+
+
+@lru_cache(maxsize=512)
+def _total(model_id: str, fmt: str) -> int:
+    return sum(n for _, n in _cached(model_id, fmt))
 
 
 @lru_cache(maxsize=512)

@@ -1320,7 +1320,8 @@ def _price(gpu: GpuSpec, count: int, nodes: int, out_tps: float, in_tps: float, 
     """Money of a candidate through the cost model (prices dated and sourced; unknown prices stay unknown)."""
     from gpuplan.cost import cost_of, to_cost_summary
 
-    res = cost_of(_cost_inputs(gpu, count, nodes, req, out_tps or None, in_tps or None), prices or default_prices())
+    res = cost_of(_cost_inputs(gpu, count, nodes, req, out_tps or None, in_tps or None), prices or default_prices(),
+                  monthly=False)  # a candidate's summary carries no month-by-month series
     return to_cost_summary(res)
 
 
