@@ -1047,7 +1047,7 @@ def _search(req: PlanRequest, prices=None, calibration=None) -> PlanFile:
     assumptions = [t("capacity.assume", i=req.input_tokens, o=req.output_tokens) if req.capacity_mode else
                    t("qa.assume_one_user" if users == 1 else "plan.assume_users", users=users, i=req.input_tokens,
                      o=req.output_tokens),
-                   t("plan.assume_years", years=req.years), *_money_assumptions(req, prices)] + _workload_warnings(model, req, ranked)
+                   t("plan.assume_years", years=f"{req.years:g}"), *_money_assumptions(req, prices)] + _workload_warnings(model, req, ranked)
     if any(c.engine == "ktransformers" for c in ranked):
         assumptions.append(t("qa.note_ktransformers_render"))  # render writes its report, not a launch (artifacts.engines)
     capacity = capacity_result(ranked[0]) if req.capacity_mode and ranked else None
